@@ -2,6 +2,7 @@
 // agent-session.ts, which holds the run lane, so that the lane reads on its own.
 import type { Clock } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
+import type { PermissionPolicy } from "../protocol/index.js";
 import type { AdapterContext, AgentAdapter, AgentSpec, LogRoom } from "./adapter.js";
 import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
@@ -41,8 +42,10 @@ export interface AgentSessionOptions {
   deltaThrottleMs?: number;
   /** A run whose agent says nothing this long gets a `run.notice`; default {@link DEFAULT_RUN_STALL_NOTICE_MS}, 0: never. */
   stallNoticeMs?: number;
-  /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}. */
+  /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}; a policy's `timeoutMs` takes precedence. */
   permissionTimeoutMs?: number;
+  /** Rules that answer permission requests before a person is asked, and the timeout's answer. */
+  permissionPolicy?: PermissionPolicy | undefined;
   /** Default {@link DEFAULT_ELICITATION_TIMEOUT_MS}. */
   elicitationTimeoutMs?: number;
   /** Text one run may stream before it is stopped with `chat.error` LIMIT_EXCEEDED; default {@link DEFAULT_RUN_TEXT_BYTES}. */

@@ -12,6 +12,7 @@ import type {
   ContentBlock,
   ErrorCode,
   MessageSender,
+  PermissionPolicy,
   PromptCapabilities,
   PromptInput,
 } from "../protocol/index.js";
@@ -84,6 +85,8 @@ export class AgentSession {
   private agentSessionId: string | undefined;
   /** `agent.*` events logged since the last run started (bounded by MAX_IDLE_AGENT_EVENTS). */
   private idleEvents = 0;
+  /** The rules that answer permission requests before a person is asked (see permissions.ts). */
+  private policy: PermissionPolicy | undefined;
 
   constructor(options: AgentSessionOptions) {
     this.sessionId = options.sessionId;
@@ -114,11 +117,15 @@ export class AgentSession {
       unknownUpdate: (variant) => options.onUnknownUpdate?.(variant),
     };
     this.agentSessionId = options.agentSessionId;
+    this.policy = options.permissionPolicy;
     if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen);
     this.permissions = new PermissionBroker({
       log: this.log,
       clock: this.clock,
       timeoutMs: options.permissionTimeoutMs ?? DEFAULT_PERMISSION_TIMEOUT_MS,
+      policy: () => this.policy,
+      cwd: this.context.cwd,
+      logger: this.logger,
       newId: () => randomBytes(16).toString("hex"),
       onChange: () => this.notifyState(),
       onOverLimit: (runId, title) =>
@@ -139,6 +146,15 @@ export class AgentSession {
           "elicitation cancelled at once: the agent has the most open elicitations a session may have",
         ),
     });
+  }
+
+  /** The permission policy requests are answered by from now on (undefined: a person answers each). */
+  get permissionPolicy(): PermissionPolicy | undefined {
+    return this.policy;
+  }
+
+  set permissionPolicy(policy: PermissionPolicy | undefined) {
+    this.policy = policy;
   }
 
   /**

@@ -1,11 +1,17 @@
 import type { Clock, Timer } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor } from "../protocol/index.js";
-import { SwitchboardError } from "../protocol/index.js";
+import type { Actor, PermissionPolicy, PolicyVerdict, TimeoutAnswer } from "../protocol/index.js";
+import { DEFAULT_POLICY_TIMEOUT_MS, SwitchboardError, TIMEOUT_RULE_NAME, decide, ruleId } from "../protocol/index.js";
 import type { PermissionAsk, PermissionOutcome } from "./adapter.js";
+import type { AgentLogger } from "./logger.js";
 
-/** An unanswered permission request counts as cancelled after this long (configurable per session). */
-export const DEFAULT_PERMISSION_TIMEOUT_MS = 5 * 60_000;
+/**
+ * How long an unanswered permission request waits for a person, unless the session's permission
+ * policy sets `timeoutMs`; it then gets the policy's `onTimeout` answer (default `reject_once`).
+ */
+export const DEFAULT_PERMISSION_TIMEOUT_MS = DEFAULT_POLICY_TIMEOUT_MS;
+/** What an unanswered request gets after its timeout, unless the policy says `onTimeout`. */
+export const DEFAULT_ON_TIMEOUT: TimeoutAnswer = "reject_once";
 /** Most permission requests one session may have open at once; more are cancelled at once. */
 export const MAX_PENDING_PERMISSIONS = 32;
 
@@ -13,6 +19,8 @@ interface Pending {
   requestId: string;
   runId: string;
   optionIds: ReadonlySet<string>;
+  /** The option the timeout answers (null: cancelled). */
+  onTimeout: string | null;
   timer: Timer;
   resolve: (outcome: PermissionOutcome) => void;
   detach: () => void;
@@ -21,13 +29,36 @@ interface Pending {
 export interface PermissionBrokerOptions {
   log: AppendableLog;
   clock: Clock;
+  /** How long a request waits when the policy sets no `timeoutMs`. */
   timeoutMs: number;
+  /** The session's permission policy now (rules, timeout); read at each request. */
+  policy?: () => PermissionPolicy | undefined;
+  /** The session's cwd: where a rule's relative path globs and `insideCwd` are taken from. */
+  cwd?: string;
+  logger?: AgentLogger;
   /** Makes a request id with at least 128 bits of randomness. */
   newId: () => string;
   /** Called whenever the number of open requests changes. */
   onChange: (open: number) => void;
   /** Told of a request cancelled at once because {@link MAX_PENDING_PERMISSIONS} were open (viewers never see it). */
   onOverLimit?: (runId: string, title: string) => void;
+}
+
+/** Who a rule's answer is logged as: `by: {name: "rule:NAME", role: "system", id: "rule:NAME"}`. */
+export function ruleActor(name: string): Actor {
+  const id = ruleId(name);
+  return { name: id, role: "system", id };
+}
+
+/**
+ * The option `answer` picks when a request times out, or null (cancelled): a request without an
+ * option of that kind is cancelled, and `why` says so for the log.
+ */
+function timeoutOption(ask: PermissionAsk, answer: TimeoutAnswer): { optionId: string | null; why?: string } {
+  if (answer === "cancelled") return { optionId: null };
+  const option = ask.options.find((o) => o.kind === answer);
+  if (option !== undefined) return { optionId: option.optionId };
+  return { optionId: null, why: `the agent offers no ${answer} option: this request is cancelled at its timeout` };
 }
 
 /**
@@ -55,15 +86,20 @@ export class PermissionBroker {
       return Promise.resolve({ outcome: "cancelled" });
     }
     const requestId = this.opts.newId();
-    const expiresAt = this.opts.clock.now() + this.opts.timeoutMs;
+    const policy = this.opts.policy?.();
+    const timeoutMs = policy?.timeoutMs ?? this.opts.timeoutMs;
+    const expiresAt = this.opts.clock.now() + timeoutMs;
+    const onTimeout = timeoutOption(ask, policy?.onTimeout ?? DEFAULT_ON_TIMEOUT);
+    const verdict = policy === undefined ? undefined : decide(policy, ask, this.opts.cwd ?? "/");
     return new Promise<PermissionOutcome>((resolve) => {
-      const timer = this.opts.clock.setTimeout(() => this.settle(requestId, null, null), this.opts.timeoutMs);
+      const timer = this.opts.clock.setTimeout(() => this.timedOut(requestId), timeoutMs);
       const onAbort = (): void => this.settle(requestId, null, null);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.pending.set(requestId, {
         requestId,
         runId,
         optionIds: new Set(ask.options.map((o) => o.optionId)),
+        onTimeout: onTimeout.optionId,
         timer,
         resolve,
         detach: () => signal?.removeEventListener("abort", onAbort),
@@ -77,9 +113,33 @@ export class PermissionBroker {
         ...(ask.toolCall !== undefined ? { toolCall: ask.toolCall } : {}),
         options: ask.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
         expiresAt,
+        ...(verdict !== undefined && verdict.answer !== "ask" ? { rule: verdict.rule } : {}),
       });
       this.opts.onChange(this.pending.size);
+      if (onTimeout.why !== undefined)
+        this.opts.logger?.warn({ runId, requestId, onTimeout: policy?.onTimeout }, onTimeout.why);
+      if (verdict !== undefined) this.applyVerdict(verdict, runId, requestId);
     });
+  }
+
+  /** Answers the request as the first matching rule said; `ask` (or no rule) leaves it to a person. */
+  private applyVerdict(verdict: PolicyVerdict, runId: string, requestId: string): void {
+    if (verdict.answer !== "ask") {
+      this.settle(requestId, verdict.optionId, ruleActor(verdict.rule));
+      return;
+    }
+    if (verdict.rule !== null && "reason" in verdict && verdict.reason !== undefined)
+      this.opts.logger?.info(
+        { runId, requestId, rule: verdict.rule },
+        `permission rule ${verdict.rule} matched but asks a person: ${verdict.reason}`,
+      );
+  }
+
+  /** `timeoutMs` passed without an answer: the policy's `onTimeout` answer, by `rule:timeout`. */
+  private timedOut(requestId: string): void {
+    const p = this.pending.get(requestId);
+    if (p === undefined) return;
+    this.settle(requestId, p.onTimeout, ruleActor(TIMEOUT_RULE_NAME));
   }
 
   /**

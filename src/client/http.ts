@@ -11,6 +11,7 @@ import type {
   SessionInfo,
   SignalName,
 } from "../protocol/index.js";
+import type { PermissionPolicyInput, PolicyInForce, PolicyPreviewRow } from "../protocol/index.js";
 import { LIMITS } from "../protocol/limits.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import type { AbortOptions } from "./abort.js";
@@ -427,6 +428,34 @@ export class HttpClient {
   /** Answers an agent's permission request; the first valid answer wins. */
   permission(id: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<{ ok: true }> {
     return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });
+  }
+
+  /** Ends the session's `attention`: someone with control looked at it (the UI sends it while the session is shown). */
+  seen(id: string, options: AbortOptions = {}): Promise<{ ok: true }> {
+    return this.json("POST", `${sessionPath(id)}/seen`, options.signal, {});
+  }
+
+  /** The permission policy that answers an agent session's requests, and whose it is. */
+  permissionPolicy(id: string, options: AbortOptions = {}): Promise<PolicyInForce> {
+    return this.json("GET", `${sessionPath(id)}/permission-policy`, options.signal);
+  }
+
+  /** Sets the session's own permission policy (null: back to its agent's); rejects VALIDATION_FAILED naming a bad rule. */
+  setPermissionPolicy(
+    id: string,
+    policy: PermissionPolicyInput | null,
+    options: AbortOptions = {},
+  ): Promise<PolicyInForce> {
+    return this.json("PUT", `${sessionPath(id)}/permission-policy`, options.signal, policy);
+  }
+
+  /** What `policy` would have answered to each of the session's past permission requests. */
+  previewPermissionPolicy(
+    id: string,
+    policy: PermissionPolicyInput,
+    options: AbortOptions = {},
+  ): Promise<{ requests: PolicyPreviewRow[] }> {
+    return this.json("POST", `${sessionPath(id)}/permission-policy/preview`, options.signal, { policy });
   }
 
   /** Answers an agent's elicitation; `content` (with `accept`) must match its form. */

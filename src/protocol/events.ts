@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { AgentCommand, AgentConfigOption, AgentMode } from "./agent-state.js";
 import { ContentBlock } from "./prompt-content.js";
+import { Attention } from "./attention.js";
+import { PermissionPolicy } from "./permission-policy.js";
 
 /**
  * The event log's entries. Every event is `{seq, ts, type, ...payload}`: `seq` starts at 1
@@ -255,8 +257,13 @@ export const PermissionRequestEvent = z.object({
   /** What would be approved; absent when the agent said nothing of the call but its title. */
   toolCall: PermissionToolCall.optional(),
   options: z.array(PermissionOption),
-  /** Epoch ms after which the request counts as cancelled. */
+  /** Epoch ms at which the request gets the permission policy's `onTimeout` answer (default `reject_once`). */
   expiresAt: z.number(),
+  /**
+   * The permission policy's rule that answers it at once: a `permission.resolved` by `rule:NAME`
+   * follows, and nobody is asked (no push, no attention).
+   */
+  rule: z.string().optional(),
 });
 export const PermissionResolvedEvent = z.object({
   ...base,
@@ -446,6 +453,20 @@ export const AgentUpdateEvent = z.object({
   update: z.unknown().optional(),
   bytes: z.number().int().nonnegative().optional(),
 });
+/** A session's attention was set (`attention`) or cleared (`null`, `by` who looked or typed; absent: it resolved itself). */
+export const AttentionEvent = z.object({
+  ...base,
+  type: z.literal("attention"),
+  attention: Attention.nullable(),
+  by: Actor.optional(),
+});
+/** The session's permission policy was set (`PUT .../permission-policy`); `null`: back to the agent's. */
+export const PermissionPolicyEvent = z.object({
+  ...base,
+  type: z.literal("permission.policy"),
+  policy: PermissionPolicy.nullable(),
+  by: Actor,
+});
 export const CustomEvent = z.object({ ...base, type: z.literal("custom"), name: z.string(), data: z.unknown() });
 
 export const SessionEvent = z.discriminatedUnion("type", [
@@ -482,6 +503,8 @@ export const SessionEvent = z.discriminatedUnion("type", [
   AgentNoticeEvent,
   AgentCompactionEvent,
   AgentUpdateEvent,
+  AttentionEvent,
+  PermissionPolicyEvent,
   CustomEvent,
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;

@@ -1,4 +1,5 @@
 export * from "./agent-state.js";
+export * from "./attention.js";
 export * from "./agent-state-reducer.js";
 export * from "./devices.js";
 export * from "./display-text.js";
@@ -9,6 +10,7 @@ export * from "./frames.js";
 export * from "./json-depth.js";
 export * from "./limits.js";
 export * from "./nodes.js";
+export * from "./permission-policy.js";
 export * from "./principal.js";
 export * from "./prompt-content.js";
 export * from "./push.js";

@@ -18,3 +18,15 @@ export type PrincipalId = `${PrincipalKind}:${string}`;
 export function principalId(kind: PrincipalKind, id: string): PrincipalId {
   return `${kind}:${id}`;
 }
+
+/**
+ * Who answered a permission request for a permission policy's rule: `rule:NAME` (`rule:timeout`
+ * for the policy's `onTimeout` answer). Not a principal: it owns nothing and signs in nowhere;
+ * it appears only as the `by.id` of `permission.resolved` (docs/agents.md, "Permission policy").
+ */
+export type RuleId = `rule:${string}`;
+
+/** The id a permission answer by rule `name` is logged with. */
+export function ruleId(name: string): RuleId {
+  return `rule:${name}`;
+}

@@ -36,9 +36,10 @@ export const PushAnswerBody = z.strictObject({
 
 /**
  * Why a notification was sent. `elicitation`: an agent asks a question (a form or a page to
- * visit); it has no buttons, a tap opens the session.
+ * visit); it has no buttons, a tap opens the session. `attention`: a terminal rang its bell, sent
+ * a notification or went quiet.
  */
-export const PUSH_REASONS = ["permission", "elicitation", "finished", "exited"] as const;
+export const PUSH_REASONS = ["permission", "elicitation", "finished", "exited", "attention"] as const;
 
 /** What the service worker gets in a push message (JSON, encrypted by RFC 8291 on the way). */
 export const PushPayload = z.strictObject({

@@ -5,6 +5,8 @@ import { isPlainObject } from "./plain-object.js";
 import { CONTROL_VIA } from "./events.js";
 import { AgentState } from "./agent-state.js";
 import { PromptContent } from "./prompt-content.js";
+import { Attention } from "./attention.js";
+import { PermissionPolicy } from "./permission-policy.js";
 
 import { SESSION_KINDS, SESSION_STATES, SIGNALS } from "./session-constants.js";
 export { SESSION_KINDS, SESSION_STATES, SIGNALS, signalName } from "./session-constants.js";
@@ -88,6 +90,8 @@ export const InlineAgent = z
     env: Env.optional(),
     /** ACP only: the agent's login method (an `authMethods` id) the gateway calls `authenticate` with. */
     authMethod: boundedString().min(1).max(200).optional(),
+    /** Rules that answer the agent's permission requests, and its timeout (docs/agents.md, "Permission policy"). */
+    permissionPolicy: PermissionPolicy.optional(),
   })
   .superRefine((agent, ctx) => {
     // An echo agent's command would be shown with the session and never run; the others cannot start without one.
@@ -341,5 +345,7 @@ export const SessionInfo = z.object({
    * Absent until the agent started (a prompt with such content starts it, and is checked then).
    */
   promptCapabilities: z.object({ image: z.boolean(), audio: z.boolean(), embeddedContext: z.boolean() }).optional(),
+  /** Why the session needs someone, since when; absent when it does not (see attention.ts). */
+  attention: Attention.optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

@@ -267,6 +267,11 @@ export const ConfigSchema = z.strictObject({
       holders: z.boolean().optional(),
       /** On SIGTERM/SIGINT: "keep" held sessions running for the next gateway (default), or "end" them. */
       onStop: z.enum(["keep", "end"]).optional(),
+      /**
+       * A PTY session whose output stopped this long (ms) after output needs someone (attention
+       * `quiet`); unset: never. At least 1 s, at most a day.
+       */
+      quietAfterMs: z.number().int().min(1_000).max(86_400_000).optional(),
     })
     .default({}),
   /** Agents by id: `{adapter: "acp" | "command" | "echo", command?, cwd?, env?}`. `echo` is built in. */

@@ -103,6 +103,7 @@ function startOnlyChanges(running: Config, next: Config): string[] {
     ["retention.maxBytes", running.retention.maxBytes, next.retention.maxBytes],
     ["control.autoReleaseAfterMs", running.control.autoReleaseAfterMs, next.control.autoReleaseAfterMs],
     ["control.reconnectGraceMs", running.control.reconnectGraceMs, next.control.reconnectGraceMs],
+    ["sessions.quietAfterMs", running.sessions.quietAfterMs, next.sessions.quietAfterMs],
     ["cluster", running.cluster, next.cluster],
   ];
   return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);

@@ -101,6 +101,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
     ...(holders !== undefined ? { holders } : {}),
+    ...(config.sessions.quietAfterMs !== undefined ? { quietAfterMs: config.sessions.quietAfterMs } : {}),
     ...(shared !== undefined ? { ownership: (id: string) => shared.ownership(id) } : {}),
   });
   const mirror =

@@ -20,6 +20,13 @@ export const PUSH_SEND_TIMEOUT_MS = 10_000;
 export const PUSH_TTL_SECONDS = 3600;
 /** The one line of a notification, in characters: a payload must stay under the services' 4 KiB. */
 export const PUSH_LINE_CHARS = 160;
+/**
+ * The least time between two attention notifications of one session: a bell loop, or a program
+ * that rings at every prompt, notifies once a minute at most.
+ */
+export const ATTENTION_PUSH_INTERVAL_MS = 60_000;
+/** Sessions whose last attention notification is remembered; past it the oldest are forgotten. */
+export const MAX_ATTENTION_PUSH_SESSIONS = 4096;
 /** Who runs the gateway, as push services ask of a sender (RFC 8292 `sub`). */
 export const VAPID_SUBJECT = "mailto:switchboard@localhost";
 
@@ -31,7 +38,11 @@ const NOTIFIED: ReadonlySet<EventType> = new Set([
   "chat.error",
   "exit",
   "lost",
+  "attention",
 ]);
+
+/** The attentions that notify: an agent's are notified by their own events (a request, a run's end). */
+const NOTIFIED_ATTENTION: ReadonlySet<string> = new Set(["bell", "notification", "quiet"]);
 
 export interface PushNotifierOptions {
   events: Pick<EventLog, "tap">;
@@ -60,6 +71,8 @@ export class PushNotifier {
   private readonly untap: () => void;
   private inFlight = 0;
   private closed = false;
+  /** When each session's last attention notification went out (monotonic ms), oldest first. */
+  private readonly attentionSent = new Map<string, number>();
 
   constructor(private readonly options: PushNotifierOptions) {
     this.untap = options.events.tap((sessionId, event) => this.onEvent(sessionId, event), NOTIFIED);
@@ -81,6 +94,7 @@ export class PushNotifier {
     if (this.options.sessions.copyOf(session) !== undefined) return;
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event, session.record.agent);
     if (notification === undefined) return;
+    if (event.type === "attention" && !this.attentionDue(sessionId)) return;
     let signIns: ReadonlySet<string> | undefined;
     for (const target of this.options.subscriptions.list()) {
       const identity = this.options.identity(target.principal);
@@ -104,6 +118,18 @@ export class PushNotifier {
       }
       this.send(target, payload);
     }
+  }
+
+  /** Whether an attention notification of `sessionId` may go out now ({@link ATTENTION_PUSH_INTERVAL_MS}); notes it if so. */
+  private attentionDue(sessionId: string): boolean {
+    const now = this.options.clock.monotonic();
+    const last = this.attentionSent.get(sessionId);
+    if (last !== undefined && now - last < ATTENTION_PUSH_INTERVAL_MS) return false;
+    this.attentionSent.delete(sessionId);
+    this.attentionSent.set(sessionId, now);
+    if (this.attentionSent.size > MAX_ATTENTION_PUSH_SESSIONS)
+      this.attentionSent.delete(this.attentionSent.keys().next().value!);
+    return true;
   }
 
   private send(target: PushTarget, payload: PushPayload): void {
@@ -157,6 +183,8 @@ export function payloadOf(
 ): PushPayload | undefined {
   switch (event.type) {
     case "permission.request":
+      // A policy rule answers it at once: nobody needs to.
+      if (event.rule !== undefined) return undefined;
       return { reason: "permission", sessionId, title: `${name} needs an answer`, body: permissionLine(event) };
     case "elicitation.request": {
       const who = agent !== null && agent !== name ? `${name} (${agent})` : name;
@@ -168,6 +196,13 @@ export function payloadOf(
         title: oneLine(`${who} asks a question`),
         body: oneLine(`${event.message}${visit}`),
       };
+    }
+    case "attention": {
+      const attention = event.attention;
+      if (attention === null || !NOTIFIED_ATTENTION.has(attention.reason)) return undefined;
+      const body =
+        attention.text ?? (attention.reason === "bell" ? "The terminal rang its bell." : "Its output stopped.");
+      return { reason: "attention", sessionId, title: `${name} needs you`, body: oneLine(body) };
     }
     case "chat.final":
       return { reason: "finished", sessionId, title: `${name} is done`, body: oneLine(lastLine(event.text)) };

@@ -30,6 +30,10 @@ export const FORWARDED_ACTIONS = [
   "resume",
   "delete",
   "message",
+  "seen",
+  "policy-get",
+  "policy-put",
+  "policy-preview",
   // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
   // and its close ending it there (`control` `disconnected`, as for a local connection).
   "renew",

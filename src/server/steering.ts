@@ -1,6 +1,6 @@
 import { inputTooLarge } from "../protocol/index.js";
 import type { Actor, SignalName } from "../protocol/index.js";
-import type { AgentOp, Session, SteerOp, TerminalOp } from "../sessions/session.js";
+import type { AgentOp, AnyOp, Session, SteerOp, TerminalOp } from "../sessions/session.js";
 import { steerTarget } from "../sessions/steer-target.js";
 import type { AgentGatewaySession } from "../sessions/agent-gateway-session.js";
 import type { TerminalSession } from "../sessions/terminal-session.js";
@@ -60,6 +60,13 @@ export function steerable(
   sessionId: string,
   op: AgentOp,
 ): AgentGatewaySession;
+export function steerable(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
+  op: AnyOp,
+): TerminalSession | AgentGatewaySession;
 export function steerable(
   sessions: SessionManager,
   identity: Identity,

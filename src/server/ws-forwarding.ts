@@ -11,7 +11,17 @@ import { inputBytes } from "./steering.js";
  * append, delete, resume and a `/v1/messages` delivery (`renew` and `disconnect` are no frames: a
  * `ping` and the close send them).
  */
-type NotAFrame = "events" | "delete" | "resume" | "message" | "renew" | "disconnect";
+type NotAFrame =
+  | "events"
+  | "delete"
+  | "resume"
+  | "message"
+  | "renew"
+  | "disconnect"
+  | "seen"
+  | "policy-get"
+  | "policy-put"
+  | "policy-preview";
 export type ForwardedFrameAction = Exclude<SessionAction, NotAFrame>;
 const NOT_FRAMES: ReadonlySet<string> = new Set<NotAFrame>([
   "events",
@@ -20,6 +30,10 @@ const NOT_FRAMES: ReadonlySet<string> = new Set<NotAFrame>([
   "message",
   "renew",
   "disconnect",
+  "seen",
+  "policy-get",
+  "policy-put",
+  "policy-preview",
 ]);
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
   FORWARDED_ACTIONS.filter((a) => !NOT_FRAMES.has(a)),

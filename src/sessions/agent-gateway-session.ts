@@ -21,16 +21,20 @@ import type { SessionLog } from "../log/session-log.js";
 import type {
   Actor,
   AgentState,
+  AttentionReason,
   ContentBlock,
   MessageSender,
+  PermissionPolicy,
   PromptInput,
   SessionEvent,
   SessionInfo,
 } from "../protocol/index.js";
+import type { PolicyPreviewRow } from "../protocol/index.js";
 import {
   AGENT_STATE_EVENT_TYPES,
   LIMITS,
   SwitchboardError,
+  decide,
   reduceAgentState,
   replaceHiddenChars,
 } from "../protocol/index.js";
@@ -81,6 +85,8 @@ export class AgentGatewaySession extends Session {
   private adoptable: AgentChild | undefined;
   /** Runs started and not ended (not kept in the record: read from the log at a restart). */
   private readonly startedRuns = new Set<string>();
+  /** The permission policy of the agent's config entry (or inline spec), as the session started. */
+  private agentPolicy: PermissionPolicy | undefined;
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     super(record, log, ctx);
@@ -90,14 +96,18 @@ export class AgentGatewaySession extends Session {
     this.openElicitations = new Map(saved.openElicitations ?? []);
     // Published events only: what the record says is open is then never ahead of the log.
     this.stopTracking = log.subscribe((entry) => {
-      if (RUN_BOOKKEEPING.has(entry.type) && this.track(eventOf(entry))) this.saveBookkeeping();
-      else if (AGENT_STATE_EVENTS.has(entry.type)) this.keepAgentState(eventOf(entry));
+      if (RUN_BOOKKEEPING.has(entry.type)) {
+        const event = eventOf(entry);
+        if (this.track(event)) this.saveBookkeeping();
+        this.noteAttention(event);
+      } else if (AGENT_STATE_EVENTS.has(entry.type)) this.keepAgentState(eventOf(entry));
     });
     this.catchUpAgentState();
   }
 
   start(options: AgentStartOptions, adopt?: { turnOpen: boolean }): void {
     this.keepWhatIsNotKept(options.spec);
+    this.agentPolicy = options.spec.permissionPolicy;
     const processes = this.heldProcesses();
     this.agent = createAgentSession({
       sessionId: this.id,
@@ -118,6 +128,7 @@ export class AgentGatewaySession extends Session {
       onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
       processes,
       adopt,
+      permissionPolicy: this.permissionPolicy().policy,
     });
     this.agent.onStateChange(() => {
       this.keepAgentProcess();
@@ -381,7 +392,115 @@ export class AgentGatewaySession extends Session {
     this.log.assertWritable();
     const result = this.agent!.prompt(input, by, from);
     this.touch();
+    // Who prompts has seen how the last run ended.
+    this.clearAttention(by, RUN_ENDS);
     return result;
+  }
+
+  /**
+   * The policy that answers this session's permission requests: the session's own (`PUT
+   * .../permission-policy`, kept in the record), else its agent's config entry's, else none.
+   */
+  permissionPolicy(): { policy: PermissionPolicy | undefined; source: "session" | "agent" | "none" } {
+    const own = (this.record as SessionRecord & KeptPolicy).permissionPolicy;
+    if (own !== undefined && own !== null) return { policy: own, source: "session" };
+    if (this.agentPolicy !== undefined) return { policy: this.agentPolicy, source: "agent" };
+    return { policy: undefined, source: "none" };
+  }
+
+  /**
+   * Sets the session's own policy (null: back to its agent's), for the requests from now on;
+   * logged as `permission.policy` and kept in the record (a resumed session keeps it).
+   */
+  setPermissionPolicy(policy: PermissionPolicy | null, by: Actor): void {
+    this.assertRunning();
+    this.log.assertWritable();
+    const record = this.record as SessionRecord & KeptPolicy;
+    if (policy === null) delete record.permissionPolicy;
+    else record.permissionPolicy = policy;
+    this.log.append({ type: "permission.policy", policy, by });
+    this.persist();
+    if (this.agent) this.agent.permissionPolicy = this.permissionPolicy().policy;
+  }
+
+  /**
+   * What `policy` would have answered to each of the session's past permission requests (the
+   * newest {@link MAX_PREVIEW_REQUESTS} its log keeps), beside what they got.
+   */
+  previewPolicy(policy: PermissionPolicy): PolicyPreviewRow[] {
+    const kept: PolicyPreviewRow[] = [];
+    const byId = new Map<string, PolicyPreviewRow>();
+    const cwd = this.record.cwd ?? "/";
+    let since = this.log.first - 1;
+    for (let page = 0; page < MAX_PREVIEW_PAGES && since < this.log.head; page++) {
+      const read = this.log.read(since, { limit: PREVIEW_PAGE_EVENTS, types: PREVIEW_EVENTS });
+      for (const entry of read.entries) {
+        const event = eventOf(entry);
+        if (event.type === "permission.request") {
+          const verdict = decide(policy, event, cwd);
+          const row: PolicyPreviewRow = {
+            seq: event.seq,
+            requestId: event.requestId,
+            runId: event.runId,
+            title: event.title,
+            ...(event.toolCall !== undefined ? { toolCall: event.toolCall } : {}),
+            rule: verdict.rule,
+            answer: verdict.answer,
+            ...(verdict.answer !== "ask" ? { optionId: verdict.optionId } : {}),
+            ...("reason" in verdict && verdict.reason !== undefined ? { reason: verdict.reason } : {}),
+            got: null,
+          };
+          kept.push(row);
+          byId.set(event.requestId, row);
+          if (kept.length > MAX_PREVIEW_REQUESTS) byId.delete(kept.shift()!.requestId);
+        } else if (event.type === "permission.resolved") {
+          const row = byId.get(event.requestId);
+          if (row !== undefined)
+            row.got = {
+              outcome: event.outcome,
+              optionId: event.optionId,
+              by: event.by?.id ?? event.by?.name ?? null,
+            };
+        }
+      }
+      if (read.next <= since) break;
+      since = read.next;
+    }
+    return kept;
+  }
+
+  /**
+   * An agent needs someone while a permission request or elicitation waits (until answered), and
+   * once its last run finished or failed (until someone looks or prompts). From published events.
+   */
+  private noteAttention(event: SessionEvent): void {
+    switch (event.type) {
+      case "permission.request":
+        // A rule answers it at once: nobody is needed.
+        if (event.rule === undefined) this.setAttention("permission", event.title);
+        break;
+      case "elicitation.request":
+        this.setAttention("elicitation", event.message);
+        break;
+      case "permission.resolved":
+      case "elicitation.resolved":
+        if (this.openRequests.size === 0 && this.openElicitations.size === 0)
+          this.clearAttention(event.by ?? undefined, ASKS);
+        break;
+      case "chat.final":
+        if (this.openRuns.size === 0) this.setAttention("run-finished", lastLine(event.text) ?? undefined);
+        break;
+      case "chat.error":
+        this.setAttention("run-failed", event.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A viewer with control looked: how a run ended is seen (an open request still waits for its answer). */
+  override seen(by: Actor): void {
+    this.clearAttention(by, RUN_ENDS);
   }
 
   /** Aborts the active run; `all` also clears the queue. */
@@ -650,6 +769,23 @@ const AGENT_STATE_EVENTS: ReadonlySet<string> = new Set(AGENT_STATE_EVENT_TYPES)
  * longer than this (a flood of answer text) may stay missed until the agent's next update.
  */
 export const AGENT_STATE_CATCH_UP_EVENTS = 1000;
+
+/** The attentions a look or a prompt ends. */
+const RUN_ENDS: readonly AttentionReason[] = ["run-finished", "run-failed"];
+/** The attentions an answer ends. */
+const ASKS: readonly AttentionReason[] = ["permission", "elicitation"];
+
+/** The most past permission requests a policy preview answers (the newest). */
+export const MAX_PREVIEW_REQUESTS = 200;
+/** Events read per page, and pages at most, looking for them (bounds a preview's work on a long log). */
+const PREVIEW_PAGE_EVENTS = 1000;
+const MAX_PREVIEW_PAGES = 100;
+const PREVIEW_EVENTS: ReadonlySet<string> = new Set(["permission.request", "permission.resolved"]);
+
+/** The session's own permission policy, kept in its record (absent: its agent's). */
+interface KeptPolicy {
+  permissionPolicy?: PermissionPolicy | null;
+}
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
 const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([

@@ -51,6 +51,8 @@ export interface SessionManagerOptions {
   maxSessionsPerOwner: number;
   /** Run terminal processes under holders (holders.ts), so they outlive the gateway. */
   holders?: Holders;
+  /** `sessions.quietAfterMs` (see SessionContext). */
+  quietAfterMs?: number | undefined;
   /**
    * Cluster mode: each session's ownership as the store over Redis moves it (core/ownership.ts);
    * undefined for one it does not track. Without it, this gateway owns every session.
@@ -110,6 +112,7 @@ export class SessionManager {
       save: (s) => options.events.saveSession(s),
       changed: (s) => this.emitChange(s),
       ...(options.holders !== undefined ? { holders: options.holders } : {}),
+      ...(options.quietAfterMs !== undefined ? { quietAfterMs: options.quietAfterMs } : {}),
     };
   }
 

@@ -6,14 +6,26 @@ import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession } from "../log/store.js";
 import type { HolderRef, Holders } from "./holders.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, AgentState, SessionEvent, SessionInfo, SessionKind, SessionState } from "../protocol/index.js";
+import { ATTENTION_TEXT_CHARS } from "../protocol/index.js";
+import type {
+  Actor,
+  AgentState,
+  Attention,
+  AttentionReason,
+  SessionEvent,
+  SessionInfo,
+  SessionKind,
+  SessionState,
+} from "../protocol/index.js";
 
 /** What a caller may ask of a running terminal session (TerminalSession; `resize`: PTYs only). */
 export type TerminalOp = "input" | "signal" | "resize";
 /** What a caller may ask of a running agent session (AgentGatewaySession). */
-export type AgentOp = "prompt" | "abort" | "permission" | "choose" | "elicitation";
+export type AgentOp = "prompt" | "abort" | "permission" | "choose" | "elicitation" | "policy";
+/** What a caller may ask of any running terminal or agent session: `seen` ends its attention. */
+export type AnyOp = "seen";
 /** What a caller may ask of a running session; `steerTarget` narrows a session to the kind that takes it. */
-export type SteerOp = TerminalOp | AgentOp;
+export type SteerOp = TerminalOp | AgentOp | AnyOp;
 
 /** Why a session (its record's `kind` and `pty`) takes no `op` at all: WRONG_SESSION_KIND. */
 export function wrongKind(record: Pick<SessionRecord, "kind" | "pty">, op: SteerOp): SwitchboardError {
@@ -51,6 +63,13 @@ export function wrongKind(record: Pick<SessionRecord, "kind" | "pty">, op: Steer
       );
     case "elicitation":
       return new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions ask questions; this is a ${kind} session`);
+    case "policy":
+      return new SwitchboardError(
+        "WRONG_SESSION_KIND",
+        `only agent sessions have a permission policy; this is a ${kind} session`,
+      );
+    case "seen":
+      return new SwitchboardError("WRONG_SESSION_KIND", `${kind} sessions never need anyone's attention`);
   }
 }
 
@@ -115,6 +134,8 @@ export interface SessionRecord {
    * cluster copy show it without reading the log.
    */
   agentState?: AgentState;
+  /** Why the session needs someone (SessionInfo `attention`), as its last `attention` event said. */
+  attention?: Attention | undefined;
 }
 
 /** See {@link Session.shutdown}. */
@@ -133,6 +154,16 @@ export interface SessionContext {
   changed(session: Session): void;
   /** Where terminal processes run under holders, so they outlive the gateway; absent: in the gateway. */
   holders?: Holders;
+  /** `sessions.quietAfterMs`: a PTY session quiet this long after output needs someone (`quiet`); absent: never. */
+  quietAfterMs?: number | undefined;
+}
+
+/** `text` as an attention carries it: one line of visible characters, at most ATTENTION_TEXT_CHARS. */
+function attentionText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
+  const chars = Array.from(flat);
+  return chars.length > ATTENTION_TEXT_CHARS ? `${chars.slice(0, ATTENTION_TEXT_CHARS - 1).join("")}…` : flat;
 }
 
 /** The most watcher names a session summary lists (`viewers` still counts them all). */
@@ -280,7 +311,47 @@ export abstract class Session {
       run: this.runInfo(),
       lastActivityAt: this.lastActivityAt,
       ...(r.agentState !== undefined ? { agentState: r.agentState } : {}),
+      ...(r.attention !== undefined ? { attention: r.attention } : {}),
     };
+  }
+
+  /**
+   * The session needs someone for `reason`: logged as an `attention` event, kept in the record and
+   * shown in its info. The same reason and text again changes nothing (a bell loop logs one event).
+   */
+  setAttention(reason: AttentionReason, text?: string): void {
+    if (!this.running || this._removed) return;
+    const current = this.record.attention;
+    const shown = text === undefined ? undefined : attentionText(text);
+    if (current !== undefined && current.reason === reason && current.text === shown) return;
+    const attention: Attention = {
+      reason,
+      ...(shown !== undefined ? { text: shown } : {}),
+      since: this.ctx.clock.now(),
+    };
+    this.record.attention = attention;
+    this.log.append({ type: "attention", attention });
+    this.persist();
+    this.ctx.changed(this);
+  }
+
+  /** A viewer with control looked at the session (`POST .../seen`): its attention ends. */
+  seen(by: Actor): void {
+    this.clearAttention(by);
+  }
+
+  /**
+   * Someone with control looked or typed (`by`), or the reason is gone (no `by`: an agent's request
+   * was answered): the attention ends. `only`: ends it only while it is one of these reasons.
+   */
+  clearAttention(by?: Actor, only?: readonly AttentionReason[]): void {
+    const current = this.record.attention;
+    if (current === undefined || this._removed) return;
+    if (only !== undefined && !only.includes(current.reason)) return;
+    this.record.attention = undefined;
+    if (this.running) this.log.append({ type: "attention", attention: null, ...(by !== undefined ? { by } : {}) });
+    this.persist();
+    this.ctx.changed(this);
   }
 
   protected lastLine(): string | null {
@@ -372,6 +443,8 @@ export abstract class Session {
     this.record.exitCode = exitCode;
     this.record.signal = signal;
     this.record.endedAt = this.ctx.clock.now();
+    // An ended session needs nobody: its end event says what happened.
+    this.record.attention = undefined;
     const last =
       state === "exited"
         ? this.log.append({ type: "exit", exitCode, signal })

@@ -1,6 +1,6 @@
 import { AgentGatewaySession } from "./agent-gateway-session.js";
 import { wrongKind } from "./session.js";
-import type { AgentOp, Session, SteerOp, TerminalOp } from "./session.js";
+import type { AgentOp, AnyOp, Session, SteerOp, TerminalOp } from "./session.js";
 import { TerminalSession } from "./terminal-session.js";
 
 /**
@@ -10,6 +10,7 @@ import { TerminalSession } from "./terminal-session.js";
  */
 export function steerTarget(session: Session, op: TerminalOp): TerminalSession;
 export function steerTarget(session: Session, op: AgentOp): AgentGatewaySession;
+export function steerTarget(session: Session, op: AnyOp): TerminalSession | AgentGatewaySession;
 export function steerTarget(session: Session, op: SteerOp): TerminalSession | AgentGatewaySession;
 export function steerTarget(session: Session, op: SteerOp): TerminalSession | AgentGatewaySession {
   switch (op) {
@@ -25,7 +26,11 @@ export function steerTarget(session: Session, op: SteerOp): TerminalSession | Ag
     case "permission":
     case "choose":
     case "elicitation":
+    case "policy":
       if (session instanceof AgentGatewaySession) return session;
+      break;
+    case "seen":
+      if (session instanceof TerminalSession || session instanceof AgentGatewaySession) return session;
       break;
   }
   throw wrongKind(session.record, op);

@@ -1,4 +1,6 @@
 import { childEnv } from "../core/child-env.js";
+import { AttentionScanner } from "../core/attention-scan.js";
+import type { Timer } from "../core/clock.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -36,6 +38,15 @@ export class TerminalSession extends Session {
   /** Held: stops acknowledging commits to the holder; `ackNow` acknowledges at once. */
   private stopAcks: (() => void) | undefined;
   private ackNow: (() => void) | undefined;
+  /** PTYs: finds bells and notifications in the output (the session's `attention`). */
+  private readonly calls: AttentionScanner | undefined = this.record.pty
+    ? new AttentionScanner((call) =>
+        call.kind === "bell" ? this.setAttention("bell") : this.setAttention("notification", call.text),
+      )
+    : undefined;
+  /** PTYs with `sessions.quietAfterMs`: when output came last (monotonic ms), and the timer that checks. */
+  private lastOutputAt = 0;
+  private quietTimer: Timer | undefined;
 
   /**
    * Starts the process; rejects with SPAWN_FAILED or RESOURCE_EXHAUSTED (nothing is recorded then).
@@ -139,14 +150,39 @@ export class TerminalSession extends Session {
       emit: (piece) => {
         // Copied before the log may hand a pooled piece back to its pool.
         if (!piece.binary) this.outputTail.push(piece.bytes);
+        // Scanned before the log may hand a pooled piece back to its pool; set after its output.
+        this.calls?.scan(piece.bytes);
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary, piece.pool);
         this.touch();
+        this.outputCame();
         this.waitForLog();
       },
     });
   }
 
+  /**
+   * `sessions.quietAfterMs` (PTYs): the session needs someone once its output stopped that long.
+   * One timer per quiet period, not one per chunk: it fires, finds output came since, and waits the rest.
+   */
+  private outputCame(): void {
+    const quietMs = this.ctx.quietAfterMs;
+    if (quietMs === undefined || !this.record.pty) return;
+    this.lastOutputAt = this.ctx.clock.monotonic();
+    if (this.quietTimer === undefined) this.armQuiet(quietMs, quietMs);
+  }
+
+  private armQuiet(quietMs: number, wait: number): void {
+    this.quietTimer = this.ctx.clock.setTimeout(() => {
+      this.quietTimer = undefined;
+      if (!this.running) return;
+      const since = this.ctx.clock.monotonic() - this.lastOutputAt;
+      if (since >= quietMs) this.setAttention("quiet");
+      else this.armQuiet(quietMs, quietMs - since);
+    }, wait);
+  }
+
   private processExited(exit: TerminalExit): void {
+    this.quietTimer?.cancel();
     this.coalescer?.flush();
     this.coalescer?.dispose();
     const proc = this.proc;
@@ -162,6 +198,7 @@ export class TerminalSession extends Session {
 
   /** The holder went away (or refused this gateway): the exit will never be known. */
   private processLost(reason: string): void {
+    this.quietTimer?.cancel();
     this.coalescer?.flush();
     this.coalescer?.dispose();
     this.stopAcks?.();
@@ -280,6 +317,8 @@ export class TerminalSession extends Session {
     // Held input waits for this commit, so it does not linger for company (LOG_INPUT_LINGER_MS).
     this.log.append(event, { urgent: this.proc!.holderPid !== null });
     this.touch();
+    // Whoever types has seen it.
+    this.clearAttention(by);
   }
 
   signal(signal: SignalName, by: Actor): void {
@@ -312,6 +351,8 @@ export class TerminalSession extends Session {
 
   override dispose(): void {
     super.dispose();
+    this.quietTimer?.cancel();
+    this.quietTimer = undefined;
     this.stopAcks?.();
     this.coalescer?.dispose();
     this.proc?.dispose();

@@ -185,7 +185,7 @@ describe("agent session run lane", () => {
     expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Rejected." });
   });
 
-  it("permission: an unanswered request times out as cancelled", async () => {
+  it("permission: an unanswered request is rejected at its timeout, by rule:timeout", async () => {
     const { clock, log, agent } = echoSession();
     const { runId } = agent.prompt("/permission", alice);
     await drive(clock, 50);
@@ -194,11 +194,11 @@ describe("agent session run lane", () => {
     await drive(clock, 500);
     expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({
       requestId: request.requestId,
-      outcome: "cancelled",
-      optionId: null,
-      by: null,
+      outcome: "selected",
+      optionId: "reject",
+      by: { name: "rule:timeout", role: "system", id: "rule:timeout" },
     });
-    expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Permission cancelled." });
+    expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Rejected." });
     expectCode(() => agent.answerPermission(request.requestId, "allow", alice), "PERMISSION_REQUEST_NOT_FOUND");
   });
 

@@ -5,6 +5,7 @@ import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
 import { h, icon, morph } from "./dom.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
+import { PolicyEditor } from "./policy-editor.js";
 import { PromptComposer } from "./prompt-composer.js";
 import { ResumeBar } from "./resume-bar.js";
 import { renderRun } from "./run-render.js";
@@ -107,6 +108,7 @@ export class AgentView implements View {
       actions: [
         this.usageSlot,
         this.choices.element,
+        new PolicyEditor(ctx, session.id).element,
         this.sessionChanges.button,
         ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : []),
       ],

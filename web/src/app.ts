@@ -4,6 +4,7 @@ import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
 import { PushSwitch } from "./push-switch.js";
 import { Alerts } from "./alerts.js";
+import { SeenSignal } from "./seen-signal.js";
 import { ConnectionPill } from "./connection-pill.js";
 import type { AppContext, Me, View } from "./context.js";
 import { CreateDialog } from "./create-dialog.js";
@@ -35,6 +36,7 @@ export class App {
   private readonly pill: ConnectionPill;
   private readonly toasts = new Toasts();
   private readonly alerts: Alerts;
+  private readonly seen: SeenSignal;
   private readonly dialog: CreateDialog;
   /** Admins only: pairing codes and the device list are theirs. */
   private readonly pairDialog: PairDialog | null;
@@ -95,6 +97,15 @@ export class App {
       navigate: (hash) => this.navigate(hash),
       toast: (message, kind) => this.toasts.show(message, kind),
       push: PushSwitch.supported ? new PushSwitch(http) : null,
+    });
+    this.seen = new SeenSignal({
+      store: this.store,
+      http,
+      canSteer: this.ctx.canSteer,
+      openSession: () => {
+        const route = parseRoute(location.hash);
+        return route.name === "session" ? route.id : null;
+      },
     });
     this.pairDialog = me.role === "admin" ? new PairDialog(http, (m, kind) => this.toasts.show(m, kind)) : null;
     this.sideList = new SessionList(this.ctx, "compact");
@@ -181,6 +192,7 @@ export class App {
     this.homeList?.dispose();
     this.sideList.dispose();
     this.alerts.dispose();
+    this.seen.dispose();
     this.pill.dispose();
     this.store.stop();
     this.client.close();

@@ -29,7 +29,7 @@ function matches(filter: Filter, s: SessionInfo): boolean {
     case "active":
       return s.state === "running";
     case "waiting":
-      return state === "waiting";
+      return state === "waiting" || (s.state === "running" && s.attention !== undefined);
     case "ended":
       return s.state !== "running";
   }

@@ -1,4 +1,4 @@
-import type { SessionInfo } from "../../src/protocol/index.js";
+import type { AttentionReason, SessionInfo } from "../../src/protocol/index.js";
 import { joinCommand } from "../../src/core/shell-words.js";
 import { h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
@@ -40,6 +40,7 @@ export function rowKey(s: SessionInfo, parent: string | null): string {
     s.cols,
     s.rows,
     s.agentState?.usage,
+    s.attention,
     parent,
   ]);
 }
@@ -87,6 +88,29 @@ function lastLineText(s: SessionInfo): { text: string; waiting: boolean } | null
   return s.lastLine === null ? null : { text: shown(s.lastLine), waiting: false };
 }
 
+/** What each attention reason says on the "needs you" mark's tooltip. */
+const ATTENTION_WORDS: Record<AttentionReason, string> = {
+  permission: "asks for permission",
+  elicitation: "asks a question",
+  "run-failed": "its run failed",
+  "run-finished": "finished its run",
+  bell: "rang the bell",
+  notification: "sent a notification",
+  quiet: "went quiet",
+};
+
+/** The "needs you" mark of a session with `attention` (null without). */
+function needsYouMark(s: SessionInfo): HTMLElement | null {
+  const attention = s.attention;
+  if (attention === undefined || s.state !== "running") return null;
+  const why = `${ATTENTION_WORDS[attention.reason]}${attention.text !== undefined ? `: ${attention.text}` : ""}`;
+  return h(
+    "span",
+    { class: "needs-you", "data-test": "needs-you", "data-reason": attention.reason, title: `Needs you: ${why}` },
+    "needs you",
+  );
+}
+
 export function renderRow(s: SessionInfo, options: RowOptions): Row {
   const badge = displayState(s);
   const ended = s.state !== "running";
@@ -111,7 +135,7 @@ export function renderRow(s: SessionInfo, options: RowOptions): Row {
       "a",
       common,
       kindIcon,
-      h("span", { class: "row-main" }, title, h("span", { class: "row-line" }, stateBadge, activity)),
+      h("span", { class: "row-main" }, title, h("span", { class: "row-line" }, stateBadge, needsYouMark(s), activity)),
     );
     return { el: h("div", { class: "row-item", "data-item": s.id }, link), link, activity };
   }
@@ -157,6 +181,7 @@ export function renderRow(s: SessionInfo, options: RowOptions): Row {
     kindIcon,
     h("span", { class: "row-main" }, title, sub, lastEl),
     stateBadge,
+    needsYouMark(s),
     h("span", { class: "row-meta-group" }, activity, usage, ...live),
   );
   const runAgain =

@@ -10,6 +10,9 @@ import {
   LIMITS,
   listedAgentState,
   PermissionBody,
+  PermissionPolicy,
+  PolicyPreviewBody,
+  SeenBody,
   ModeBody,
   ConfigBody,
   ElicitationBody,
@@ -55,6 +58,8 @@ import type { InputBudget } from "../input-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
+import { steerTarget } from "../../sessions/steer-target.js";
+import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 
 /** Reads a request's JSON body within the gateway's body limit. */
 type BodyReader = (ctx: RequestContext) => Promise<unknown>;
@@ -357,6 +362,10 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
     ["POST", "/v1/sessions/:id/resume", "resume", optional],
     ["POST", "/v1/sessions/:id/events", "events", body],
     ["DELETE", "/v1/sessions/:id", "delete", none],
+    ["POST", "/v1/sessions/:id/seen", "seen", optional],
+    ["GET", "/v1/sessions/:id/permission-policy", "policy-get", none],
+    ["PUT", "/v1/sessions/:id/permission-policy", "policy-put", body],
+    ["POST", "/v1/sessions/:id/permission-policy/preview", "policy-preview", body],
   ];
   const inputBudgets = new HttpInputBudgets(core.limits, core.clock);
   for (const [method, path, action, read] of routes) {
@@ -501,6 +510,31 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       sessionFor(core.sessions, identity, sessionId, "steer").lease.disconnect(holderKey, now === true);
       return { status: 200, body: { ok: true } };
     }
+    case "seen": {
+      validate(SeenBody, body ?? {});
+      // Looking clears it for whoever may steer now: the control lease's holder, or anyone while it is free.
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "seen");
+      session.seen(by);
+      return { status: 200, body: { ok: true } };
+    }
+    case "policy-get": {
+      const session = sessionFor(core.sessions, identity, sessionId, "see");
+      const { policy, source } = policyTarget(session).permissionPolicy();
+      return { status: 200, body: { policy: policy ?? null, source } };
+    }
+    case "policy-put": {
+      const policy = body === null ? null : validate(PermissionPolicy, body);
+      // Rules answer tool calls for the agent: setting them steers it as much as answering does.
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "policy");
+      session.setPermissionPolicy(policy, by);
+      const now = session.permissionPolicy();
+      return { status: 200, body: { policy: now.policy ?? null, source: now.source } };
+    }
+    case "policy-preview": {
+      const { policy } = validate(PolicyPreviewBody, body);
+      const session = sessionFor(core.sessions, identity, sessionId, "see");
+      return { status: 200, body: { requests: policyTarget(session).previewPolicy(policy) } };
+    }
     case "resume":
       return resumeAgentSession(core, call);
     case "events":
@@ -512,6 +546,11 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       return { status: 202, body: await deliverMessage(core, forwarded.message, forwarded.by, { forwarded: true }) };
     }
   }
+}
+
+/** `session` as an agent session, whose permission policy the policy routes read (WRONG_SESSION_KIND otherwise). */
+function policyTarget(session: Session): AgentGatewaySession {
+  return steerTarget(session, "policy");
 }
 
 /** `POST /v1/sessions/:id/events`: a producer appends events (a stream session's output and exit too). */
