@@ -334,4 +334,26 @@ describe("AgentModel (the agent view's conversation)", () => {
     );
     expect(model.get("r1")).toMatchObject({ status: "error", error: { code: "AGENT_FAILED", message: "on purpose" } });
   });
+
+  it("shows the agent's notices and compactions in the run they came in, or under the latest run between runs", () => {
+    const model = feed(
+      log(
+        { type: "agent.notice", level: "info", title: "before any run" },
+        { type: "run.queued", runId: "r1", text: "go", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        { type: "agent.notice", runId: "r1", level: "warning", title: "Rate limited", description: "retrying in 5 s" },
+        { type: "agent.compaction", runId: "r1", compactionId: "c1", status: "in_progress" },
+        { type: "agent.compaction", runId: "r1", compactionId: "c1", chunk: "summary text" },
+        { type: "agent.compaction", runId: "r1", compactionId: "c1", status: "failed", error: "too long" },
+        { type: "chat.final", runId: "r1", text: "", stopReason: "end_turn" },
+        { type: "agent.notice", level: "custom", title: "<b>between</b> runs" },
+      ),
+    );
+    expect(model.get("r1")!.items.filter((i) => i.kind === "notice")).toEqual([
+      { kind: "notice", level: "warning", text: "Rate limited: retrying in 5 s" },
+      { kind: "notice", level: "info", text: "The agent is compacting its context…" },
+      { kind: "notice", level: "warning", text: "The agent could not compact its context: too long" },
+      { kind: "notice", level: "info", text: "<b>between</b> runs" },
+    ]);
+  });
 });

@@ -177,6 +177,21 @@ export class AgentModel {
         run.items.push({ kind: "notice", level: event.level, text: event.text });
         return run;
       }
+      case "agent.notice": {
+        // Said during a run: shown in it; between runs: under the latest run (none yet: not shown).
+        const run = event.runId !== undefined ? this.started({ runId: event.runId, ts: event.ts }) : this.runs.at(-1);
+        if (run === undefined) return null;
+        const text = event.description ? `${event.title}: ${event.description}` : event.title;
+        run.items.push({ kind: "notice", level: noticeLevel(event.level), text });
+        return run;
+      }
+      case "agent.compaction": {
+        const text = compactionLine(event.status, event.error);
+        const run = event.runId !== undefined ? this.started({ runId: event.runId, ts: event.ts }) : this.runs.at(-1);
+        if (run === undefined || text === undefined) return null;
+        run.items.push({ kind: "notice", level: event.status === "failed" ? "warning" : "info", text });
+        return run;
+      }
       case "plan": {
         const run = this.started(event);
         if (run.plan === null) run.items.push({ kind: "plan" });
@@ -394,4 +409,25 @@ export function answerText(run: RunView): string {
   let text = "";
   for (const item of run.items) if (item.kind === "text") text += item.text;
   return text;
+}
+
+/** An agent's notice level as the page shows it: its own levels beyond these read as info. */
+function noticeLevel(level: string): "info" | "warning" | "error" {
+  return level === "warning" || level === "error" ? level : "info";
+}
+
+/** The line a compaction's status change shows (chunks of its summary show none). */
+function compactionLine(status: string | undefined, error: string | null | undefined): string | undefined {
+  switch (status) {
+    case "in_progress":
+      return "The agent is compacting its context…";
+    case "completed":
+      return "The agent compacted its context.";
+    case "failed":
+      return `The agent could not compact its context${error ? `: ${error}` : "."}`;
+    case "cancelled":
+      return "The agent stopped compacting its context.";
+    default:
+      return undefined;
+  }
 }
