@@ -114,6 +114,10 @@ describe("hostile agent text in the web UI", () => {
       els.map((e) => e.textContent!.length).filter((n) => n > 100_000),
     );
     expect(longest).toHaveLength(3);
+    // The conversation's title and the agent's notice, shown as the text they are.
+    expect(await page.textContent("[data-test=agent-title]")).toMatch(/^<img src=x onerror=.*evil$/s);
+    const notices = await page.$$eval("[data-test=run-notice]", (els) => els.map((e) => e.textContent!));
+    expect(notices.some((n) => n.startsWith("<img src=x onerror="))).toBe(true);
     expect(await overflow(page)).toEqual({ page: 0, offscreen: [], headTall: false });
     await page.setViewportSize(PHONE);
     expect(await overflow(page)).toEqual({ page: 0, offscreen: [], headTall: false });

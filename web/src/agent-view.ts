@@ -48,6 +48,8 @@ export class AgentView implements View {
   private readonly newMessages: HTMLButtonElement;
   private readonly runsEl: HTMLElement;
   private readonly intro: HTMLElement;
+  /** The conversation's title as the agent named it (`agentState.title`), above the runs. */
+  private readonly agentTitle = h("p", { class: "agent-title", "data-test": "agent-title", hidden: true });
   private readonly composer: PromptComposer;
   private readonly abortButton: HTMLButtonElement;
   private readonly abortAllButton: HTMLButtonElement;
@@ -152,7 +154,7 @@ export class AgentView implements View {
     this.scroller = h(
       "div",
       { class: "conversation" },
-      h("div", { class: "conv-inner" }, this.sessionChanges.element, this.intro, this.runsEl),
+      h("div", { class: "conv-inner" }, this.agentTitle, this.sessionChanges.element, this.intro, this.runsEl),
     );
     // A reader who scrolls back down to the bottom needs the button no more.
     this.scroller.addEventListener(
@@ -390,6 +392,9 @@ export class AgentView implements View {
   /** The agent's commands in the prompt box's menu, its usage in the header. */
   private showAgentState(): void {
     this.composer.setCommands(this.agentState?.commands ?? []);
+    const title = this.agentState?.title ?? "";
+    this.agentTitle.textContent = title;
+    this.agentTitle.hidden = title === "";
     const usage = this.agentState?.usage;
     this.usageSlot.replaceChildren(...(usage ? [usageMeter(usage, { compact: false })] : []));
   }
