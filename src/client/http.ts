@@ -2,6 +2,7 @@ import type {
   AgentState,
   DeviceListing,
   Pairing,
+  PairingAddress,
   PairingRequest,
   PromptRequest,
   PushSubscriptionBody,
@@ -169,6 +170,20 @@ export class HttpClient {
    */
   createPairing(body: PairingRequest = {}, options: AbortOptions = {}): Promise<Pairing> {
     return this.json("POST", "/v1/devices/pairings", options.signal, body);
+  }
+
+  /**
+   * Where a device may open the gateway (admins only): the listen address, the machine's LAN
+   * addresses when it listens on every one, `allowedHosts` names, its Tailscale name; each with
+   * whether another device can reach it and whether it is a secure origin (Web Push needs one).
+   */
+  async pairingAddresses(options: AbortOptions = {}): Promise<PairingAddress[]> {
+    const { addresses } = await this.json<{ addresses: PairingAddress[] }>(
+      "GET",
+      "/v1/devices/addresses",
+      options.signal,
+    );
+    return addresses;
   }
 
   /** The paired devices (admins only). */

@@ -79,6 +79,8 @@ export interface GatewayCore {
   readonly allowedHosts: ReadonlySet<string>;
   /** Whether the gateway serves HTTPS itself (`tls`): its cookie is then always `Secure`. */
   readonly tls: boolean;
+  /** The address it listens on (`--host`); 0.0.0.0 or :: for every one. */
+  readonly listenHost: string;
   /** Extra browser origins accepted besides the gateway's own. */
   readonly allowedOrigins: ReadonlySet<string>;
 }

@@ -251,6 +251,7 @@ function buildCore(
     ),
     allowedOrigins: new Set(config.allowedOrigins),
     tls: base.options.tls !== undefined,
+    listenHost: host,
     async createSession(body: CreateSession, identity: Identity): Promise<Session> {
       if (!canCreate(identity))
         throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);

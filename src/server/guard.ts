@@ -5,6 +5,7 @@ import type { Identity } from "./auth.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore } from "./context.js";
 import { hostnameOf } from "./http.js";
+import { isOwnAddress, isWildcard } from "./pairing-addresses.js";
 import type { AuthFailureLimiter } from "./rate-limit.js";
 
 /**
@@ -21,12 +22,12 @@ export class RequestGuard {
 
   checkHost(req: IncomingMessage): void {
     const host = req.headers.host;
-    if (host === undefined || !this.core.allowedHosts.has(hostnameOf(host))) {
-      throw new SwitchboardError(
-        "HOST_NOT_ALLOWED",
-        "the Host header is not an allowed host; add it to allowedHosts in the config",
-      );
-    }
+    if (host === undefined) throw hostNotAllowed();
+    const name = hostnameOf(host);
+    if (this.core.allowedHosts.has(name)) return;
+    // Listening on every address: the machine's own IP literals too (a phone on the LAN).
+    if (isWildcard(this.core.listenHost) && isOwnAddress(name)) return;
+    throw hostNotAllowed();
   }
 
   /** Browsers send Origin; requests from other origins than the gateway's own (or allowed ones) are refused. */
@@ -107,4 +108,11 @@ export class RequestGuard {
 /** The peer address failures are counted against (behind a reverse proxy: the proxy's). */
 function addressOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? "unknown";
+}
+
+function hostNotAllowed(): SwitchboardError {
+  return new SwitchboardError(
+    "HOST_NOT_ALLOWED",
+    "the Host header is not an allowed host; add it to allowedHosts in the config",
+  );
 }
