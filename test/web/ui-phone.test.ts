@@ -25,6 +25,42 @@ useBrowser();
 const shared = sharedStack();
 
 describe("web UI", () => {
+  it("opens a phone's terminal at the cursor and follows it while live, unless scrolled up", async () => {
+    const s = shared();
+    const id = await createShell(s.http, "tall-screen", { rows: 50 });
+    await waitForPrompt(s.http, id);
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "seq 1 60; echo done-$((6*7))\r" });
+    await waitFor(
+      async () => /done-42[\s\S]*\/app/.test((await s.http.get(`/v1/sessions/${id}/output`)).text),
+      10_000,
+      "seq",
+    );
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true, take: false });
+    /** Whether the cursor's row (the prompt) is inside the terminal frame's visible area. */
+    const cursorShown = () =>
+      page.evaluate(() => {
+        const wrap = document.querySelector(".term-wrap")!.getBoundingClientRect();
+        const cursor = document.querySelector(".xterm-rows .xterm-cursor, .xterm-rows [class*=cursor]");
+        const row = cursor?.closest(".xterm-rows > div") ?? null;
+        if (!row) return "no cursor";
+        const r = row.getBoundingClientRect();
+        return r.top >= wrap.top && r.bottom <= wrap.bottom
+          ? "shown"
+          : `row ${r.top}-${r.bottom} outside ${wrap.top}-${wrap.bottom}`;
+      });
+    await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor in sight on open");
+    expect(await page.textContent(".xterm-rows")).toContain("dev@switchboard");
+
+    // Scrolled up by the user: left there as output comes; back down: followed again.
+    await page.$eval(".term-wrap", (w) => (w.scrollTop = 0));
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "echo more\r" });
+    await waitFor(async () => (await page.textContent(".xterm-rows"))!.includes("more"), 5_000, "the echo");
+    expect(await page.$eval(".term-wrap", (w) => w.scrollTop)).toBe(0);
+    await page.$eval(".term-wrap", (w) => (w.scrollTop = w.scrollHeight));
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "clear; seq 1 45\r" });
+    await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor followed");
+  });
+
   it("says what the second tap of Stop and Remove does on a phone, and gives Stop its own icon (exploratory test: only the icon turned red)", async () => {
     const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
