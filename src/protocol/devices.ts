@@ -70,6 +70,19 @@ export const DeviceListing = z.strictObject({
 });
 export type DeviceListing = z.infer<typeof DeviceListing>;
 
+/**
+ * What the connections of a paired device are told (UNAUTHORIZED) when it is unpaired: the web UI
+ * tells a revoked phone so by this message, not as an expired sign-in.
+ */
+export const DEVICE_REVOKED_MESSAGE = "this device was unpaired (its credential revoked); pair it again to reconnect";
+
+/**
+ * What a browser is told (UNAUTHORIZED) when its sign-in cookie is good but the credential it
+ * signed in with is gone: a device unpaired, or a token taken out of the config.
+ */
+export const CREDENTIAL_REMOVED_MESSAGE =
+  "the credential this sign-in was made with was removed (a device unpaired, or a token taken out of the config); pair again or sign in again";
+
 /** Prefix of a device's identity name, so that no configured token's name can be a device's. */
 export const DEVICE_IDENTITY_PREFIX = "device:";
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { SwitchboardError } from "../protocol/index.js";
+import { CREDENTIAL_REMOVED_MESSAGE, SwitchboardError } from "../protocol/index.js";
 import { COOKIE_KEY_HEADER, credentialsOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
@@ -98,6 +98,12 @@ export class RequestGuard {
           : `the sign-in cookie counts only with its key (the ${COOKIE_KEY_HEADER} header): sign in again`,
       );
     }
+    if (
+      creds.cookie !== undefined &&
+      creds.cookieKey !== undefined &&
+      this.core.tokens.cookieOrphaned(creds.cookie, creds.cookieKey, this.core.clock.now())
+    )
+      throw this.refuse(req, CREDENTIAL_REMOVED_MESSAGE);
     throw this.refuse(
       req,
       creds.token !== undefined ? "the token is not valid" : "the sign-in has expired: sign in again",

@@ -51,6 +51,7 @@ describe("web UI: pairing a device", () => {
     await row.locator("[data-test=device-revoke]").click();
     await desktop.locator("[data-test=device-list] li", { hasText: "None yet." }).waitFor();
     await phone.waitForSelector(".login-card", { timeout: 15_000 });
+    expect(await phone.textContent(".login-card .form-error")).toContain("This device was unpaired by an admin");
   });
 
   it("offers the address a phone reaches, secure first, and makes the link with it", async () => {
