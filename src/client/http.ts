@@ -211,6 +211,12 @@ export class HttpClient {
     await this.json("POST", "/v1/push/subscriptions", options.signal, subscription);
   }
 
+  /** Sends a test notification to this sign-in's push subscriptions (a token: all of its identity's); how many. */
+  async testPush(options: AbortOptions = {}): Promise<number> {
+    const { sent } = await this.json<{ sent: number }>("POST", "/v1/push/test", options.signal, {});
+    return sent;
+  }
+
   /** Stops notifications to the subscription at `endpoint`; true when this identity had it. */
   async unsubscribePush(endpoint: string, options: AbortOptions = {}): Promise<boolean> {
     const { removed } = await this.json<{ removed: boolean }>("DELETE", "/v1/push/subscriptions", options.signal, {

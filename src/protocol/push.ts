@@ -34,8 +34,8 @@ export const PushAnswerBody = z.strictObject({
   action: z.enum(PUSH_ACTIONS),
 });
 
-/** Why a notification was sent. */
-export const PUSH_REASONS = ["permission", "finished", "exited"] as const;
+/** Why a notification was sent (`test`: `POST /v1/push/test`, no session: `sessionId` is empty). */
+export const PUSH_REASONS = ["permission", "finished", "exited", "test"] as const;
 
 /** What the service worker gets in a push message (JSON, encrypted by RFC 8291 on the way). */
 export const PushPayload = z.strictObject({

@@ -45,7 +45,13 @@ export interface GatewayCore {
   /** Pairing codes waiting to be redeemed (memory only). */
   readonly pairings: PairingCodes;
   /** Web Push: the VAPID keys (DATA_DIR/vapid.json), browsers' subscriptions, notifications' action tokens. */
-  readonly push: { vapid: VapidKeys; subscriptions: PushSubscriptions; actions: PushActionTokens };
+  readonly push: {
+    vapid: VapidKeys;
+    subscriptions: PushSubscriptions;
+    actions: PushActionTokens;
+    /** Sends a test notification to `principal`'s subscriptions of sign-in `signIn`: how many. */
+    test(principal: string, signIn: string | undefined): number;
+  };
   readonly events: EventLog;
   readonly sessions: SessionManager;
   /** The screens of PTY sessions, parsed from their logs (GET /v1/sessions/:id/screen). */

@@ -189,6 +189,7 @@ function buildCore(
     agent: base.options.pushAgent,
   });
   undo.push(() => notifier.close());
+  const pushes = { ...push, test: (principal: string, signIn: string | undefined) => notifier.test(principal, signIn) };
   if (push.subscriptions.droppedNamed > 0)
     logger.warn(
       { dropped: push.subscriptions.droppedNamed },
@@ -240,7 +241,7 @@ function buildCore(
     },
     devices,
     pairings: new PairingCodes(),
-    push,
+    push: pushes,
     events,
     sessions,
     screens,
