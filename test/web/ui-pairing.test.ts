@@ -69,6 +69,7 @@ describe("web UI: pairing a device", () => {
     expect(await desktop.textContent("[data-test=pair-url]")).toMatch(
       /^https:\/\/switchboard\.example\.com\/#pair=[A-Za-z0-9_-]{22}$/,
     );
+    await desktop.screenshot({ path: `${SCREENSHOTS}pair-addresses.png` });
   });
 
   it("says so on the phone when the pairing link was already used", async () => {

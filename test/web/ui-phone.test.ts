@@ -11,6 +11,7 @@ import { waitForTerminal } from "./harness.js";
 import {
   PHONE,
   PHONE_LANDSCAPE,
+  SCREENSHOTS,
   createAgent,
   createShell,
   runStatus,
@@ -50,6 +51,7 @@ describe("web UI", () => {
       });
     await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor in sight on open");
     expect(await page.textContent(".xterm-rows")).toContain("dev@switchboard");
+    await page.screenshot({ path: `${SCREENSHOTS}phone-terminal.png` });
 
     // Scrolled up by the user: left there as output comes; back down: followed again.
     await page.$eval(".term-wrap", (w) => (w.scrollTop = 0));
