@@ -45,20 +45,36 @@ describe("web UI", () => {
         const row = cursor?.closest(".xterm-rows > div") ?? null;
         if (!row) return "no cursor";
         const r = row.getBoundingClientRect();
-        return r.top >= wrap.top && r.bottom <= wrap.bottom
+        // A pixel of rounding either way: the last row ends where the frame does, give or take a fraction.
+        return r.top >= wrap.top - 1 && r.bottom <= wrap.bottom + 1
           ? "shown"
           : `row ${r.top}-${r.bottom} outside ${wrap.top}-${wrap.bottom}`;
       });
-    await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor in sight on open");
+    let seen = "";
+    await waitFor(async () => (seen = await cursorShown()) === "shown", 5_000, "the cursor in sight on open").catch(
+      (error: Error) => {
+        throw new Error(`${error.message}: ${seen}`);
+      },
+    );
     expect(await page.textContent(".xterm-rows")).toContain("dev@switchboard");
     await page.screenshot({ path: `${SCREENSHOTS}phone-terminal.png` });
 
     // Scrolled up by the user: left there as output comes; back down: followed again.
-    await page.$eval(".term-wrap", (w) => (w.scrollTop = 0));
+    // As a finger would: a touch in the frame, then its scroll (headless Chromium has no fling to drive).
+    const scrollTo = (end: "top" | "bottom") =>
+      page.$eval(
+        ".term-wrap",
+        (w, to) => {
+          w.dispatchEvent(new Event("touchstart"));
+          w.scrollTop = to === "top" ? 0 : w.scrollHeight;
+        },
+        end,
+      );
+    await scrollTo("top");
     await s.http.post(`/v1/sessions/${id}/input`, { data: "echo more\r" });
     await waitFor(async () => (await page.textContent(".xterm-rows"))!.includes("more"), 5_000, "the echo");
     expect(await page.$eval(".term-wrap", (w) => w.scrollTop)).toBe(0);
-    await page.$eval(".term-wrap", (w) => (w.scrollTop = w.scrollHeight));
+    await scrollTo("bottom");
     await s.http.post(`/v1/sessions/${id}/input`, { data: "clear; seq 1 45\r" });
     await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor followed");
   });

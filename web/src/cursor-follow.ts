@@ -1,5 +1,10 @@
 import type { Terminal } from "@xterm/xterm";
 
+/** What a user scrolls the frame with. */
+const USER_SCROLL_EVENTS = ["wheel", "touchstart", "touchmove", "pointerdown", "keydown"] as const;
+/** How long after such an event a scroll of the frame counts as the user's (a fling lasts about this). */
+const USER_SCROLL_MS = 1500;
+
 /**
  * Keeps a terminal's cursor in sight when the terminal is bigger than its frame (a PTY shown at
  * its own size on a phone, which scrolls the frame): the frame opens at the cursor, and follows
@@ -10,25 +15,38 @@ export class CursorFollow {
   /** Off while the user has scrolled the cursor out of sight. */
   private following = true;
   private frame = 0;
+  /** When the user last touched, wheeled or pressed a key in the frame (performance.now()). */
+  private userAt = -Infinity;
   private readonly disposers: (() => void)[] = [];
 
   constructor(
     private readonly term: Terminal,
     private readonly wrap: HTMLElement,
   ) {
+    // Only the user's scrolls decide: a layout change (the key bar, a font) scrolls the frame too.
+    const touched = () => (this.userAt = performance.now());
     const onScroll = () => {
-      // Our own scrolls leave the cursor in sight, so this only turns off for the user's.
+      if (performance.now() - this.userAt > USER_SCROLL_MS) return;
       this.following = this.cursorRect() === undefined || this.inSight();
+      if (this.following) this.schedule();
     };
+    for (const type of USER_SCROLL_EVENTS) wrap.addEventListener(type, touched, { passive: true });
     wrap.addEventListener("scroll", onScroll, { passive: true });
     const moved = this.term.onCursorMove(() => this.schedule());
     const written = this.term.onWriteParsed(() => this.schedule());
     const resized = this.term.onResize(() => this.schedule());
+    // The frame or the screen changing size (the key bar showing, fit to width's font) moves
+    // the cursor without any output.
+    const layout = new ResizeObserver(() => this.schedule());
+    layout.observe(wrap);
+    if (term.element) layout.observe(term.element);
     this.disposers.push(
       () => wrap.removeEventListener("scroll", onScroll),
+      () => USER_SCROLL_EVENTS.forEach((type) => wrap.removeEventListener(type, touched)),
       () => moved.dispose(),
       () => written.dispose(),
       () => resized.dispose(),
+      () => layout.disconnect(),
       () => cancelAnimationFrame(this.frame),
     );
   }
