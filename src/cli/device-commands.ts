@@ -5,6 +5,7 @@ import { parseDuration } from "../core/units.js";
 import type { Command } from "./commands.js";
 import { isLocal } from "./commands.js";
 import { positional, runCommand, writeJson } from "./context.js";
+import type { CliContext } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { formatTable } from "./format.js";
 import { printable } from "./printable.js";
@@ -64,11 +65,27 @@ export const pair: Command = (argv) =>
       ctx.err.write(
         `pairs ${printable(pairing.name)} as ${pairing.role} of ${printable(pairing.sessions.join(", "))}; works once, for ${minutes} min\n`,
       );
-      if (parsed.values.base === undefined && isLocal(base))
-        ctx.err.write("this URL reaches this machine only: give --base with the address the device can open\n");
+      if (parsed.values.base === undefined && isLocal(base)) await warnLocal(ctx);
       return EXIT.OK;
     },
   );
+
+/**
+ * The URL reaches this machine only: says so, with the addresses the gateway lists that a device
+ * can reach (`GET /v1/devices/addresses`, as the web UI's "Pair a device" offers them).
+ */
+async function warnLocal(ctx: CliContext): Promise<void> {
+  const reachable = (await ctx.http.pairingAddresses()).filter((a) => a.reachable);
+  if (reachable.length === 0) {
+    ctx.err.write(
+      "this URL reaches this machine only, and so does the gateway: serve with --host 0.0.0.0 (same network), --tls-cert/--tls-key, a TLS proxy or Tailscale Serve, then give --base\n",
+    );
+    return;
+  }
+  ctx.err.write("this URL reaches this machine only: give --base with one the device can open:\n");
+  for (const a of reachable)
+    ctx.err.write(`  ${a.url}${a.secure ? "" : " (http: no notifications)"}${a.note ? ` (${a.note})` : ""}\n`);
+}
 
 export const devices: Command = (argv) =>
   runCommand(argv, { usage: DEVICES_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {

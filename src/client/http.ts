@@ -3,6 +3,7 @@ import type {
   ChangesAnswer,
   DeviceListing,
   Pairing,
+  PairingAddress,
   PairingRequest,
   PromptRequest,
   PushSubscriptionBody,
@@ -173,6 +174,20 @@ export class HttpClient {
     return this.json("POST", "/v1/devices/pairings", options.signal, body);
   }
 
+  /**
+   * Where a device may open the gateway (admins only): the listen address, the machine's LAN
+   * addresses when it listens on every one, `allowedHosts` names, its Tailscale name; each with
+   * whether another device can reach it and whether it is a secure origin (Web Push needs one).
+   */
+  async pairingAddresses(options: AbortOptions = {}): Promise<PairingAddress[]> {
+    const { addresses } = await this.json<{ addresses: PairingAddress[] }>(
+      "GET",
+      "/v1/devices/addresses",
+      options.signal,
+    );
+    return addresses;
+  }
+
   /** The paired devices (admins only). */
   async listDevices(options: AbortOptions = {}): Promise<DeviceListing[]> {
     const { devices } = await this.json<{ devices: DeviceListing[] }>("GET", "/v1/devices", options.signal);
@@ -196,6 +211,12 @@ export class HttpClient {
    */
   async subscribePush(subscription: PushSubscriptionBody, options: AbortOptions = {}): Promise<void> {
     await this.json("POST", "/v1/push/subscriptions", options.signal, subscription);
+  }
+
+  /** Sends a test notification to this sign-in's push subscriptions (a token: all of its identity's); how many. */
+  async testPush(options: AbortOptions = {}): Promise<number> {
+    const { sent } = await this.json<{ sent: number }>("POST", "/v1/push/test", options.signal, {});
+    return sent;
   }
 
   /** Stops notifications to the subscription at `endpoint`; true when this identity had it. */

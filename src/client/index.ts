@@ -75,6 +75,7 @@ export type {
   EventOf,
   EventType,
   Pairing,
+  PairingAddress,
   PairingRequest,
   PromptCapabilities,
   PromptRequest,

@@ -70,5 +70,38 @@ export const DeviceListing = z.strictObject({
 });
 export type DeviceListing = z.infer<typeof DeviceListing>;
 
+/**
+ * What the connections of a paired device are told (UNAUTHORIZED) when it is unpaired: the web UI
+ * tells a revoked phone so by this message, not as an expired sign-in.
+ */
+export const DEVICE_REVOKED_MESSAGE = "this device was unpaired (its credential revoked); pair it again to reconnect";
+
+/**
+ * What a browser is told (UNAUTHORIZED) when its sign-in cookie is good but the credential it
+ * signed in with is gone: a device unpaired, or a token taken out of the config.
+ */
+export const CREDENTIAL_REMOVED_MESSAGE =
+  "the credential this sign-in was made with was removed (a device unpaired, or a token taken out of the config); pair again or sign in again";
+
 /** Prefix of a device's identity name, so that no configured token's name can be a device's. */
 export const DEVICE_IDENTITY_PREFIX = "device:";
+
+/** Where an address in `GET /v1/devices/addresses` comes from. */
+export const PAIRING_ADDRESS_KINDS = ["listen", "lan", "allowed-host", "tailscale"] as const;
+
+/**
+ * An address a device might open the gateway at (`GET /v1/devices/addresses`, admins only):
+ * the "Pair a device" dialog and `switchboard pair` offer those a phone can reach.
+ */
+export const PairingAddress = z.strictObject({
+  /** The origin to open, `scheme://host[:port]`: a pairing's `base`. */
+  url: z.string(),
+  kind: z.enum(PAIRING_ADDRESS_KINDS),
+  /** Whether another device can reach it at all: false for loopback (127.0.0.0/8, ::1, localhost). */
+  reachable: z.boolean(),
+  /** Whether a browser counts it a secure context (https, or localhost): Web Push and installing need one. */
+  secure: z.boolean(),
+  /** What it takes, when it is not certain to work as is (a proxy in front, a Tailscale Serve). */
+  note: z.string().optional(),
+});
+export type PairingAddress = z.infer<typeof PairingAddress>;

@@ -37,9 +37,9 @@ export const PushAnswerBody = z.strictObject({
 /**
  * Why a notification was sent. `elicitation`: an agent asks a question (a form or a page to
  * visit); it has no buttons, a tap opens the session. `attention`: a terminal rang its bell, sent
- * a notification or went quiet.
+ * a notification or went quiet. `test`: `POST /v1/push/test`, no session (`sessionId` is empty).
  */
-export const PUSH_REASONS = ["permission", "elicitation", "finished", "exited", "attention"] as const;
+export const PUSH_REASONS = ["permission", "elicitation", "finished", "exited", "attention", "test"] as const;
 
 /** What the service worker gets in a push message (JSON, encrypted by RFC 8291 on the way). */
 export const PushPayload = z.strictObject({

@@ -293,6 +293,16 @@ export class TokenRegistry {
   }
 
   /**
+   * Whether a cookie that no longer verifies is of a live sign-in whose credential was removed
+   * (a device unpaired, a token taken out of the config), rather than unknown or expired: its
+   * browser is told so (CREDENTIAL_REMOVED_MESSAGE). Only with the key, as every cookie check.
+   */
+  cookieOrphaned(value: string, key: string, now: number): boolean {
+    const entry = this.cookieEntry(value, key);
+    return entry !== undefined && entry.expires > now && !this.all().some((r) => r.hash.equals(entry.token));
+  }
+
+  /**
    * Ends a browser's sign-in: the cookie, and the earlier cookies that took the same key (signed
    * in again, that browser kept it). Only with the key, so that holding a cookie alone cannot
    * sign anybody out. True when it was a live sign-in.

@@ -45,7 +45,13 @@ export interface GatewayCore {
   /** Pairing codes waiting to be redeemed (memory only). */
   readonly pairings: PairingCodes;
   /** Web Push: the VAPID keys (DATA_DIR/vapid.json), browsers' subscriptions, notifications' action tokens. */
-  readonly push: { vapid: VapidKeys; subscriptions: PushSubscriptions; actions: PushActionTokens };
+  readonly push: {
+    vapid: VapidKeys;
+    subscriptions: PushSubscriptions;
+    actions: PushActionTokens;
+    /** Sends a test notification to `principal`'s subscriptions of sign-in `signIn`: how many. */
+    test(principal: string, signIn: string | undefined): number;
+  };
   readonly events: EventLog;
   readonly sessions: SessionManager;
   /** The screens of PTY sessions, parsed from their logs (GET /v1/sessions/:id/screen). */
@@ -79,6 +85,8 @@ export interface GatewayCore {
   readonly allowedHosts: ReadonlySet<string>;
   /** Whether the gateway serves HTTPS itself (`tls`): its cookie is then always `Secure`. */
   readonly tls: boolean;
+  /** The address it listens on (`--host`); 0.0.0.0 or :: for every one. */
+  readonly listenHost: string;
   /** Extra browser origins accepted besides the gateway's own. */
   readonly allowedOrigins: ReadonlySet<string>;
 }

@@ -189,6 +189,7 @@ function buildCore(
     agent: base.options.pushAgent,
   });
   undo.push(() => notifier.close());
+  const pushes = { ...push, test: (principal: string, signIn: string | undefined) => notifier.test(principal, signIn) };
   if (push.subscriptions.droppedNamed > 0)
     logger.warn(
       { dropped: push.subscriptions.droppedNamed },
@@ -240,7 +241,7 @@ function buildCore(
     },
     devices,
     pairings: new PairingCodes(),
-    push,
+    push: pushes,
     events,
     sessions,
     screens,
@@ -251,6 +252,7 @@ function buildCore(
     ),
     allowedOrigins: new Set(config.allowedOrigins),
     tls: base.options.tls !== undefined,
+    listenHost: host,
     async createSession(body: CreateSession, identity: Identity): Promise<Session> {
       if (!canCreate(identity))
         throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);

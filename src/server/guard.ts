@@ -1,10 +1,11 @@
 import type { IncomingMessage } from "node:http";
-import { SwitchboardError } from "../protocol/index.js";
+import { CREDENTIAL_REMOVED_MESSAGE, SwitchboardError } from "../protocol/index.js";
 import { COOKIE_KEY_HEADER, credentialsOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore } from "./context.js";
 import { hostnameOf } from "./http.js";
+import { isOwnAddress, isWildcard } from "./pairing-addresses.js";
 import type { AuthFailureLimiter } from "./rate-limit.js";
 
 /**
@@ -21,12 +22,12 @@ export class RequestGuard {
 
   checkHost(req: IncomingMessage): void {
     const host = req.headers.host;
-    if (host === undefined || !this.core.allowedHosts.has(hostnameOf(host))) {
-      throw new SwitchboardError(
-        "HOST_NOT_ALLOWED",
-        "the Host header is not an allowed host; add it to allowedHosts in the config",
-      );
-    }
+    if (host === undefined) throw hostNotAllowed();
+    const name = hostnameOf(host);
+    if (this.core.allowedHosts.has(name)) return;
+    // Listening on every address: the machine's own IP literals too (a phone on the LAN).
+    if (isWildcard(this.core.listenHost) && isOwnAddress(name)) return;
+    throw hostNotAllowed();
   }
 
   /** Browsers send Origin; requests from other origins than the gateway's own (or allowed ones) are refused. */
@@ -97,6 +98,12 @@ export class RequestGuard {
           : `the sign-in cookie counts only with its key (the ${COOKIE_KEY_HEADER} header): sign in again`,
       );
     }
+    if (
+      creds.cookie !== undefined &&
+      creds.cookieKey !== undefined &&
+      this.core.tokens.cookieOrphaned(creds.cookie, creds.cookieKey, this.core.clock.now())
+    )
+      throw this.refuse(req, CREDENTIAL_REMOVED_MESSAGE);
     throw this.refuse(
       req,
       creds.token !== undefined ? "the token is not valid" : "the sign-in has expired: sign in again",
@@ -107,4 +114,11 @@ export class RequestGuard {
 /** The peer address failures are counted against (behind a reverse proxy: the proxy's). */
 function addressOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? "unknown";
+}
+
+function hostNotAllowed(): SwitchboardError {
+  return new SwitchboardError(
+    "HOST_NOT_ALLOWED",
+    "the Host header is not an allowed host; add it to allowedHosts in the config",
+  );
 }

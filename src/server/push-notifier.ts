@@ -132,6 +132,25 @@ export class PushNotifier {
     return true;
   }
 
+  /**
+   * `POST /v1/push/test`: a test notification to the subscriptions `principal` made from the
+   * sign-in `signIn` (a browser's own; undefined, a bearer token: all of the principal's).
+   * Answers how many were sent.
+   */
+  test(principal: string, signIn: string | undefined): number {
+    const targets = this.options.subscriptions
+      .list()
+      .filter((t) => t.principal === principal && (signIn === undefined || t.signIn === signIn));
+    for (const target of targets)
+      this.send(target, {
+        reason: "test",
+        sessionId: "",
+        title: "Switchboard",
+        body: "A test notification: this device is notified with the page closed.",
+      });
+    return targets.length;
+  }
+
   private send(target: PushTarget, payload: PushPayload): void {
     if (this.closed) return;
     const host = new URL(target.endpoint).host;

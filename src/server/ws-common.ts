@@ -2,7 +2,7 @@ import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
 import { holdEntry, releaseEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, LIMITS, textNestsDeeperThan } from "../protocol/index.js";
+import { CLOSE_CODES, DEVICE_REVOKED_MESSAGE, LIMITS, textNestsDeeperThan } from "../protocol/index.js";
 import { WorkTimer } from "../core/work-timer.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import { selectProtocol } from "./auth.js";
@@ -35,7 +35,7 @@ export const REVOKED: Revocation = {
 /** What the connections of a paired device are told when it is unpaired (`DELETE /v1/devices/:id`). */
 export const DEVICE_REVOKED: Revocation = {
   code: "UNAUTHORIZED",
-  message: "this device was unpaired (its credential revoked); pair it again to reconnect",
+  message: DEVICE_REVOKED_MESSAGE,
 };
 
 /** What the connections of a browser sign-in are told when it signs out (`POST /v1/logout`), before they end as {@link REVOKED} ones do. */

@@ -101,6 +101,18 @@ describe("switchboard pair and devices", () => {
   );
 
   it(
+    "warns that a loopback-only gateway reaches no phone, and says how to make it reachable",
+    async () => {
+      const shown = await cli(["pair", "--name", "loopback phone"], env);
+      expect(shown.code).toBe(EXIT.OK);
+      expect(shown.stderr).toContain(
+        "this URL reaches this machine only, and so does the gateway: serve with --host 0.0.0.0 (same network), --tls-cert/--tls-key, a TLS proxy or Tailscale Serve, then give --base",
+      );
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
     "refuses a role and a TTL it cannot give, as command-line mistakes",
     async () => {
       const [role, ttl] = await Promise.all([cli(["pair", "--role", "admin"], env), cli(["pair", "--ttl", "2h"], env)]);

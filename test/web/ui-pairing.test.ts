@@ -14,6 +14,12 @@ describe("web UI: pairing a device", () => {
     const { page, blank, http } = await stack();
     const desktop = await page();
     await desktop.click("[data-test=nav-pair]");
+    // A loopback-only gateway: nothing offered that a phone cannot open, and what to do instead.
+    const warning = await desktop.waitForSelector("[data-test=pair-loopback]");
+    expect(await warning.textContent()).toMatch(
+      /A phone cannot reach this gateway.*--host 0\.0\.0\.0.*--tls-cert.*tailscale serve/,
+    );
+    expect(await desktop.$$("dialog[open] [data-test=pair-base] option")).toHaveLength(0);
     await desktop.fill("dialog[open] input[name=name]", "my phone");
     await desktop.selectOption("dialog[open] select[name=role]", "viewer");
     await desktop.click("[data-test=pair-create]");
@@ -45,6 +51,25 @@ describe("web UI: pairing a device", () => {
     await row.locator("[data-test=device-revoke]").click();
     await desktop.locator("[data-test=device-list] li", { hasText: "None yet." }).waitFor();
     await phone.waitForSelector(".login-card", { timeout: 15_000 });
+    expect(await phone.textContent(".login-card .form-error")).toContain("This device was unpaired by an admin");
+  });
+
+  it("offers the address a phone reaches, secure first, and makes the link with it", async () => {
+    const s = await stack({ allowedHosts: ["switchboard.example.com"] });
+    const desktop = await s.page();
+    await desktop.click("[data-test=nav-pair]");
+    await desktop.waitForSelector("dialog[open] [data-test=pair-base] option", { state: "attached" });
+    const offered = await desktop.$$eval("dialog[open] [data-test=pair-base] option", (os) =>
+      os.map((o) => (o as HTMLOptionElement).value),
+    );
+    expect(offered).toEqual(["https://switchboard.example.com"]);
+    expect(await desktop.$("[data-test=pair-loopback]")).toBeNull();
+    expect(await desktop.textContent("[data-test=pair-base-hint]")).toContain("notifications work");
+    await desktop.click("[data-test=pair-create]");
+    expect(await desktop.textContent("[data-test=pair-url]")).toMatch(
+      /^https:\/\/switchboard\.example\.com\/#pair=[A-Za-z0-9_-]{22}$/,
+    );
+    await desktop.screenshot({ path: `${SCREENSHOTS}pair-addresses.png` });
   });
 
   it("says so on the phone when the pairing link was already used", async () => {

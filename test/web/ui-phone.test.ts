@@ -11,6 +11,7 @@ import { waitForTerminal } from "./harness.js";
 import {
   PHONE,
   PHONE_LANDSCAPE,
+  SCREENSHOTS,
   createAgent,
   createShell,
   runStatus,
@@ -25,6 +26,59 @@ useBrowser();
 const shared = sharedStack();
 
 describe("web UI", () => {
+  it("opens a phone's terminal at the cursor and follows it while live, unless scrolled up", async () => {
+    const s = shared();
+    const id = await createShell(s.http, "tall-screen", { rows: 50 });
+    await waitForPrompt(s.http, id);
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "seq 1 60; echo done-$((6*7))\r" });
+    await waitFor(
+      async () => /done-42[\s\S]*\/app/.test((await s.http.get(`/v1/sessions/${id}/output`)).text),
+      10_000,
+      "seq",
+    );
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true, take: false });
+    /** Whether the cursor's row (the prompt) is inside the terminal frame's visible area. */
+    const cursorShown = () =>
+      page.evaluate(() => {
+        const wrap = document.querySelector(".term-wrap")!.getBoundingClientRect();
+        const cursor = document.querySelector(".xterm-rows .xterm-cursor, .xterm-rows [class*=cursor]");
+        const row = cursor?.closest(".xterm-rows > div") ?? null;
+        if (!row) return "no cursor";
+        const r = row.getBoundingClientRect();
+        // A pixel of rounding either way: the last row ends where the frame does, give or take a fraction.
+        return r.top >= wrap.top - 1 && r.bottom <= wrap.bottom + 1
+          ? "shown"
+          : `row ${r.top}-${r.bottom} outside ${wrap.top}-${wrap.bottom}`;
+      });
+    let seen = "";
+    await waitFor(async () => (seen = await cursorShown()) === "shown", 5_000, "the cursor in sight on open").catch(
+      (error: Error) => {
+        throw new Error(`${error.message}: ${seen}`);
+      },
+    );
+    expect(await page.textContent(".xterm-rows")).toContain("dev@switchboard");
+    await page.screenshot({ path: `${SCREENSHOTS}phone-terminal.png` });
+
+    // Scrolled up by the user: left there as output comes; back down: followed again.
+    // As a finger would: a touch in the frame, then its scroll (headless Chromium has no fling to drive).
+    const scrollTo = (end: "top" | "bottom") =>
+      page.$eval(
+        ".term-wrap",
+        (w, to) => {
+          w.dispatchEvent(new Event("touchstart"));
+          w.scrollTop = to === "top" ? 0 : w.scrollHeight;
+        },
+        end,
+      );
+    await scrollTo("top");
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "echo more\r" });
+    await waitFor(async () => (await page.textContent(".xterm-rows"))!.includes("more"), 5_000, "the echo");
+    expect(await page.$eval(".term-wrap", (w) => w.scrollTop)).toBe(0);
+    await scrollTo("bottom");
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "clear; seq 1 45\r" });
+    await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor followed");
+  });
+
   it("says what the second tap of Stop and Remove does on a phone, and gives Stop its own icon (exploratory test: only the icon turned red)", async () => {
     const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });

@@ -8,7 +8,7 @@
  */
 import QRCode from "qrcode";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { SCREENSHOTS, PHONE, browser, createAgent, stack, useBrowser } from "./ui-helpers.js";
+import { SCREENSHOTS, PHONE, SHORT_REQUEST_TIMEOUT, browser, createAgent, stack, useBrowser } from "./ui-helpers.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";
 import { waitFor } from "../helpers/wait-for.js";
 
@@ -81,12 +81,18 @@ describe("web UI: notifications on a phone", () => {
     await phone.waitForSelector("[data-test=alerts-push]:checked:enabled");
     expect(await phone.textContent(".alerts-status")).toContain("notified with the page closed");
     await phone.screenshot({ path: `${SCREENSHOTS}phone-alerts.png` });
+    // "Send a test notification": one push, to this phone's subscription.
+    await phone.click("[data-test=alerts-push-test]");
+    const [tested] = await push.waitFor(1, 15_000);
+    expect(tested!.path).toBe("/push/phone");
+    expect(tested!.payload).toMatchObject({ reason: "test", sessionId: "", title: "Switchboard" });
+    await phone.locator(".toast", { hasText: "Test notification sent" }).waitFor();
     await phone.click("[data-test=alerts] summary");
 
     // A real permission request of the echo agent: the gateway pushes it, encrypted, to the phone.
     const id = await createAgent(s.http, "deploy-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission deploy to production" });
-    const [message] = await push.waitFor(1, 15_000);
+    const [, message] = await push.waitFor(2, 15_000);
     expect(message!.path).toBe("/push/phone");
     expect(message!.payload).toMatchObject({
       reason: "permission",
@@ -169,4 +175,23 @@ describe("web UI: notifications on a phone", () => {
     );
     expect(resolved).toMatchObject({ outcome: "selected", optionId: "allow", by: { name: "device:phone" } });
   }, 90_000);
+
+  it("says no push service answered when subscribing hangs, instead of waiting forever", async () => {
+    const s = await stack();
+    const page = await s.page({ viewport: PHONE, touch: true, storage: SHORT_REQUEST_TIMEOUT });
+    await page.context().grantPermissions(["notifications"], { origin: s.proxy.url });
+    // A browser whose push service never answers (Chromium without Google's services).
+    await page.context().addInitScript(() => {
+      PushManager.prototype.getSubscription = async () => null;
+      PushManager.prototype.subscribe = () => new Promise<PushSubscription>(() => undefined);
+    });
+    await page.reload();
+    await page.waitForSelector("[data-test=whoami]");
+    await page.click("[data-test=alerts] summary");
+    await page.click("[data-test=alerts-push]");
+    const toast = page.locator(".toast", { hasText: "No push service answered within 2 s" });
+    await toast.waitFor({ timeout: 10_000 });
+    await page.waitForSelector("[data-test=alerts-push]:not(:checked):enabled");
+    expect(await page.isVisible("[data-test=alerts-push-test]")).toBe(false);
+  });
 });

@@ -27,6 +27,18 @@ import {
 useBrowser();
 
 describe("web UI", () => {
+  it("starts by itself once the gateway answers, when opened while it could not be reached (no Retry)", async () => {
+    const s = await stack();
+    const page = await s.page();
+    // The gateway stops answering the start's first request: the page says so and when it tries again.
+    await page.route("**/v1/whoami", (route) => route.abort("connectionrefused"));
+    await page.reload();
+    await page.waitForSelector("text=Cannot reach the gateway");
+    expect(await page.textContent("[data-test=boot-retry]")).toMatch(/^Trying again in \d+ s/);
+    await page.unroute("**/v1/whoami");
+    await page.waitForSelector("[data-test=whoami]", { timeout: 10_000 });
+  });
+
   it("says nothing of a resize a dropped connection cut off, and sends it again once back in control (a gateway restart showed 'Resize not sent')", async () => {
     const s = await stack();
     const id = (await s.http.post("/v1/sessions", { command: ["cat"], pty: true, cols: 80, rows: 24, name: "resized" }))

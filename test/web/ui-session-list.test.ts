@@ -31,6 +31,36 @@ useBrowser();
 const shared = sharedStack();
 
 describe("web UI", () => {
+  it("keyboard shortcuts: / searches, n starts a session, g s goes to the list, ? lists them; never while typing", async () => {
+    const s = shared();
+    const id = await createShell(s.http, "shortcut-shell");
+    const page = await s.page({ hash: `#/s/${id}`, take: false });
+    await page.keyboard.press("?");
+    const help = page.locator("[data-test=shortcuts-help]");
+    await help.waitFor();
+    expect((await help.locator("dt").allTextContents()).join(" | ")).toBe("/ | n | gs | ?");
+    await page.keyboard.press("Escape");
+    await help.waitFor({ state: "hidden" });
+
+    // In the terminal, keys are the session's.
+    await page.click(".xterm");
+    await page.keyboard.press("n");
+    expect(await page.$("dialog[open]")).toBeNull();
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+
+    await page.keyboard.press("g");
+    await page.keyboard.press("s");
+    await page.waitForFunction(() => location.hash === "#/");
+    await page.keyboard.press("/");
+    expect(await page.evaluate(() => document.activeElement?.matches(".list-search"))).toBe(true);
+    await page.keyboard.type("no such n");
+    expect(await page.$("dialog[open]")).toBeNull();
+    expect(await page.inputValue(".list-full .list-search")).toBe("no such n");
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    await page.keyboard.press("n");
+    await page.waitForSelector("dialog[open] [data-test=create]");
+  });
+
   it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
     const s = await stack();
     const id = await createShell(s.http, "focused");

@@ -1,6 +1,7 @@
 import { AlertEvents, waitingCount } from "./alert-events.js";
 import type { SessionAlert } from "./alert-events.js";
 import { h, icon } from "./dom.js";
+import { INSECURE_TEXT, PushError } from "./push-switch.js";
 import type { PushSwitch } from "./push-switch.js";
 import type { SessionStore } from "./session-store.js";
 
@@ -44,6 +45,7 @@ export class Alerts {
   private readonly notifyBox: HTMLInputElement;
   private readonly soundBox: HTMLInputElement;
   private readonly pushBox: HTMLInputElement;
+  private readonly testButton: HTMLButtonElement;
   /** Whether this browser gets Web Push: the service worker notifies then, not this page. */
   private pushOn = false;
   private readonly statusEl: HTMLElement;
@@ -77,6 +79,17 @@ export class Alerts {
       onchange: () => void this.setPush(this.pushBox.checked),
     });
     this.statusEl = h("p", { class: "alerts-status muted" });
+    this.testButton = h(
+      "button",
+      {
+        class: "btn btn-small",
+        type: "button",
+        hidden: true,
+        "data-test": "alerts-push-test",
+        onclick: () => void this.sendTest(),
+      },
+      "Send a test notification",
+    );
     this.element = h(
       "details",
       { class: "alerts-menu", "data-test": "alerts" },
@@ -92,6 +105,11 @@ export class Alerts {
         h("label", null, this.notifyBox, " Browser notifications"),
         h("label", null, this.soundBox, " Sound"),
         h("label", { hidden: options.push === null }, this.pushBox, " On this device, with the page closed"),
+        // Push needs a secure origin: say so rather than leave the choice out unexplained.
+        options.push === null && !window.isSecureContext
+          ? h("p", { class: "alerts-status muted", "data-test": "alerts-push-insecure" }, INSECURE_TEXT)
+          : null,
+        this.testButton,
         this.statusEl,
       ),
     );
@@ -184,20 +202,37 @@ export class Alerts {
     if (push === null) return;
     this.pushBox.disabled = true;
     try {
-      if (on) {
-        if ((await Notification.requestPermission()) !== "granted")
-          throw new Error("notifications are blocked for this site: allow them in the browser's site settings");
-        await push.on();
-      } else await push.off();
+      if (on) await push.on();
+      else await push.off();
       this.pushOn = on;
     } catch (error) {
+      // A PushError says what happened and what to do in its own words.
       this.options.toast(
-        `Could not ${on ? "turn on" : "turn off"} notifications on this device: ${(error as Error).message}`,
+        error instanceof PushError
+          ? error.message
+          : `Could not ${on ? "turn on" : "turn off"} notifications on this device: ${(error as Error).message}`,
         "error",
       );
     } finally {
       this.pushBox.disabled = false;
       this.showSettings();
+    }
+  }
+
+  /** "Send a test notification": the gateway pushes one to this browser's subscription. */
+  private async sendTest(): Promise<void> {
+    const push = this.options.push;
+    if (push === null) return;
+    try {
+      const sent = await push.test();
+      this.options.toast(
+        sent > 0
+          ? "Test notification sent: it shows on this device in a few seconds. If it does not, its push service did not deliver it."
+          : "The gateway has no subscription of this browser: turn notifications off and on again.",
+        sent > 0 ? "info" : "error",
+      );
+    } catch (error) {
+      this.options.toast(`No test notification: ${(error as Error).message}`, "error");
     }
   }
 
@@ -212,6 +247,7 @@ export class Alerts {
     this.notifyBox.checked = this.settings.notify;
     this.soundBox.checked = this.settings.sound;
     this.pushBox.checked = this.pushOn;
+    this.testButton.hidden = !this.pushOn;
     const blocked = typeof Notification !== "undefined" && Notification.permission === "denied";
     this.statusEl.textContent = blocked
       ? "Notifications are blocked for this site in the browser's settings."

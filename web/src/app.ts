@@ -1,5 +1,10 @@
 import { joinCommand } from "../../src/core/shell-words.js";
 import { HttpClient, SwitchboardClient, isSwitchboardError } from "../../src/client/index.js";
+import {
+  CREDENTIAL_REMOVED_MESSAGE,
+  DEVICE_IDENTITY_PREFIX,
+  DEVICE_REVOKED_MESSAGE,
+} from "../../src/protocol/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
 import { PushSwitch } from "./push-switch.js";
@@ -18,6 +23,7 @@ import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
 import { TerminalView } from "./terminal-view.js";
+import { Shortcuts } from "./shortcuts.js";
 import { Toasts } from "./toasts.js";
 import { tabClientKey } from "./tab-memory.js";
 
@@ -40,6 +46,7 @@ export class App {
   private readonly dialog: CreateDialog;
   /** Admins only: pairing codes and the device list are theirs. */
   private readonly pairDialog: PairDialog | null;
+  private readonly shortcuts: Shortcuts;
   private readonly sidebar: HTMLElement;
   private readonly main: HTMLElement;
   private readonly sideList: SessionList;
@@ -61,7 +68,7 @@ export class App {
       clientKey: tabClientKey(),
       requestTimeoutMs: pageRequestTimeoutMs(),
     });
-    this.store = new SessionStore(http, () => this.signedOut("Your sign-in expired. Sign in again."));
+    this.store = new SessionStore(http, (error) => this.signedOut(signedOutText(me, error)));
     this.dialog = new CreateDialog({ http, store: this.store, navigate: (hash) => this.navigate(hash) });
     this.ctx = {
       client: this.client,
@@ -85,7 +92,7 @@ export class App {
     });
     this.client.on("state", (change) => {
       if (change.state === "closed" && isSwitchboardError(change.error, "UNAUTHORIZED"))
-        this.signedOut("Your sign-in expired. Sign in again.");
+        this.signedOut(signedOutText(me, change.error));
     });
     this.alerts = new Alerts({
       store: this.store,
@@ -108,6 +115,11 @@ export class App {
       },
     });
     this.pairDialog = me.role === "admin" ? new PairDialog(http, (m, kind) => this.toasts.show(m, kind)) : null;
+    this.shortcuts = new Shortcuts({
+      search: () => this.focusSearch(),
+      newSession: this.ctx.canSteer ? () => this.dialog.open() : undefined,
+      sessions: () => this.navigate("#/"),
+    });
     this.sideList = new SessionList(this.ctx, "compact");
     this.sidebar = h("aside", { class: "sidebar" }, this.sideList.element);
     this.main = h("main", { class: "main" });
@@ -172,6 +184,7 @@ export class App {
       h("div", { class: "layout" }, this.sidebar, this.main),
       this.dialog.element,
       this.pairDialog?.element,
+      this.shortcuts.help,
       this.toasts.element,
     );
   }
@@ -193,6 +206,7 @@ export class App {
     this.sideList.dispose();
     this.alerts.dispose();
     this.seen.dispose();
+    this.shortcuts.dispose();
     this.pill.dispose();
     this.store.stop();
     this.client.close();
@@ -204,6 +218,14 @@ export class App {
 
   get currentView(): RoutedView | null {
     return this.view;
+  }
+
+  /** `/`: the search box in sight (the list's, or the sidebar's), else the sessions page's once it shows. */
+  private focusSearch(frames = SEARCH_FOCUS_FRAMES): void {
+    const box = [...document.querySelectorAll<HTMLInputElement>(".list-search")].find((b) => b.offsetParent !== null);
+    if (box) return box.focus();
+    if (frames === SEARCH_FOCUS_FRAMES) this.navigate("#/");
+    if (frames > 0) requestAnimationFrame(() => this.focusSearch(frames - 1));
   }
 
   navigate(hash: string): void {
@@ -295,6 +317,22 @@ export class App {
     this.close();
     this.onSignedOut(reason);
   }
+}
+
+/** How many frames `/` waits for the sessions page's search box after going there. */
+const SEARCH_FOCUS_FRAMES = 10;
+
+/** What the sign-in page says when this device was unpaired (its connections were told so). */
+const DEVICE_REVOKED_TEXT =
+  "This device was unpaired by an admin, so it is signed out. To use it again, open a new pairing link (Pair a device on a computer).";
+
+/** What the sign-in page says when the gateway refused this sign-in: a device told it was unpaired says so. */
+function signedOutText(me: Me, error: Error): string {
+  const revoked = error.message === DEVICE_REVOKED_MESSAGE || error.message === CREDENTIAL_REMOVED_MESSAGE;
+  if (me.name.startsWith(DEVICE_IDENTITY_PREFIX) && revoked) return DEVICE_REVOKED_TEXT;
+  return revoked
+    ? "The token you signed in with was removed from the gateway. Sign in again."
+    : "Your sign-in expired. Sign in again.";
 }
 
 /**

@@ -65,23 +65,60 @@ function showLogin(error?: string): void {
   );
 }
 
+/** The first wait before the page tries the gateway again by itself, doubled at each failure up to the last. */
+const BOOT_RETRY_FIRST_MS = 1000;
+const BOOT_RETRY_MAX_MS = 30_000;
+/** Failed starts in a row (the next wait doubles with each). */
+let failedStarts = 0;
+/** The next try, and the `online` listener that tries at once: one of each at a time. */
+let retry: { timer: ReturnType<typeof setTimeout>; online: () => void } | undefined;
+
 function start(): void {
-  boot().catch((error: unknown) => {
-    fill(
-      root,
+  cancelRetry();
+  boot().then(
+    () => {
+      failedStarts = 0;
+    },
+    (error: unknown) => showUnreachable(error),
+  );
+}
+
+/**
+ * The gateway did not answer the start: says so, and tries again by itself after 1, 2, 4… s
+ * (30 s at most) and at once when the device comes back online; Retry tries now.
+ */
+function showUnreachable(error: unknown): void {
+  const delay = Math.min(BOOT_RETRY_MAX_MS, BOOT_RETRY_FIRST_MS * 2 ** failedStarts);
+  failedStarts++;
+  const online = () => start();
+  retry = { timer: setTimeout(start, delay), online };
+  window.addEventListener("online", online);
+  fill(
+    root,
+    h(
+      "div",
+      { class: "login-page" },
       h(
         "div",
-        { class: "login-page" },
+        { class: "login-card" },
+        h("h1", null, "Cannot reach the gateway"),
+        h("p", { class: "muted" }, errorText(error)),
         h(
-          "div",
-          { class: "login-card" },
-          h("h1", null, "Cannot reach the gateway"),
-          h("p", { class: "muted" }, errorText(error)),
-          h("button", { class: "btn btn-primary", type: "button", onclick: () => location.reload() }, "Retry"),
+          "p",
+          { class: "muted", "data-test": "boot-retry" },
+          `Trying again in ${Math.round(delay / 1000)} s, and as soon as this device is back online.`,
         ),
+        h("button", { class: "btn btn-primary", type: "button", onclick: () => start() }, "Retry"),
       ),
-    );
-  });
+    ),
+  );
+}
+
+function cancelRetry(): void {
+  if (!retry) return;
+  clearTimeout(retry.timer);
+  window.removeEventListener("online", retry.online);
+  retry = undefined;
 }
 
 /**

@@ -1,10 +1,12 @@
-import type { DeviceListing, HttpClient, Pairing } from "../../src/client/index.js";
+import type { DeviceListing, HttpClient, Pairing, PairingAddress } from "../../src/client/index.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 
 /**
  * "Pair a device" (admins): makes a one-time pairing code for a device name, role and sessions,
  * shows its URL as a QR code to scan with the phone, and lists the paired devices with Revoke.
+ * The link starts with an address the phone can reach, chosen among those the gateway lists
+ * (`GET /v1/devices/addresses`); when there is none, the dialog says how to make one.
  * The code is in the URL's fragment, which the phone's browser never sends (docs/security.md,
  * "Pairing codes").
  */
@@ -13,6 +15,10 @@ export class PairDialog {
   private readonly error = h("p", { class: "form-error", role: "alert" });
   private readonly result = h("div", { class: "pair-result", "data-test": "pair-result" });
   private readonly list = h("ul", { class: "device-list", "data-test": "device-list" });
+  private readonly where = h("div", { class: "pair-where", "data-test": "pair-where" });
+  private readonly base = h("select", { name: "base", "data-test": "pair-base" });
+  private readonly baseHint = h("small", { class: "muted", "data-test": "pair-base-hint" });
+  private addresses: PairingAddress[] = [];
   private readonly inputs = {
     name: h("input", { name: "name", value: "phone", autocomplete: "off", maxlength: 64, required: true }),
     role: h(
@@ -55,6 +61,7 @@ export class PairDialog {
         field("Device name", this.inputs.name),
         field("Role", this.inputs.role),
         field("Sessions", this.inputs.sessions, "Names (* and ? match) or whole ids, separated by spaces"),
+        this.where,
       ),
       this.error,
       this.result,
@@ -71,6 +78,7 @@ export class PairDialog {
       event.preventDefault();
       void this.create();
     });
+    this.base.addEventListener("change", () => this.showHint());
     this.element = h("dialog", { class: "dialog", "aria-label": "Pair a device" }, form);
     this.element.addEventListener("click", (event) => {
       if (event.target === this.element) this.close();
@@ -82,6 +90,7 @@ export class PairDialog {
     fill(this.result);
     if (!this.element.open) this.element.showModal();
     void this.refresh();
+    void this.listAddresses();
   }
 
   close(): void {
@@ -99,7 +108,7 @@ export class PairDialog {
         name: this.inputs.name.value.trim(),
         role: this.inputs.role.value === "viewer" ? "viewer" : "operator",
         ...(sessions.length > 0 ? { sessions } : {}),
-        base: location.origin,
+        base: this.base.value || location.origin,
       });
     } catch (error) {
       fill(this.error, errorText(error));
@@ -120,6 +129,62 @@ export class PairDialog {
       h("p", { class: "muted" }, `Scan it with the device, or open this link there. It works once, until ${until}.`),
       h("code", { class: "pair-url", "data-test": "pair-url" }, url),
     );
+  }
+
+  /** Offers the addresses a phone can reach, secure ones first; warns when there is none. */
+  private async listAddresses(): Promise<void> {
+    let listed: PairingAddress[];
+    try {
+      listed = await this.http.pairingAddresses();
+    } catch (error) {
+      fill(this.where, h("p", { class: "muted" }, `Could not list the gateway's addresses: ${errorText(error)}`));
+      return;
+    }
+    this.addresses = withThisPage(listed).filter((a) => a.reachable);
+    fill(this.base, ...this.addresses.map((a) => h("option", { value: a.url }, `${a.url} · ${KIND_LABEL[a.kind]}`)));
+    if (this.addresses.length === 0) {
+      const port = location.port || (location.protocol === "https:" ? "443" : "80");
+      fill(
+        this.where,
+        h(
+          "div",
+          { class: "pair-warning", role: "status", "data-test": "pair-loopback" },
+          h("strong", null, "A phone cannot reach this gateway: it listens on this machine's loopback only."),
+          h(
+            "p",
+            null,
+            "Restart it with ",
+            h("code", null, "--host 0.0.0.0"),
+            " to reach it over your Wi-Fi (no notifications over plain http), or give it HTTPS: ",
+            h("code", null, "--tls-cert FILE --tls-key FILE"),
+            ", a TLS proxy in front of it, or Tailscale Serve (",
+            h("code", null, `tailscale serve --bg --https=443 http://127.0.0.1:${port}`),
+            "). The code below opens on this machine only.",
+          ),
+        ),
+      );
+      return;
+    }
+    fill(
+      this.where,
+      h("label", { class: "field" }, h("span", { class: "field-label" }, "Address the phone opens"), this.base),
+      this.baseHint,
+    );
+    this.showHint();
+  }
+
+  private showHint(): void {
+    const chosen = this.addresses.find((a) => a.url === this.base.value);
+    if (!chosen) return fill(this.baseHint);
+    const parts: string[] = [];
+    if (chosen.note) parts.push(`Works ${chosen.note}.`);
+    parts.push(
+      chosen.secure
+        ? "HTTPS: notifications work (on an iPhone, once the page is added to the home screen)."
+        : "Plain http: the phone can use the page, but not notifications, which need HTTPS.",
+    );
+    if (chosen.kind === "lan") parts.push("The phone must be on the same network.");
+    fill(this.baseHint, parts.join(" "));
   }
 
   private async refresh(): Promise<void> {
@@ -164,4 +229,29 @@ export class PairDialog {
     }
     await this.refresh();
   }
+}
+
+const KIND_LABEL: Record<PairingAddress["kind"], string> = {
+  listen: "its address",
+  lan: "this machine on the network",
+  "allowed-host": "allowedHosts",
+  tailscale: "Tailscale",
+};
+
+/**
+ * The gateway's listing, with this page's own origin when it is not loopback and not
+ * listed: a page opened through a proxy the gateway does not know of is reachable there.
+ */
+function withThisPage(listed: readonly PairingAddress[]): PairingAddress[] {
+  const host = location.hostname.replace(/^\[|\]$/g, "");
+  const loopback = host === "localhost" || host.startsWith("127.") || host === "::1";
+  if (loopback || listed.some((a) => a.url === location.origin)) return [...listed];
+  const here: PairingAddress = {
+    url: location.origin,
+    kind: "listen",
+    reachable: true,
+    secure: location.protocol === "https:",
+  };
+  // Secure first (notifications work there), the gateway's order otherwise.
+  return [here, ...listed].sort((a, b) => Number(b.secure) - Number(a.secure));
 }

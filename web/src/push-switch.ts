@@ -1,4 +1,21 @@
 import type { HttpClient } from "../../src/client/index.js";
+import { pageRequestTimeoutMs } from "./request-timeout.js";
+
+/** Why turning notifications on failed; each has its own words (`PushError.message`). */
+export type PushFailure = "insecure" | "denied" | "no-push-service";
+
+export class PushError extends Error {
+  constructor(
+    readonly reason: PushFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the Alerts menu says when this page cannot have push at all (http, not localhost). */
+export const INSECURE_TEXT =
+  "Notifications with the page closed need HTTPS (or localhost): open the gateway over https (serve --tls-cert, a TLS proxy, Tailscale Serve).";
 
 /**
  * This browser's Web Push subscription for the signed-in identity: notifications reach it from
@@ -19,14 +36,40 @@ export class PushSwitch {
     return (await registration.pushManager.getSubscription()) !== null;
   }
 
-  /** Subscribes (the browser asks for the notification permission first) and tells the gateway where to push. */
+  /**
+   * Asks the notification permission (from the click that calls it), subscribes, and tells the
+   * gateway where to push. The service worker and the browser's push service each get the page's
+   * request timeout (10 s): a browser whose push service never answers (no Google services on
+   * Chromium, a network that blocks it) waited forever. Test: ui-push.test.ts.
+   */
   async on(): Promise<void> {
-    const registration = await navigator.serviceWorker.ready;
+    if (!window.isSecureContext) throw new PushError("insecure", INSECURE_TEXT);
+    if ((await Notification.requestPermission()) !== "granted")
+      throw new PushError(
+        "denied",
+        "Notifications are blocked for this site: allow them in the browser's site settings, then turn this on again. On an iPhone, add the page to the home screen first and turn it on from there.",
+      );
+    const ms = pageRequestTimeoutMs();
+    const noService = () =>
+      new PushError(
+        "no-push-service",
+        `No push service answered within ${Math.round(ms / 1000)} s: this browser cannot reach its push service (some browsers have none, and some networks block it). Browser notifications still work while the page is open.`,
+      );
+    const registration = await within(navigator.serviceWorker.ready, ms, noService);
     const key = await this.http.pushKey();
     const subscription =
       (await registration.pushManager.getSubscription()) ??
-      (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64url(key) }));
+      (await within(
+        registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64url(key) }),
+        ms,
+        noService,
+      ));
     await this.http.subscribePush(subscription.toJSON() as Parameters<HttpClient["subscribePush"]>[0]);
+  }
+
+  /** Asks the gateway for a test notification to this browser: how many subscriptions it was sent to. */
+  test(): Promise<number> {
+    return this.http.testPush();
   }
 
   /** Tells the gateway to stop, then drops the browser's subscription. */
@@ -37,6 +80,15 @@ export class PushSwitch {
     await this.http.unsubscribePush(subscription.endpoint);
     await subscription.unsubscribe();
   }
+}
+
+/** `promise`, or `timedOut()` thrown once `ms` passed first. */
+function within<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function base64url(text: string): Uint8Array<ArrayBuffer> {

@@ -36,7 +36,7 @@ export class SessionStore {
 
   constructor(
     http: HttpClient,
-    private readonly onUnauthorized: () => void,
+    private readonly onUnauthorized: (error: Error) => void,
   ) {
     this.http = http;
   }
@@ -181,7 +181,7 @@ export class SessionStore {
       this._loaded = true;
     } catch (error) {
       if (isSwitchboardError(error, "UNAUTHORIZED")) {
-        this.onUnauthorized();
+        this.onUnauthorized(error);
         return;
       }
       this._health = { ok: false, error: error instanceof Error ? error : new Error(String(error)) };

@@ -104,7 +104,8 @@ async function handleNotificationClick(notification, action) {
     });
     return;
   }
-  const url = `/#/s/${encodeURIComponent(sessionId)}`;
+  // A test notification (POST /v1/push/test) has no session: it opens the sessions list.
+  const url = sessionId === "" ? "/#/" : `/#/s/${encodeURIComponent(sessionId)}`;
   const open = await clients.matchAll({ type: "window", includeUncontrolled: true });
   const client = open.find((c) => new URL(c.url).origin === self.location.origin);
   if (client) {

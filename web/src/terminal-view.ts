@@ -6,6 +6,7 @@ import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { isTerminalReport } from "../../src/core/terminal-reports.js";
 import type { AppContext, View } from "./context.js";
 import { fill, h } from "./dom.js";
+import { CursorFollow } from "./cursor-follow.js";
 import { EndBanner } from "./end-banner.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
@@ -277,6 +278,9 @@ export class TerminalView implements View {
     this.disposers.push(() => observer.disconnect());
     this.tools.mounted();
     this.disposers.push(() => this.tools.dispose());
+    // The frame scrolls when the PTY is bigger than the window: it opens at the cursor.
+    const cursor = new CursorFollow(this.term, this.host.parentElement ?? this.host);
+    this.disposers.push(() => cursor.dispose());
     this.disposers.push(onThemeChange((theme) => (this.term.options.theme = theme)));
     this.applySize();
   }

@@ -1,8 +1,10 @@
+import { networkInterfaces } from "node:os";
 import { COOKIE_TTL_MS } from "../auth.js";
 import { PAIR_FRAGMENT_PREFIX, PairExchange, PairingRequest, SwitchboardError } from "../../protocol/index.js";
 import type { Pairing } from "../../protocol/index.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { releaseRevokedLeases } from "../gateway-reload.js";
+import { pairingAddresses, tailscaleName } from "../pairing-addresses.js";
 import type { RequestGuard } from "../guard.js";
 import { readJson, readOptionalJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
@@ -12,7 +14,10 @@ import { sessionCookie } from "./misc.js";
 /** A pairing exchange body holds a code and maybe a cookie key: it needs no more than this. */
 const PAIR_BODY_BYTES = 1024;
 
-/** `POST /v1/devices/pairings`, `GET /v1/devices`, `DELETE /v1/devices/:id`: admins only. */
+/**
+ * `POST /v1/devices/pairings`, `GET /v1/devices/addresses` (where a device may open the
+ * gateway), `GET /v1/devices`, `DELETE /v1/devices/:id`: admins only.
+ */
 export function deviceRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/devices/pairings", async (ctx) => {
     adminOnly(ctx, "pair devices");
@@ -34,6 +39,20 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
       "pairing code made",
     );
     sendJson(ctx.res, 201, pairing);
+  });
+
+  router.add("GET", "/v1/devices/addresses", async (ctx) => {
+    adminOnly(ctx, "list the gateway's addresses");
+    const addresses = pairingAddresses({
+      host: core.listenHost,
+      // The port this request came in on: the one the gateway listens on.
+      port: ctx.req.socket.localPort ?? 0,
+      tls: core.tls,
+      allowedHosts: core.config.allowedHosts,
+      interfaces: networkInterfaces(),
+      tailscaleName: await tailscaleName(),
+    });
+    sendJson(ctx.res, 200, { addresses });
   });
 
   router.add("GET", "/v1/devices", (ctx) => {

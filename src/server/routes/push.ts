@@ -12,7 +12,10 @@ import { runSessionAction } from "./sessions.js";
 /** A subscription body is an endpoint and two keys; an answer a token and a word. */
 const PUSH_BODY_BYTES = 2048;
 
-/** `GET /v1/push/key`, `POST` and `DELETE /v1/push/subscriptions`: any signed-in identity, for its own browsers. */
+/**
+ * `GET /v1/push/key`, `POST` and `DELETE /v1/push/subscriptions`, `POST /v1/push/test`: any
+ * signed-in identity, for its own browsers.
+ */
 export function pushRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/push/key", (ctx) => {
     sendJson(ctx.res, 200, { publicKey: core.push.vapid.publicKey });
@@ -27,6 +30,12 @@ export function pushRoutes(router: Router, core: GatewayCore): void {
       "push subscription added",
     );
     sendJson(ctx.res, 201, { ok: true });
+  });
+
+  router.add("POST", "/v1/push/test", (ctx) => {
+    // The caller's own browser only: a sign-in's subscriptions, a bearer token's all of its principal's.
+    const sent = core.push.test(ctx.identity.principal, signInOf(ctx.req));
+    sendJson(ctx.res, 200, { sent });
   });
 
   router.add("DELETE", "/v1/push/subscriptions", async (ctx) => {
