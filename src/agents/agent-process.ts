@@ -45,6 +45,13 @@ export interface AgentChild {
   describeEnd(end: ProcessEnd, outputClosed?: boolean): string;
   /** Under a holder: lets go of the process, which runs on for the next gateway to adopt. */
   detach?(): Promise<void>;
+  /**
+   * Under a holder: lets it forget stdout before `offset` (a line boundary whose events are
+   * durable); the owner acknowledges, not the process, once this is called.
+   */
+  ackTo?(offset: number): void;
+  /** Under a holder: the stdout offset of the first byte `stdout` gives (known once the holder answered). */
+  firstOffset?(): number;
 }
 
 /** Where an agent's process runs when not as the gateway's child (under a holder: src/sessions). */
