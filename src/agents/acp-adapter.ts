@@ -21,6 +21,9 @@ import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
 import { applySessionUpdate, reportUpdate, statusNotice } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
+import { AcpLineReader } from "./acp-line-reader.js";
+import { HELD_TURN_VERSION, nextIdBase } from "./held-turn.js";
+import type { HeldCursor, HeldRun } from "./held-turn.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
 
@@ -112,6 +115,11 @@ export class AcpAdapter implements AgentAdapter {
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
   private readonly choices = new AcpChoices();
+  /** Held agents: this connection's request id block, where stdout is applied to, and saves not yet acknowledged. */
+  private idBase = 0;
+  private cursor: HeldCursor | undefined;
+  private heldRun: HeldRun | null = null;
+  private readonly unacked: Array<HeldCursor> = [];
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -209,6 +217,7 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.turn = turn;
+      this.keepTurn({ runId: run.runId, promptId: null });
       conn.agent.request("session/prompt", { sessionId, prompt }).catch((err: unknown) => {
         // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
         // turn only when no answer can come any more (the request was never sent), after
@@ -245,7 +254,7 @@ export class AcpAdapter implements AgentAdapter {
   private async adoptProcess(proc: AgentChild, turnOpen: boolean): Promise<void> {
     const sessionId = this.context.keptAgentSession();
     this.state.acpSessionId = sessionId;
-    this.connect(proc);
+    this.connect(proc, true);
     if (!turnOpen || sessionId === undefined) return;
     const ended = await new Promise<boolean>((resolve) => {
       const timer = this.context.clock.setTimeout(() => {
@@ -274,6 +283,77 @@ export class AcpAdapter implements AgentAdapter {
     this.resumeId = sessionId;
     this.state.acpSessionId = undefined;
     await this.start();
+  }
+
+  /**
+   * Goes on with the run an earlier gateway left in flight (held-turn.ts): its `session/prompt`'s
+   * answer (an id of the earlier connection's block) ends it, what the agent says meanwhile is
+   * applied to it, and an abort tells the agent `session/cancel` as for any run.
+   */
+  continueTurn(run: AdapterRun): Promise<RunOutcome> {
+    const kept = this.context.turns?.kept();
+    const conn = this.conn;
+    const sessionId = this.state.acpSessionId;
+    if (kept?.run == null || conn === undefined || sessionId === undefined || this.isDead) {
+      return Promise.resolve({ kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" });
+    }
+    const promptId = kept.run.promptId;
+    return new Promise<RunOutcome>((resolve) => {
+      const onAbort = (): void => {
+        this.hold.stop();
+        conn.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
+          this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
+        });
+      };
+      run.signal.addEventListener("abort", onAbort, { once: true });
+      this.turn = {
+        run,
+        resolve,
+        settled: false,
+        detach: () => run.signal.removeEventListener("abort", onAbort),
+      };
+      this.continuedPrompt = (message) =>
+        promptId !== null
+          ? message.id === promptId
+          : "error" in message || (isRecord(message.result) && typeof message.result.stopReason === "string");
+      this.keepTurn({ runId: run.runId, promptId });
+    });
+  }
+
+  /** Tells the answer to the `session/prompt` of a continued turn (see {@link continueTurn}). */
+  private continuedPrompt: ((message: AnyResponse) => boolean) | undefined;
+
+  /** Held agents: keeps the run in flight (null: none) with the cursor in the record. */
+  private keepTurn(run: HeldRun | null): void {
+    const turns = this.context.turns;
+    if (turns === undefined || this.cursor === undefined || this.proc?.ackTo === undefined) return;
+    this.heldRun = run;
+    turns.save({ v: HELD_TURN_VERSION, idBase: this.idBase, cursor: this.cursor, run });
+  }
+
+  /**
+   * Everything the agent wrote before `offset` is applied: with no request of the agent's waiting
+   * for its answer and nothing held in the run's pacers, that is the new cursor, saved in the
+   * record (behind the events). The holder may forget stdout up to a cursor once the record
+   * holding it is committed, i.e. once an event appended after it is.
+   */
+  private applied(offset: number, answering: number): void {
+    const turns = this.context.turns;
+    const proc = this.proc;
+    if (turns === undefined || proc?.ackTo === undefined) return;
+    const run = this.turn?.run.sink;
+    if (answering === 0 && run?.quiet !== false) {
+      const seq = turns.appended();
+      if (this.cursor === undefined || offset > this.cursor.offset) {
+        this.cursor = { offset, seq };
+        this.keepTurn(this.heldRun);
+        this.unacked.push(this.cursor);
+      }
+    }
+    const published = turns.published();
+    let upTo: number | undefined;
+    while (this.unacked.length > 0 && this.unacked[0]!.seq < published) upTo = this.unacked.shift()!.offset;
+    if (upTo !== undefined) proc.ackTo(upTo);
   }
 
   /** What a failed start or adoption makes of the adapter: dead, its process ended, the outcome saying why. */
@@ -333,6 +413,8 @@ export class AcpAdapter implements AgentAdapter {
     turn.settled = true;
     turn.detach();
     if (this.turn === turn) this.turn = undefined;
+    this.continuedPrompt = undefined;
+    if (!this.detached) this.keepTurn(null);
     turn.resolve(outcome);
   }
 
@@ -424,17 +506,31 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   /** Wires the ACP connection to `proc`'s stdio (wire order, output hold, noise filter). */
-  private connect(proc: AgentChild): { noise: AcpStdoutNoise; conn: ClientConnection } {
+  private connect(proc: AgentChild, adopted = false): { noise: AcpStdoutNoise; conn: ClientConnection } {
     this.proc = proc;
     this.context.processChanged();
     void proc.closed.then((end) => this.onProcessEnd(proc, end));
     const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
+    const output = webReadable(proc.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream());
+    // An agent under a holder: its messages are read with their stdout offsets (held-turn.ts),
+    // and this connection's request ids start past every earlier one's.
+    const held = proc.ackTo !== undefined && proc.firstOffset !== undefined && this.context.turns !== undefined;
+    const reader = held
+      ? new AcpLineReader({ maxMessageBytes: ACP_MAX_MESSAGE_BYTES, base: () => proc.firstOffset?.() ?? 0 })
+      : undefined;
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
-      webReadable(proc.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream()),
+      reader ? new ReadableStream<Uint8Array>() : output,
       { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
     );
-    const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
+    const readable = reader ? output.pipeThrough(reader.stream()) : parsed.readable;
+    const raw = { readable: this.watchInput(readable), writable: parsed.writable };
+    if (held) {
+      const kept = adopted ? this.context.turns?.kept() : undefined;
+      this.idBase = nextIdBase(kept?.idBase, this.context.clock.now());
+      this.cursor = kept?.cursor ?? { offset: proc.firstOffset?.() ?? 0, seq: this.context.turns?.appended() ?? 0 };
+      this.keepTurn(kept?.run ?? null);
+    }
     const wire = new AcpWire(
       raw,
       {
@@ -445,9 +541,20 @@ export class AcpAdapter implements AgentAdapter {
         // The answer (a stopReason, or an error when the cancel failed the turn) to the
         // `session/prompt` an earlier gateway left (adoptProcess), the only request it can have
         // left unanswered: that turn is over, and the lane may go on.
-        stray: () => this.settled?.(),
+        stray: (message) => {
+          if (this.continuedPrompt?.(message) === true) return this.onResponse(message);
+          this.settled?.();
+        },
+        applied: (offset, answering) => this.applied(offset, answering),
+        sent: (method, wireId) => {
+          if (method === "session/prompt" && this.heldRun !== null) this.keepTurn({ ...this.heldRun, promptId: wireId });
+        },
       },
-      { watchResponsesTo: ["session/prompt"] },
+      {
+        watchResponsesTo: ["session/prompt"],
+        idBase: this.idBase,
+        ...(reader ? { endOf: (message: AnyMessage) => reader.endOf(message) } : {}),
+      },
     );
     this.wire = wire;
     const conn = acpClient({

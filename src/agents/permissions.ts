@@ -24,6 +24,11 @@ export interface PermissionBrokerOptions {
   timeoutMs: number;
   /** Makes a request id with at least 128 bits of randomness. */
   newId: () => string;
+  /**
+   * How the log says a viewer answered `requestId` before a restart (a request read again after
+   * an adoption, turn-replay.ts): the request is answered so at once.
+   */
+  loggedAnswer?: (requestId: string) => { optionId: string | null; by: Actor | null } | undefined;
   /** Called whenever the number of open requests changes. */
   onChange: (open: number) => void;
   /** Told of a request cancelled at once because {@link MAX_PENDING_PERMISSIONS} were open (viewers never see it). */
@@ -79,6 +84,8 @@ export class PermissionBroker {
         expiresAt,
       });
       this.opts.onChange(this.pending.size);
+      const logged = this.opts.loggedAnswer?.(requestId);
+      if (logged !== undefined) this.settle(requestId, logged.optionId, logged.by);
     });
   }
 

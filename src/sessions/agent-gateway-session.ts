@@ -38,6 +38,11 @@ import { Session } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { HeldAgentProcess } from "./held-agent-process.js";
+import { readKeptTurn } from "../agents/held-turn.js";
+import type { HeldTurn, KeptTurn } from "../agents/held-turn.js";
+import { TurnReplay } from "../agents/turn-replay.js";
+import type { AgentSessionOptions, ContinuedRun } from "../agents/agent-session-types.js";
+import type { TurnKeeper } from "../agents/adapter.js";
 import { Holders } from "./holders.js";
 import type { HolderRef, Launched } from "./holders.js";
 import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
@@ -96,12 +101,14 @@ export class AgentGatewaySession extends Session {
     this.catchUpAgentState();
   }
 
-  start(options: AgentStartOptions, adopt?: { turnOpen: boolean }): void {
+  start(options: AgentStartOptions, adopt?: AgentSessionOptions["adopt"], replay?: TurnReplay): void {
     this.keepWhatIsNotKept(options.spec);
     const processes = this.heldProcesses();
     this.agent = createAgentSession({
       sessionId: this.id,
-      log: this.log,
+      log: replay ?? this.log,
+      ...(replay ? { replay } : {}),
+      ...(processes ? { turns: this.turnKeeper() } : {}),
       // The agent is held back while the log's store is behind, as a terminal's process is.
       room: () => this.log.backlog.room(),
       spec: options.spec,
@@ -164,6 +171,7 @@ export class AgentGatewaySession extends Session {
           { pid: started.holderPid, start: started.holderStart },
           started.childPid,
           false,
+          0,
         );
       },
       adopted: () => {
@@ -180,8 +188,10 @@ export class AgentGatewaySession extends Session {
     holder: Pick<HolderRef, "pid" | "start">,
     childPid: number,
     adopted: boolean,
+    skipTo: number | undefined,
   ) {
     const process: HeldAgentProcess = new HeldAgentProcess({
+      ...(skipTo !== undefined ? { skipTo } : {}),
       socketPath: holders.socketPath(name),
       holderPid: holder.pid,
       holderStart: holder.start,
@@ -218,7 +228,10 @@ export class AgentGatewaySession extends Session {
       signalProcess(ref.pid, "SIGTERM");
       return false;
     }
-    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref, record.agentPid, true);
+    const kept = readKeptTurn((record as SessionRecord & KeptTurnRecord).heldTurn);
+    this.keptTurn = kept;
+    const skipTo = kept?.kind === "turn" ? kept.turn.cursor.offset : undefined;
+    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref, record.agentPid, true, skipTo);
     this.awaitingAdoption = true;
     return true;
   }
@@ -236,8 +249,69 @@ export class AgentGatewaySession extends Session {
   adopt(options: AgentStartOptions): void {
     if (!this.awaitingAdoption) return;
     this.awaitingAdoption = false;
-    const turnOpen = this.closeOpenRuns(GATEWAY_RESTARTED) > 0;
-    this.start(options, { turnOpen });
+    const kept = this.keptTurn;
+    if (kept?.kind !== "turn") {
+      if (kept?.kind === "refused") options.logger?.warn({ sessionId: this.id, reason: kept.reason }, "turn not continued");
+      const turnOpen = this.closeOpenRuns(kept?.reason ?? GATEWAY_RESTARTED, kept !== undefined) > 0;
+      this.start(options, { turnOpen });
+      return;
+    }
+    const turn = kept.turn;
+    const runId = turn.run?.runId;
+    // The run in flight goes on; the runs queued behind it end as before (their prompts went nowhere yet).
+    this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
+    const continued = runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
+    const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq));
+    this.start(options, { turnOpen: false, continued }, replay);
+  }
+
+  /** The kept turn read at {@link adoptHeld}. */
+  private keptTurn: KeptTurn | undefined;
+
+  /** Where the agent session keeps its turn in flight: the record (held-turn.ts). */
+  private turnKeeper(): TurnKeeper {
+    return {
+      kept: () => (this.keptTurn?.kind === "turn" ? this.keptTurn.turn : undefined),
+      save: (turn) => {
+        (this.record as SessionRecord & KeptTurnRecord).heldTurn = turn;
+        this.persist();
+      },
+      appended: () => this.log.appendedHead,
+      published: () => this.log.head,
+    };
+  }
+
+  /** Every event after `seq` (what re-read stdout may produce again). */
+  private eventsAfter(seq: number): SessionEvent[] {
+    const events: SessionEvent[] = [];
+    let since = Math.max(seq, this.log.first - 1);
+    for (;;) {
+      const page = this.log.read(since, { limit: 1000 });
+      for (const entry of page.entries) events.push(eventOf(entry));
+      if (page.next >= page.head || page.next <= since) break;
+      since = page.next;
+    }
+    return events;
+  }
+
+  /** Run `runId` as the log has it up to `seq`: its prompt and the events {@link Run.restore} goes through. */
+  private runSoFar(runId: string, seq: number): ContinuedRun {
+    const run: ContinuedRun = { runId, text: "", by: { name: "gateway", role: "system" }, events: [] };
+    let since = this.log.first - 1;
+    for (;;) {
+      const page = this.log.read(since, { limit: 1000, types: RUN_STATE });
+      for (const entry of page.entries) {
+        if (entry.seq > seq) return run;
+        const event = eventOf(entry);
+        if (!("runId" in event) || event.runId !== runId) continue;
+        if (event.type === "run.queued") {
+          run.text = event.text;
+          run.by = event.by;
+        } else run.events.push(event);
+      }
+      if (page.next >= page.head || page.next <= since) return run;
+      since = page.next;
+    }
   }
 
   /** The agent cannot be adopted (`reason`): the session is lost, its held process ended. */
@@ -555,7 +629,7 @@ export class AgentGatewaySession extends Session {
   }
 
   /** Ends the open runs (see {@link markLost}); returns how many of them had started. */
-  private closeOpenRuns(reason?: string): number {
+  private closeOpenRuns(reason?: string, failed = false, keep?: string): number {
     // What the record names (runs whose `run.queued` retention may have dropped from the log),
     // then what the retained log says (the record may miss the last events before the crash).
     let since = this.log.first - 1;
@@ -567,6 +641,7 @@ export class AgentGatewaySession extends Session {
       since = page.next;
     }
     for (const [requestId, runId] of [...this.openRequests]) {
+      if (runId === keep) continue;
       this.log.append({
         type: "permission.resolved",
         runId,
@@ -577,11 +652,18 @@ export class AgentGatewaySession extends Session {
       });
     }
     for (const [requestId, runId] of [...this.openElicitations]) {
+      if (runId === keep) continue;
       this.log.append({ type: "elicitation.resolved", runId, requestId, action: "cancel", by: null });
     }
-    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId)).length;
+    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId) && runId !== keep).length;
     const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};
-    for (const runId of [...this.openRuns]) this.log.append({ type: "chat.aborted", runId, ...by });
+    for (const runId of [...this.openRuns]) {
+      if (runId === keep) continue;
+      // A turn whose kept state this build cannot read: the run ends naming why (held-turn.ts).
+      if (failed && reason !== undefined && this.startedRuns.has(runId)) {
+        this.log.append({ type: "chat.error", runId, code: "AGENT_FAILED", message: reason });
+      } else this.log.append({ type: "chat.aborted", runId, ...by });
+    }
     return started;
   }
 }
@@ -617,6 +699,14 @@ interface KeptProcess {
   /** The socket name of the holder the agent runs under (`record.holder` names the holder's process). */
   agentHolderName?: string;
 }
+
+/** What the record keeps of an agent's turn under a holder (held-turn.ts). */
+interface KeptTurnRecord {
+  heldTurn?: HeldTurn;
+}
+
+/** The events a continued run's state is rebuilt from (Run.restore), with its `run.queued`. */
+const RUN_STATE: ReadonlySet<string> = new Set(["run.queued", "chat.delta", "chat.thought", "tool", "plan"]);
 
 /** The `reason` of the runs a gateway left open when it stopped or died while its agent ran on under its holder. */
 export const GATEWAY_RESTARTED =

@@ -24,6 +24,11 @@ export interface HeldAgentOptions {
   onGreeted?: () => void;
   /** The process ended and its holder with it. */
   onEnded?: () => void;
+  /**
+   * Stdout before this holder offset was applied by an earlier gateway (its kept cursor): not
+   * given again. The owner acknowledges ({@link HeldAgentProcess.ackTo}) from then on.
+   */
+  skipTo?: number;
 }
 
 /**
@@ -59,6 +64,10 @@ export class HeldAgentProcess implements AgentChild {
   private readonly pending = new Map<string, number>();
   private acked = 0;
   private ackQueued = false;
+  /** What the owner allowed the holder to forget ({@link ackTo}); undefined: whole lines as read. */
+  private allowed: number | undefined;
+  /** The holder offset of the first byte {@link stdout} gives. */
+  private first = 0;
 
   constructor(options: HeldAgentOptions) {
     this.options = options;
@@ -101,6 +110,7 @@ export class HeldAgentProcess implements AgentChild {
           this.offset = resumedFrom;
           this.lineStart = resumedFrom;
           this.acked = resumedFrom;
+          this.first = Math.max(resumedFrom, options.skipTo ?? 0);
           options.onGreeted?.();
         },
       },
@@ -162,6 +172,19 @@ export class HeldAgentProcess implements AgentChild {
     return this.killing;
   }
 
+  /**
+   * The owner (the ACP adapter, for a held turn) says what the holder may forget: stdout before
+   * `offset`, whose events are durable. From the first call on, only that is acknowledged.
+   */
+  ackTo(offset: number): void {
+    this.allowed = Math.max(this.allowed ?? 0, offset);
+    this.queueAck();
+  }
+
+  firstOffset(): number {
+    return this.first;
+  }
+
   /** Acknowledges what may be, lets the last frames reach the holder, and lets go of it: the process runs on. */
   async detach(): Promise<void> {
     if (this.detached) return;
@@ -181,8 +204,12 @@ export class HeldAgentProcess implements AgentChild {
       this.tail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
     } else {
       // Copied: the transport's buffer is reused after this call.
-      const bytes = Buffer.from(chunk);
+      let bytes = Buffer.from(chunk);
       this.scanLines(bytes, at);
+      // Applied by an earlier gateway (its kept cursor, a line boundary): not given again.
+      const skip = Math.min(bytes.length, Math.max(0, this.first - at));
+      if (skip > 0) bytes = bytes.subarray(skip);
+      if (bytes.length === 0) return this.queueAck();
       // Nobody reads a destroyed stdout (a push there answers false): what the agent printed
       // before it died is dropped, not waited for, so the frames after it are read.
       if (!this.stdout.destroyed && !this.stdout.push(bytes)) this.transport.pauseOutput();
@@ -236,7 +263,7 @@ export class HeldAgentProcess implements AgentChild {
   /** Up to the last whole line read, but not past a request still waiting for its answer. */
   private acknowledge(): void {
     if (this.detached || !this.running) return;
-    let upTo = this.lineStart;
+    let upTo = this.allowed ?? (this.options.skipTo !== undefined ? this.acked : this.lineStart);
     for (const start of this.pending.values()) upTo = Math.min(upTo, start);
     if (upTo <= this.acked) return;
     this.acked = upTo;
