@@ -22,7 +22,7 @@ import { AcpStdoutNoise } from "./acp-stdout-noise.js";
 import { applySessionUpdate, reportUpdate, statusNotice } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
 import { AcpLineReader } from "./acp-line-reader.js";
-import { HELD_TURN_VERSION, nextIdBase } from "./held-turn.js";
+import { HELD_TURN_VERSION, MAX_KEPT_ANSWERS, nextIdBase } from "./held-turn.js";
 import type { HeldCursor, HeldRun } from "./held-turn.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
@@ -120,6 +120,9 @@ export class AcpAdapter implements AgentAdapter {
   private cursor: HeldCursor | undefined;
   private heldRun: HeldRun | null = null;
   private readonly unacked: Array<HeldCursor> = [];
+  /** Answers to the agent's requests made exactly-once (held-turn.ts): the newest, and the last mark. */
+  private answered: Array<[id: string, mark: number]> = [];
+  private mark = 0;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -328,7 +331,14 @@ export class AcpAdapter implements AgentAdapter {
     const turns = this.context.turns;
     if (turns === undefined || this.cursor === undefined || this.proc?.ackTo === undefined) return;
     this.heldRun = run;
-    turns.save({ v: HELD_TURN_VERSION, idBase: this.idBase, cursor: this.cursor, run });
+    turns.save({
+      v: HELD_TURN_VERSION,
+      idBase: this.idBase,
+      cursor: this.cursor,
+      run,
+      answered: this.answered,
+      mark: this.mark,
+    });
   }
 
   /**
@@ -342,7 +352,7 @@ export class AcpAdapter implements AgentAdapter {
     const proc = this.proc;
     if (turns === undefined || proc?.ackTo === undefined) return;
     const run = this.turn?.run.sink;
-    if (answering === 0 && run?.quiet !== false) {
+    if (answering === 0 && run?.quiet !== false && !turns.replaying()) {
       const seq = turns.appended();
       if (this.cursor === undefined || offset > this.cursor.offset) {
         this.cursor = { offset, seq };
@@ -529,8 +539,20 @@ export class AcpAdapter implements AgentAdapter {
       const kept = adopted ? this.context.turns?.kept() : undefined;
       this.idBase = nextIdBase(kept?.idBase, this.context.clock.now());
       this.cursor = kept?.cursor ?? { offset: proc.firstOffset?.() ?? 0, seq: this.context.turns?.appended() ?? 0 };
+      this.answered = [...(kept?.answered ?? [])];
+      this.mark = kept?.mark ?? 0;
       this.keepTurn(kept?.run ?? null);
+      proc.holdAnswers?.({
+        next: () => ++this.mark,
+        recorded: (id, mark) => {
+          this.answered.push([id, mark]);
+          if (this.answered.length > MAX_KEPT_ANSWERS) this.answered.shift();
+          this.keepTurn(this.heldRun);
+          this.context.turns?.flush();
+        },
+      });
     }
+    const answeredBefore = new Set(this.answered.map(([id]) => id));
     const wire = new AcpWire(
       raw,
       {
@@ -546,6 +568,7 @@ export class AcpAdapter implements AgentAdapter {
           this.settled?.();
         },
         applied: (offset, answering) => this.applied(offset, answering),
+        skipped: (method) => this.context.turns?.skipped(method),
         sent: (method, wireId) => {
           if (method === "session/prompt" && this.heldRun !== null) this.keepTurn({ ...this.heldRun, promptId: wireId });
         },
@@ -553,6 +576,7 @@ export class AcpAdapter implements AgentAdapter {
       {
         watchResponsesTo: ["session/prompt"],
         idBase: this.idBase,
+        answeredBefore,
         ...(reader ? { endOf: (message: AnyMessage) => reader.endOf(message) } : {}),
       },
     );

@@ -29,6 +29,8 @@ export interface AcpWireHandlers {
    * among them wait for their answer.
    */
   applied?(offset: number, answering: number): void;
+  /** A request of the agent's answered before a restart was read again: not handled (see {@link AcpWireOptions.answeredBefore}). */
+  skipped?(method: string): void;
   /** A request of ours went out with `wireId` (after the id block is added). */
   sent?(method: string, wireId: number): void;
 }
@@ -43,6 +45,8 @@ export interface AcpWireOptions {
   idBase?: number;
   /** The stdout offset after a message's line (acp-line-reader.ts). */
   endOf?: (message: AnyMessage) => number | undefined;
+  /** The agent's requests (JSON of their ids) answered by an earlier gateway: read again, they are dropped. */
+  answeredBefore?: ReadonlySet<string>;
 }
 
 type Entry =
@@ -75,17 +79,20 @@ export class AcpWire {
   private readonly endOf: ((message: AnyMessage) => number | undefined) | undefined;
   /** The agent's requests read and not answered yet. */
   private readonly answering = new Set<string>();
+  private readonly answeredBefore: ReadonlySet<string>;
 
   constructor(raw: Stream, handlers: AcpWireHandlers, options: AcpWireOptions) {
     this.handlers = handlers;
     this.watchedMethods = new Set(options.watchResponsesTo);
     this.idBase = options.idBase ?? 0;
     this.endOf = options.endOf;
+    this.answeredBefore = options.answeredBefore ?? new Set();
     const inbound = new TransformStream<AnyMessage, AnyMessage>({
       transform: (read, controller) => {
         const end = this.endOf?.(read);
         const message = this.ownId(read);
-        if (this.take(message)) controller.enqueue(message);
+        if (this.answeredEarlier(message)) this.handlers.skipped?.((message as { method: string }).method);
+        else if (this.take(message)) controller.enqueue(message);
         if (end !== undefined) this.enqueue(() => this.handlers.applied?.(end, this.answering.size));
       },
       flush: () => this.enqueue(() => this.end()),
@@ -108,6 +115,11 @@ export class AcpWire {
       const id = JSON.parse(key) as JsonRpcId;
       return typeof id === "number" ? id + this.idBase : id;
     });
+  }
+
+  private answeredEarlier(message: AnyMessage): boolean {
+    const m: unknown = message;
+    return isRecord(m) && typeof m.method === "string" && "id" in m && this.answeredBefore.has(keyOf(m.id as JsonRpcId));
   }
 
   /** An answer to one of this connection's requests, with the id the SDK gave it. */

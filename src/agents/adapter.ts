@@ -221,6 +221,15 @@ export interface TurnKeeper {
   kept(): HeldTurn | undefined;
   /** Writes `turn` into the record (queued behind the events appended so far). */
   save(turn: HeldTurn): void;
+  /**
+   * Whether re-read stdout still produces events the log has (turn-replay.ts): no cursor is taken
+   * then, as the log holds events of the lines after it at seqs before its own.
+   */
+  replaying(): boolean;
+  /** Commits what is queued (the record saved last among it) before it returns. */
+  flush(): void;
+  /** A request of the agent's answered before the restart was read again and not handled: what it logged is not expected again. */
+  skipped(method: string): void;
   /** The log's newest appended seq. */
   appended(): number;
   /** The log's newest published (committed) seq. */

@@ -52,6 +52,18 @@ export interface AgentChild {
   ackTo?(offset: number): void;
   /** Under a holder: the stdout offset of the first byte `stdout` gives (known once the holder answered). */
   firstOffset?(): number;
+  /** Under a holder: how answers to the agent's requests are made exactly-once (held-turn.ts). */
+  holdAnswers?(hook: AnswerHook): void;
+}
+
+/**
+ * Called as an answer to a request of the agent's (JSON-RPC id `id`, as JSON) is written: `next`
+ * gives its mark, the answer goes to the holder held for it, then `recorded` must make the mark
+ * durable before it returns; the holder is then told the mark is committed.
+ */
+export interface AnswerHook {
+  next(): number;
+  recorded(id: string, mark: number): void;
 }
 
 /** Where an agent's process runs when not as the gateway's child (under a holder: src/sessions). */

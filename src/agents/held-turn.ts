@@ -30,8 +30,22 @@ export interface HeldRun {
   promptId: number | null;
 }
 
+/**
+ * Answers to the agent's requests a turn keeps (the newest): a request read again after an
+ * adoption whose answer is among them is not handled again.
+ */
+export const MAX_KEPT_ANSWERS = 64;
+
 export interface HeldTurn {
   v: number;
+  /**
+   * The agent's requests answered, as [JSON of the JSON-RPC id, mark]: each answer went to the
+   * holder as input held for its mark, which the holder writes once a gateway says the mark is
+   * committed — after this record is (the next gateway's HELLO names {@link mark}).
+   */
+  answered: Array<[id: string, mark: number]>;
+  /** The newest mark an answer went out with. */
+  mark: number;
   /** The first request id of the connection that wrote this. */
   idBase: number;
   cursor: HeldCursor;
@@ -61,6 +75,9 @@ export function readKeptTurn(value: unknown): KeptTurn | undefined {
   const run = turn.run;
   const valid =
     isCount(turn.idBase) &&
+    isCount(turn.mark) &&
+    Array.isArray(turn.answered) &&
+    turn.answered.every((a) => Array.isArray(a) && typeof a[0] === "string" && isCount(a[1])) &&
     cursor !== undefined &&
     isCount(cursor.offset) &&
     isCount(cursor.seq) &&

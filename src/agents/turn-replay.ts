@@ -73,6 +73,11 @@ export class TurnReplay implements AppendableLog {
     return true;
   }
 
+  /** A request answered before the restart was read again and not handled: its one event (`type`) is not expected again. */
+  skip(type: string | undefined): void {
+    if (type !== undefined) this.events.get(type)?.shift();
+  }
+
   /** The id the next `permission.request` was logged with, when it is one read again. */
   nextPermissionId(): string | undefined {
     const next = this.events.get("permission.request")?.[0];

@@ -108,7 +108,7 @@ export class AgentGatewaySession extends Session {
       sessionId: this.id,
       log: replay ?? this.log,
       ...(replay ? { replay } : {}),
-      ...(processes ? { turns: this.turnKeeper() } : {}),
+      ...(processes ? { turns: this.turnKeeper(options.logger) } : {}),
       // The agent is held back while the log's store is behind, as a terminal's process is.
       room: () => this.log.backlog.room(),
       spec: options.spec,
@@ -171,7 +171,7 @@ export class AgentGatewaySession extends Session {
           { pid: started.holderPid, start: started.holderStart },
           started.childPid,
           false,
-          0,
+          undefined,
         );
       },
       adopted: () => {
@@ -188,10 +188,14 @@ export class AgentGatewaySession extends Session {
     holder: Pick<HolderRef, "pid" | "start">,
     childPid: number,
     adopted: boolean,
-    skipTo: number | undefined,
+    kept: HeldTurn | undefined,
   ) {
     const process: HeldAgentProcess = new HeldAgentProcess({
-      ...(skipTo !== undefined ? { skipTo } : {}),
+      // A new process: the adapter acknowledges (from 0); an adopted one goes on from its kept turn.
+      ...(!adopted ? { skipTo: 0 } : {}),
+      ...(kept !== undefined
+        ? { skipTo: kept.cursor.offset, committedMark: kept.mark, answered: new Set(kept.answered.map(([id]) => id)) }
+        : {}),
       socketPath: holders.socketPath(name),
       holderPid: holder.pid,
       holderStart: holder.start,
@@ -230,8 +234,14 @@ export class AgentGatewaySession extends Session {
     }
     const kept = readKeptTurn((record as SessionRecord & KeptTurnRecord).heldTurn);
     this.keptTurn = kept;
-    const skipTo = kept?.kind === "turn" ? kept.turn.cursor.offset : undefined;
-    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref, record.agentPid, true, skipTo);
+    this.adoptable = this.heldProcess(
+      holders,
+      record.agentHolderName,
+      ref,
+      record.agentPid,
+      true,
+      kept?.kind === "turn" ? kept.turn : undefined,
+    );
     this.awaitingAdoption = true;
     return true;
   }
@@ -262,14 +272,16 @@ export class AgentGatewaySession extends Session {
     this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
     const continued = runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
     const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq));
+    this.replay = replay;
     this.start(options, { turnOpen: false, continued }, replay);
   }
 
-  /** The kept turn read at {@link adoptHeld}. */
+  /** The kept turn read at {@link adoptHeld}, and the log wrapper re-read stdout goes through. */
   private keptTurn: KeptTurn | undefined;
+  private replay: TurnReplay | undefined;
 
   /** Where the agent session keeps its turn in flight: the record (held-turn.ts). */
-  private turnKeeper(): TurnKeeper {
+  private turnKeeper(logger: AgentStartOptions["logger"]): TurnKeeper {
     return {
       kept: () => (this.keptTurn?.kind === "turn" ? this.keptTurn.turn : undefined),
       save: (turn) => {
@@ -278,6 +290,17 @@ export class AgentGatewaySession extends Session {
       },
       appended: () => this.log.appendedHead,
       published: () => this.log.head,
+      replaying: () => this.replay?.caughtUp === false,
+      flush: () => {
+        try {
+          this.ctx.flush?.();
+        } catch (error) {
+          // The disk refuses commits now (LOG_UNAVAILABLE for writers): the record stays queued and
+          // the answer goes out anyway; a crash before the disk is back may see it answered again.
+          logger?.warn({ sessionId: this.id, err: String(error) }, "turn record not committed before an answer");
+        }
+      },
+      skipped: (method) => this.replay?.skip(LOGGED_BY_REQUEST[method]),
     };
   }
 
@@ -704,6 +727,13 @@ interface KeptProcess {
 interface KeptTurnRecord {
   heldTurn?: HeldTurn;
 }
+
+/** What handling each request of the agent's logs (one event), not logged again when it is skipped after a restart. */
+const LOGGED_BY_REQUEST: Readonly<Record<string, string>> = {
+  "session/request_permission": "permission.request",
+  "elicitation/create": "elicitation.request",
+  "terminal/create": "child",
+};
 
 /** The events a continued run's state is rebuilt from (Run.restore), with its `run.queued`. */
 const RUN_STATE: ReadonlySet<string> = new Set(["run.queued", "chat.delta", "chat.thought", "tool", "plan"]);

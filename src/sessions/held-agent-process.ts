@@ -1,5 +1,5 @@
 import { Readable, Writable } from "node:stream";
-import type { AgentChild, ProcessEnd } from "../agents/index.js";
+import type { AgentChild, AnswerHook, ProcessEnd } from "../agents/index.js";
 import { KILL_GRACE_MS, STDERR_TAIL_BYTES } from "../agents/index.js";
 import type { SwitchboardError } from "../protocol/index.js";
 import type { PeerRefusal } from "./holder-peer.js";
@@ -29,6 +29,10 @@ export interface HeldAgentOptions {
    * given again. The owner acknowledges ({@link HeldAgentProcess.ackTo}) from then on.
    */
   skipTo?: number;
+  /** The newest answer mark the kept turn has (held-turn.ts): the holder writes held answers up to it, drops the rest. */
+  committedMark?: number;
+  /** The agent's requests answered before (JSON of their ids): read again, they are not waited on. */
+  answered?: ReadonlySet<string>;
 }
 
 /**
@@ -68,6 +72,7 @@ export class HeldAgentProcess implements AgentChild {
   private allowed: number | undefined;
   /** The holder offset of the first byte {@link stdout} gives. */
   private first = 0;
+  private answerHook: AnswerHook | undefined;
 
   constructor(options: HeldAgentOptions) {
     this.options = options;
@@ -85,8 +90,16 @@ export class HeldAgentProcess implements AgentChild {
     this.stdin = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         if (!this.detached && this.running) {
-          this.answered(chunk);
-          this.transport.write(chunk);
+          const id = this.answered(chunk);
+          const hook = this.answerHook;
+          if (id !== undefined && hook !== undefined) {
+            // Held for its mark until the record naming it is durable: delivered once the record
+            // says so, dropped by the holder otherwise (docs/agents.md, "Agents across gateway restarts").
+            const mark = hook.next();
+            this.transport.write(chunk, mark);
+            hook.recorded(id, mark);
+            this.transport.commitInput(mark);
+          } else this.transport.write(chunk);
         }
         callback();
       },
@@ -104,7 +117,7 @@ export class HeldAgentProcess implements AgentChild {
         pty: false,
         ...(options.onRefused !== undefined ? { onRefused: options.onRefused } : {}),
         resumeFrom: "kept",
-        committedSeq: 0,
+        committedSeq: options.committedMark ?? 0,
         onGreeted: (resumedFrom) => {
           // Holder offsets: what it resends starts where the last gateway acknowledged.
           this.offset = resumedFrom;
@@ -185,6 +198,10 @@ export class HeldAgentProcess implements AgentChild {
     return this.first;
   }
 
+  holdAnswers(hook: AnswerHook): void {
+    this.answerHook = hook;
+  }
+
   /** Acknowledges what may be, lets the last frames reach the holder, and lets go of it: the process runs on. */
   async detach(): Promise<void> {
     if (this.detached) return;
@@ -234,7 +251,7 @@ export class HeldAgentProcess implements AgentChild {
       this.keep(bytes.subarray(from, nl));
       const line = this.lineBytes <= AGENT_LINE_SCAN_BYTES ? Buffer.concat(this.line).toString("utf8") : "";
       const id = requestId(line);
-      if (id !== undefined) this.pending.set(id, this.lineStart);
+      if (id !== undefined && this.options.answered?.has(id) !== true) this.pending.set(id, this.lineStart);
       this.line = [];
       this.lineBytes = 0;
       from = nl + 1;
@@ -249,15 +266,16 @@ export class HeldAgentProcess implements AgentChild {
     this.lineBytes += piece.length;
   }
 
-  /** What the gateway writes: an answer to a request of the agent's lets the holder forget that request. */
-  private answered(chunk: Buffer): void {
-    if (this.pending.size === 0) return;
-    let any = false;
+  /** What the gateway writes: an answer to a request of the agent's (its id, returned) lets the holder forget that request. */
+  private answered(chunk: Buffer): string | undefined {
+    let answer: string | undefined;
     for (const line of chunk.toString("utf8").split("\n")) {
       const id = responseId(line);
-      if (id !== undefined) any = this.pending.delete(id) || any;
+      if (id === undefined) continue;
+      answer = id;
+      if (this.pending.delete(id)) this.queueAck();
     }
-    if (any) this.queueAck();
+    return answer;
   }
 
   /** Up to the last whole line read, but not past a request still waiting for its answer. */
