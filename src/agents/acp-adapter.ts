@@ -682,6 +682,8 @@ export class AcpAdapter implements AgentAdapter {
   private onOutputEnd(proc: AgentChild): void {
     if (this.detached || proc !== this.proc) return;
     this.isDead = true;
+    // An adopted process may have died while no gateway ran: its exit is known, nothing stopped it.
+    const stoppedHere = proc.running;
     void proc.kill().then((end) => {
       const turn = this.turn;
       if (!turn) return;
@@ -689,7 +691,7 @@ export class AcpAdapter implements AgentAdapter {
       const message =
         this.inputError instanceof acp.MessageTooLargeError
           ? `the agent sent an ACP message (one JSON line) larger than ${ACP_MAX_MESSAGE_BYTES} bytes, which the gateway does not read, so it stopped the agent (${proc.describeEnd(end)}); the next prompt starts it again — have it send large content in smaller pieces`
-          : proc.describeEnd(end, true);
+          : proc.describeEnd(end, stoppedHere);
       this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message });
     });
   }

@@ -101,6 +101,36 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     }, 60_000);
   }
 
+  it("ends the run chat.error naming the cause when the agent process died while no gateway ran, and the next prompt starts it again", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: WORDS, ms: 20 }) })
+    ).json.runId as string;
+    await waitFor(
+      async () => (await events(http1, id)).some((e) => e.type === "chat.delta" && e.runId === runId),
+      15_000,
+      "the first words",
+    );
+    const pid = (await http1.get(`/v1/sessions/${id}`)).json.pid as number;
+    await stop(first, "SIGKILL");
+    process.kill(pid, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const end = await runEnd(http2, id, runId);
+    expect(end.type, JSON.stringify(end)).toBe("chat.error");
+    expect(end.code).toBe("AGENT_EXITED");
+    expect(end.message).toMatch(/killed by SIGKILL/);
+    const next = (await http2.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "pid" }) })).json
+      .runId as string;
+    const again = await runEnd(http2, id, next);
+    expect(again.type, JSON.stringify(again)).toBe("chat.final");
+    expect(again.text).not.toBe(`pid=${pid}`);
+  }, 60_000);
+
   it("keeps a permission request pending across a kill -9: answered after it, the agent gets one answer", async () => {
     const { dataDir, config, record } = setUp();
     const first = await serveInChild({ dataDir, config, holders: true });
