@@ -570,7 +570,8 @@ export class AcpAdapter implements AgentAdapter {
         applied: (offset, answering) => this.applied(offset, answering),
         skipped: (method) => this.context.turns?.skipped(method),
         sent: (method, wireId) => {
-          if (method === "session/prompt" && this.heldRun !== null) this.keepTurn({ ...this.heldRun, promptId: wireId });
+          if (method === "session/prompt" && this.heldRun !== null)
+            this.keepTurn({ ...this.heldRun, promptId: wireId });
         },
       },
       {

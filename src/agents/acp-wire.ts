@@ -119,7 +119,9 @@ export class AcpWire {
 
   private answeredEarlier(message: AnyMessage): boolean {
     const m: unknown = message;
-    return isRecord(m) && typeof m.method === "string" && "id" in m && this.answeredBefore.has(keyOf(m.id as JsonRpcId));
+    return (
+      isRecord(m) && typeof m.method === "string" && "id" in m && this.answeredBefore.has(keyOf(m.id as JsonRpcId))
+    );
   }
 
   /** An answer to one of this connection's requests, with the id the SDK gave it. */

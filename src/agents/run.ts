@@ -1,7 +1,14 @@
 import type { Clock, Timer } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ContentBlock, SessionEvent, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
+import type {
+  Actor,
+  ContentBlock,
+  SessionEvent,
+  ErrorCode,
+  MessageSender,
+  PermissionToolCall,
+} from "../protocol/index.js";
 import type { AgentEventInput, PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { ElicitationAsk, ElicitationBroker, ElicitationOutcome } from "./elicitations.js";
 import type { PermissionBroker } from "./permissions.js";

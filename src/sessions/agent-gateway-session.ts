@@ -261,7 +261,8 @@ export class AgentGatewaySession extends Session {
     this.awaitingAdoption = false;
     const kept = this.keptTurn;
     if (kept?.kind !== "turn") {
-      if (kept?.kind === "refused") options.logger?.warn({ sessionId: this.id, reason: kept.reason }, "turn not continued");
+      if (kept?.kind === "refused")
+        options.logger?.warn({ sessionId: this.id, reason: kept.reason }, "turn not continued");
       const turnOpen = this.closeOpenRuns(kept?.reason ?? GATEWAY_RESTARTED, kept !== undefined) > 0;
       this.start(options, { turnOpen });
       return;
@@ -270,7 +271,8 @@ export class AgentGatewaySession extends Session {
     const runId = turn.run?.runId;
     // The run in flight goes on; the runs queued behind it end as before (their prompts went nowhere yet).
     this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
-    const continued = runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
+    const continued =
+      runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
     const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq));
     this.replay = replay;
     this.start(options, { turnOpen: false, continued }, replay);

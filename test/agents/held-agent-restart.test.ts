@@ -71,7 +71,9 @@ function keptTurnOfAnotherVersion(dataDir: string, id: string): void {
   const db = new Database(join(dataDir, "switchboard.db"));
   try {
     const changed = db
-      .prepare("UPDATE sessions SET meta = json_set(meta, '$.heldTurn.v', 99) WHERE id = ? AND json_extract(meta, '$.heldTurn') IS NOT NULL")
+      .prepare(
+        "UPDATE sessions SET meta = json_set(meta, '$.heldTurn.v', 99) WHERE id = ? AND json_extract(meta, '$.heldTurn') IS NOT NULL",
+      )
       .run(id).changes;
     expect(changed).toBe(1);
   } finally {

@@ -11,7 +11,8 @@ import type { ChildGateway } from "../helpers/serve-child.js";
 // (-9) and stops (SIGTERM) at random points — during its words, a tool call, a permission wait,
 // a file read or write through the gateway — and ends chat.final with exactly the script's text,
 // every delta once, the permission answered once and each file request answered once.
-// HELD_TURN_CHAOS_RUNS (`npm run fuzz`) runs more seeds; HELD_TURN_CHAOS_SEED replays one.
+// HELD_TURN_CHAOS_RUNS (`npm run fuzz`) runs more seeds; HELD_TURN_CHAOS_SEED replays one;
+// HELD_TURN_CHAOS_DEBUG prints the gateways' warnings.
 
 const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", import.meta.url));
 const RUNS = Number(process.env.HELD_TURN_CHAOS_RUNS ?? 1);
@@ -64,7 +65,10 @@ async function stop(gateway: ChildGateway, signal: NodeJS.Signals): Promise<void
 
 /** Whether `trigger`'s point of the turn has come, from the log. */
 function reached(trigger: Trigger, log: Ev[], want: number): boolean {
-  const text = log.filter((e) => e.type === "chat.delta").map((e) => e.text).join("");
+  const text = log
+    .filter((e) => e.type === "chat.delta")
+    .map((e) => e.text)
+    .join("");
   switch (trigger) {
     case "words":
       return (text.match(/w\d+ /g)?.length ?? 0) >= want;
@@ -118,12 +122,17 @@ async function chaosRun(seed: number): Promise<void> {
       }
       if (Date.now() > deadline) {
         const last = log.slice(-6).map((e) => `${e.seq} ${e.type}`);
-        throw new Error(`seed ${seed}: timed out after faults [${faults.join(", ")}]; last events: ${last.join(" | ")}`);
+        throw new Error(
+          `seed ${seed}: timed out after faults [${faults.join(", ")}]; last events: ${last.join(" | ")}`,
+        );
       }
       await sleep(25);
     }
   };
-  const ended = (log: Ev[]): boolean => log.some((e) => e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta" && e.type !== "chat.thought");
+  const ended = (log: Ev[]): boolean =>
+    log.some(
+      (e) => e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta" && e.type !== "chat.thought",
+    );
 
   for (let f = 0; f < FAULTS; f++) {
     const trigger = TRIGGERS[Math.floor(random() * TRIGGERS.length)]!;
@@ -141,23 +150,41 @@ async function chaosRun(seed: number): Promise<void> {
   }
 
   const log = await until(ended, false, 30_000);
-  if (process.env.DEBUG_CHAOS) for (const g of all) console.log(JSON.stringify(g.log.filter((l) => Number(l.level) >= 40 || /turn|adopt/.test(String(l.msg)))));
+  // The gateways' warnings and adoptions, to read a failing seed by.
+  if (process.env.HELD_TURN_CHAOS_DEBUG !== undefined) {
+    for (const g of all)
+      console.log(JSON.stringify(g.log.filter((l) => Number(l.level) >= 40 || /turn|adopt/.test(String(l.msg)))));
+  }
   const context = `seed ${seed}, faults [${faults.join(", ")}]`;
   const end = log.find((e) => e.runId === runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type))!;
   expect(end.type, `${context}: ${JSON.stringify(end)}`).toBe("chat.final");
   expect(end.text, context).toBe(EXPECTED);
   const deltas = log.filter((e) => e.type === "chat.delta" && e.runId === runId).map((e) => e.text);
   expect(deltas.join(""), context).toBe(EXPECTED);
-  expect(log.filter((e) => e.type === "permission.request"), context).toHaveLength(1);
-  expect(log.filter((e) => e.type === "permission.resolved").map((e) => e.outcome), context).toEqual(["selected"]);
-  expect(log.filter((e) => e.runId === runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type))).toHaveLength(1);
+  expect(
+    log.filter((e) => e.type === "permission.request"),
+    context,
+  ).toHaveLength(1);
+  expect(
+    log.filter((e) => e.type === "permission.resolved").map((e) => e.outcome),
+    context,
+  ).toEqual(["selected"]);
+  expect(
+    log.filter((e) => e.runId === runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type)),
+  ).toHaveLength(1);
   // What the agent read: one prompt, no cancel, one answer to each of its requests.
   const read = readFileSync(record, "utf8")
     .split("\n")
     .filter((l) => l !== "")
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-  expect(read.filter((m) => m.method === "session/prompt"), context).toHaveLength(1);
-  expect(read.filter((m) => m.method === "session/cancel"), context).toEqual([]);
+  expect(
+    read.filter((m) => m.method === "session/prompt"),
+    context,
+  ).toHaveLength(1);
+  expect(
+    read.filter((m) => m.method === "session/cancel"),
+    context,
+  ).toEqual([]);
   const answers = read.filter((m) => m.method === undefined && ("result" in m || "error" in m));
   const ids = answers.map((m) => JSON.stringify(m.id));
   expect(new Set(ids).size, `${context}: answers ${ids.join(",")}`).toBe(ids.length);
@@ -165,7 +192,8 @@ async function chaosRun(seed: number): Promise<void> {
 }
 
 describe("a held agent's turn under seeded gateway kills and stops", () => {
-  const base = process.env.HELD_TURN_CHAOS_SEED !== undefined ? Number(process.env.HELD_TURN_CHAOS_SEED) : Date.now() % 1_000_000;
+  const base =
+    process.env.HELD_TURN_CHAOS_SEED !== undefined ? Number(process.env.HELD_TURN_CHAOS_SEED) : Date.now() % 1_000_000;
   for (let i = 0; i < RUNS; i++) {
     const seed = base + i;
     it(`keeps its promise (seed ${seed})`, async () => {
