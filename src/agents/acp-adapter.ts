@@ -301,6 +301,11 @@ export class AcpAdapter implements AgentAdapter {
       return Promise.resolve({ kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" });
     }
     const promptId = kept.run.promptId;
+    if (promptId === null) {
+      // The record names no prompt id: its prompt never reached the agent (it goes out held until
+      // the record naming it is committed), so it is sent now, as for a new run.
+      return this.run(run);
+    }
     return new Promise<RunOutcome>((resolve) => {
       const onAbort = (): void => {
         this.hold.stop();
@@ -315,10 +320,7 @@ export class AcpAdapter implements AgentAdapter {
         settled: false,
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
-      this.continuedPrompt = (message) =>
-        promptId !== null
-          ? message.id === promptId
-          : "error" in message || (isRecord(message.result) && typeof message.result.stopReason === "string");
+      this.continuedPrompt = (message) => message.id === promptId;
       this.keepTurn({ runId: run.runId, promptId });
     });
   }
@@ -545,7 +547,7 @@ export class AcpAdapter implements AgentAdapter {
       proc.holdAnswers?.({
         next: () => ++this.mark,
         recorded: (id, mark) => {
-          this.answered.push([id, mark]);
+          if (id !== undefined) this.answered.push([id, mark]);
           if (this.answered.length > MAX_KEPT_ANSWERS) this.answered.shift();
           this.keepTurn(this.heldRun);
           this.context.turns?.flush();

@@ -57,13 +57,14 @@ export interface AgentChild {
 }
 
 /**
- * Called as an answer to a request of the agent's (JSON-RPC id `id`, as JSON) is written: `next`
+ * Called as an answer to a request of the agent's (JSON-RPC id `id`, as JSON; undefined: the
+ * gateway's `session/prompt`, whose id the turn names) is written: `next`
  * gives its mark, the answer goes to the holder held for it, then `recorded` must make the mark
  * durable before it returns; the holder is then told the mark is committed.
  */
 export interface AnswerHook {
   next(): number;
-  recorded(id: string, mark: number): void;
+  recorded(id: string | undefined, mark: number): void;
 }
 
 /** Where an agent's process runs when not as the gateway's child (under a holder: src/sessions). */

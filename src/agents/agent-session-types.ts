@@ -2,7 +2,7 @@
 // agent-session.ts, which holds the run lane, so that the lane reads on its own.
 import type { Clock } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, SessionEvent } from "../protocol/index.js";
+import type { Actor, ContentBlock, SessionEvent } from "../protocol/index.js";
 import type { TurnReplay } from "./turn-replay.js";
 import type { AdapterContext, TurnKeeper, AgentAdapter, AgentSpec, LogRoom } from "./adapter.js";
 import type { AgentProcesses } from "./agent-process.js";
@@ -77,6 +77,7 @@ export interface AgentSessionOptions {
 export interface ContinuedRun {
   runId: string;
   text: string;
+  content?: ContentBlock[] | undefined;
   by: Actor;
   /** Its events up to the kept cursor's seq, oldest first (what {@link Run.restore} goes through). */
   events: SessionEvent[];

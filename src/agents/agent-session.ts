@@ -330,14 +330,25 @@ export class AgentSession {
     this.adapter = adapter;
     if (continued === undefined || adapter.continueTurn === undefined) return;
     // The run an earlier gateway left in flight goes on, in the same lane (held-turn.ts).
-    const run = this.newRun({ runId: continued.runId, text: continued.text, by: continued.by });
+    const run = this.newRun({
+      runId: continued.runId,
+      text: continued.text,
+      content: continued.content,
+      by: continued.by,
+    });
     run.restore(continued.events);
     this.active = run;
     this.latest = run;
     const lane: Lane = { run, adapter, controller: new AbortController(), settleTimer: undefined };
     this.lane = lane;
     void adapter
-      .continueTurn({ runId: run.runId, text: run.prompt, sink: run, signal: lane.controller.signal })
+      .continueTurn({
+        runId: run.runId,
+        text: run.prompt,
+        content: run.content,
+        sink: run,
+        signal: lane.controller.signal,
+      })
       .catch((err: unknown): RunOutcome => ({ kind: "error", code: "INTERNAL", message: describeError(err) }))
       .then((outcome) => this.settle(lane, outcome));
   }

@@ -270,9 +270,15 @@ export class AgentGatewaySession extends Session {
     const turn = kept.turn;
     const runId = turn.run?.runId;
     // The run in flight goes on; the runs queued behind it end as before (their prompts went nowhere yet).
-    this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
+    const aborted = this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
     const continued =
       runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
+    if (continued === undefined && aborted > 0) {
+      // A run the record does not name as in flight (its record was not committed before the
+      // gateway died) ended: the agent is told to stop that turn, as without a kept turn.
+      this.start(options, { turnOpen: true });
+      return;
+    }
     const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq));
     this.replay = replay;
     this.start(options, { turnOpen: false, continued }, replay);
@@ -332,6 +338,7 @@ export class AgentGatewaySession extends Session {
         if (event.type === "run.queued") {
           run.text = event.text;
           run.by = event.by;
+          if (event.content !== undefined) run.content = event.content;
         } else run.events.push(event);
       }
       if (page.next >= page.head || page.next <= since) return run;

@@ -92,7 +92,13 @@ export class HeldAgentProcess implements AgentChild {
         if (!this.detached && this.running) {
           const id = this.answered(chunk);
           const hook = this.answerHook;
-          if (id !== undefined && hook !== undefined) {
+          if (hook !== undefined && isPrompt(chunk)) {
+            // The prompt too: the record names it (its id) before the agent may read it.
+            const mark = hook.next();
+            this.transport.write(chunk, mark);
+            hook.recorded(undefined, mark);
+            this.transport.commitInput(mark);
+          } else if (id !== undefined && hook !== undefined) {
             // Held for its mark until the record naming it is durable: delivered once the record
             // says so, dropped by the holder otherwise (docs/agents.md, "Agents across gateway restarts").
             const mark = hook.next();
@@ -295,6 +301,11 @@ export class HeldAgentProcess implements AgentChild {
     if (this.lostReason === undefined && !this.detached) this.transport.done();
     this.options.onEnded?.();
   }
+}
+
+/** Whether `chunk` (one message the SDK writes) is a `session/prompt` request. */
+function isPrompt(chunk: Buffer): boolean {
+  return chunk.includes('"session/prompt"') && parse(chunk.toString("utf8").trim())?.["method"] === "session/prompt";
 }
 
 /** The id of a JSON-RPC request in `line` (as a map key), or undefined. */

@@ -58,7 +58,7 @@ describe("TurnReplay", () => {
       requestId: "logged-id",
       outcome: "selected",
       optionId: "yes",
-      by: { name: "ann", role: "user" },
+      by: { name: "ann", role: "operator" },
     });
     const ahead = [...log.events];
     const replay = new TurnReplay(log, ahead);
@@ -74,14 +74,14 @@ describe("TurnReplay", () => {
       expiresAt: 2,
     });
     expect(request.seq).toBe(2);
-    expect(replay.loggedAnswer("logged-id")).toEqual({ optionId: "yes", by: { name: "ann", role: "user" } });
+    expect(replay.loggedAnswer("logged-id")).toEqual({ optionId: "yes", by: { name: "ann", role: "operator" } });
     replay.append({
       type: "permission.resolved",
       runId: "r",
       requestId: "logged-id",
       outcome: "selected",
       optionId: "yes",
-      by: { name: "ann", role: "user" },
+      by: { name: "ann", role: "operator" },
     });
     expect(replay.caughtUp).toBe(true);
     // Past what the log had: appended.
@@ -114,7 +114,10 @@ describe("AcpLineReader", () => {
           controller.close();
         },
       }).pipeThrough(reader.stream());
-      for await (const message of stream) out.push([message, reader.endOf(message)]);
+      const messages = stream.getReader();
+      for (let next = await messages.read(); !next.done; next = await messages.read()) {
+        out.push([next.value, reader.endOf(next.value)]);
+      }
       const first = Buffer.byteLength(`${lines[0]}\n`);
       const third = first + Buffer.byteLength(`${lines[1]}\n${lines[2]}\n`);
       expect(out.map(([, end]) => end)).toEqual([1000 + first, 1000 + third]);
