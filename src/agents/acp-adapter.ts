@@ -355,17 +355,41 @@ export class AcpAdapter implements AgentAdapter {
     if (turns === undefined || proc?.ackTo === undefined) return;
     const run = this.turn?.run.sink;
     if (answering === 0 && run?.quiet !== false && !turns.replaying()) {
-      const seq = turns.appended();
-      if (this.cursor === undefined || offset > this.cursor.offset) {
-        this.cursor = { offset, seq };
-        this.keepTurn(this.heldRun);
-        this.unacked.push(this.cursor);
+      if (offset > (this.candidate?.offset ?? this.cursor?.offset ?? -1)) {
+        this.candidate = { offset, seq: turns.appended() };
+        this.queueCursorSave();
       }
     }
-    const published = turns.published();
+    this.ackDurable();
+  }
+
+  /** The newest cursor not saved yet: saved at most once a turn of the event loop (a record write each). */
+  private candidate: HeldCursor | undefined;
+  private cursorSaveQueued = false;
+
+  private queueCursorSave(): void {
+    if (this.cursorSaveQueued) return;
+    this.cursorSaveQueued = true;
+    setImmediate(() => {
+      this.cursorSaveQueued = false;
+      const cursor = this.candidate;
+      this.candidate = undefined;
+      const turns = this.context.turns;
+      if (cursor === undefined || turns === undefined || this.detached || this.isDead) return;
+      this.cursor = cursor;
+      this.keepTurn(this.heldRun);
+      // Durable once an event appended after this record is: the log's writes commit in order.
+      this.unacked.push({ offset: cursor.offset, seq: turns.appended() });
+      this.ackDurable();
+    });
+  }
+
+  /** Lets the holder forget stdout up to the newest cursor whose record is committed. */
+  private ackDurable(): void {
+    const published = this.context.turns?.published() ?? 0;
     let upTo: number | undefined;
     while (this.unacked.length > 0 && this.unacked[0]!.seq < published) upTo = this.unacked.shift()!.offset;
-    if (upTo !== undefined) proc.ackTo(upTo);
+    if (upTo !== undefined) this.proc?.ackTo?.(upTo);
   }
 
   /** What a failed start or adoption makes of the adapter: dead, its process ended, the outcome saying why. */
