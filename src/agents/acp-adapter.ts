@@ -354,7 +354,7 @@ export class AcpAdapter implements AgentAdapter {
     const proc = this.proc;
     if (turns === undefined || proc?.ackTo === undefined) return;
     const run = this.turn?.run.sink;
-    if (answering === 0 && run?.quiet !== false && !turns.replaying()) {
+    if (answering === 0 && run?.quiet !== false && !this.turnEnding && !turns.replaying()) {
       if (offset > (this.candidate?.offset ?? this.cursor?.offset ?? -1)) {
         this.candidate = { offset, seq: turns.appended() };
         this.queueCursorSave();
@@ -362,6 +362,22 @@ export class AcpAdapter implements AgentAdapter {
     }
     this.ackDurable();
   }
+
+  /**
+   * The run's end (its last text, `chat.final`) is appended once the session settles it, after
+   * this: the record stops naming the run, and cursors move past its answer, only after that, so
+   * a record without the run never comes before its end, nor a cursor past the answer before it.
+   */
+  private turnEnded(runId: string): void {
+    if (this.detached || this.heldRun?.runId !== runId) return;
+    this.turnEnding = true;
+    setImmediate(() => {
+      this.turnEnding = false;
+      if (!this.detached && this.heldRun?.runId === runId) this.keepTurn(null);
+    });
+  }
+
+  private turnEnding = false;
 
   /** The newest cursor not saved yet: saved at most once a turn of the event loop (a record write each). */
   private candidate: HeldCursor | undefined;
@@ -450,8 +466,8 @@ export class AcpAdapter implements AgentAdapter {
     turn.detach();
     if (this.turn === turn) this.turn = undefined;
     this.continuedPrompt = undefined;
-    if (!this.detached) this.keepTurn(null);
     turn.resolve(outcome);
+    this.turnEnded(turn.run.runId);
   }
 
   private async start(): Promise<void> {

@@ -46,10 +46,16 @@ export class TurnReplay implements AppendableLog {
   /** Requests answered in the log whose `permission.resolved` is to be dropped once. */
   private readonly resolvedAhead = new Set<string>();
 
-  constructor(log: AppendableLog, ahead: readonly SessionEvent[]) {
+  /**
+   * `runId`: the run that goes on (undefined: none). Another run's events after the cursor are
+   * not produced again: the end of the run before it (its last text, `chat.final`) is appended
+   * after the agent's answer is applied, so after a cursor past that answer.
+   */
+  constructor(log: AppendableLog, ahead: readonly SessionEvent[], runId: string | undefined) {
     this.log = log;
     this.sessionId = log.sessionId;
     for (const event of ahead) {
+      if ("runId" in event && typeof event.runId === "string" && event.runId !== runId) continue;
       if (event.type === "permission.resolved") {
         this.answers.set(event.requestId, { optionId: event.optionId, by: event.by });
         this.resolvedAhead.add(event.requestId);

@@ -279,7 +279,7 @@ export class AgentGatewaySession extends Session {
       this.start(options, { turnOpen: true });
       return;
     }
-    const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq));
+    const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq), continued?.runId);
     this.replay = replay;
     this.start(options, { turnOpen: false, continued }, replay);
   }

@@ -31,7 +31,7 @@ describe("TurnReplay", () => {
           const logged = text.slice(0, Math.min(loggedChars, text.length));
           const log = new MemoryLog("s");
           for (const piece of split(logged, loggedCuts)) log.append({ type: "chat.delta", runId: "r", text: piece });
-          const replay = new TurnReplay(log, log.events);
+          const replay = new TurnReplay(log, log.events, "r");
           for (const piece of split(text, replayCuts)) replay.append({ type: "chat.delta", runId: "r", text: piece });
           const all = log.events.map((e) => (e.type === "chat.delta" ? e.text : "")).join("");
           expect(all).toBe(text);
@@ -61,7 +61,7 @@ describe("TurnReplay", () => {
       by: { name: "ann", role: "operator" },
     });
     const ahead = [...log.events];
-    const replay = new TurnReplay(log, ahead);
+    const replay = new TurnReplay(log, ahead, "r");
     expect(replay.caughtUp).toBe(false);
     replay.append({ type: "tool", runId: "r", toolCallId: "t1", status: "in_progress" });
     expect(replay.nextPermissionId()).toBe("logged-id");
@@ -89,10 +89,21 @@ describe("TurnReplay", () => {
     expect(log.events.map((e) => e.type)).toEqual(["tool", "permission.request", "permission.resolved", "tool"]);
   });
 
+  it("expects again only the events of the run that goes on", () => {
+    const log = new MemoryLog("s");
+    log.append({ type: "chat.delta", runId: "before", text: "tail of the run before" });
+    log.append({ type: "chat.final", runId: "before", text: "…", stopReason: "end_turn" });
+    log.append({ type: "chat.delta", runId: "r", text: "ab" });
+    const replay = new TurnReplay(log, [...log.events], "r");
+    replay.append({ type: "chat.delta", runId: "r", text: "abc" });
+    expect(replay.caughtUp).toBe(true);
+    expect(log.events.at(-1)).toMatchObject({ type: "chat.delta", text: "c" });
+  });
+
   it("skips the event of a request answered before the restart and not handled again", () => {
     const log = new MemoryLog("s");
     log.append({ type: "child", runId: "r", sessionId: "c1", command: ["ls"] });
-    const replay = new TurnReplay(log, [...log.events]);
+    const replay = new TurnReplay(log, [...log.events], "r");
     replay.skip("child");
     expect(replay.caughtUp).toBe(true);
     replay.append({ type: "child", runId: "r", sessionId: "c2", command: ["ls"] });
