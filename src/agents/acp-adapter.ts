@@ -220,7 +220,11 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.turn = turn;
+      this.cursorAtRunStart();
       this.keepTurn({ runId: run.runId, promptId: null });
+      if (this.cursor !== undefined && this.context.turns !== undefined) {
+        this.unacked.push({ offset: this.cursor.offset, seq: this.context.turns.appended() });
+      }
       conn.agent.request("session/prompt", { sessionId, prompt }).catch((err: unknown) => {
         // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
         // turn only when no answer can come any more (the request was never sent), after
@@ -353,6 +357,7 @@ export class AcpAdapter implements AgentAdapter {
     const turns = this.context.turns;
     const proc = this.proc;
     if (turns === undefined || proc?.ackTo === undefined) return;
+    this.lastApplied = { offset, answering };
     const run = this.turn?.run.sink;
     if (answering === 0 && run?.quiet !== false && !this.turnEnding && !turns.replaying()) {
       if (offset > (this.candidate?.offset ?? this.cursor?.offset ?? -1)) {
@@ -378,6 +383,22 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   private turnEnding = false;
+  /** The end of the last stdout line applied, and how many of the agent's requests waited then. */
+  private lastApplied: { offset: number; answering: number } | undefined;
+
+  /**
+   * A run starts: the run before it has ended in the log, so stdout applied so far is all there.
+   * The cursor moves to it at once, so a replay of this run never reads the one before's lines
+   * (an update names no turn).
+   */
+  private cursorAtRunStart(): void {
+    const turns = this.context.turns;
+    const last = this.lastApplied;
+    if (turns === undefined || last === undefined || last.answering > 0) return;
+    if (this.cursor !== undefined && last.offset <= this.cursor.offset) return;
+    this.candidate = undefined;
+    this.cursor = { offset: last.offset, seq: turns.appended() };
+  }
 
   /** The newest cursor not saved yet: saved at most once a turn of the event loop (a record write each). */
   private candidate: HeldCursor | undefined;

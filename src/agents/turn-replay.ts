@@ -79,6 +79,13 @@ export class TurnReplay implements AppendableLog {
     return true;
   }
 
+  /** Expects nothing again: the run that went on is over (what comes now is new). */
+  stop(): void {
+    this.chars.clear();
+    this.events.clear();
+    this.resolvedAhead.clear();
+  }
+
   /** A request answered before the restart was read again and not handled: its one event (`type`) is not expected again. */
   skip(type: string | undefined): void {
     if (type !== undefined) this.events.get(type)?.shift();

@@ -281,18 +281,22 @@ export class AgentGatewaySession extends Session {
     }
     const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq), continued?.runId);
     this.replay = replay;
+    this.continuedRun = continued?.runId;
     this.start(options, { turnOpen: false, continued }, replay);
   }
 
   /** The kept turn read at {@link adoptHeld}, and the log wrapper re-read stdout goes through. */
   private keptTurn: KeptTurn | undefined;
   private replay: TurnReplay | undefined;
+  private continuedRun: string | undefined;
 
   /** Where the agent session keeps its turn in flight: the record (held-turn.ts). */
   private turnKeeper(logger: AgentStartOptions["logger"]): TurnKeeper {
     return {
       kept: () => (this.keptTurn?.kind === "turn" ? this.keptTurn.turn : undefined),
       save: (turn) => {
+        // The continued run is over: what comes now is new, nothing is expected again.
+        if (this.replay !== undefined && turn.run?.runId !== this.continuedRun) this.replay.stop();
         (this.record as SessionRecord & KeptTurnRecord).heldTurn = turn;
         this.persist();
       },
