@@ -33,7 +33,7 @@ export interface LoggedAnswer {
  * every other kind by count, in order — and what comes after them is appended. A permission
  * request read again gets the id it was logged with ({@link nextPermissionId}), and one the log
  * has an answer to is answered so again ({@link loggedAnswer}) without a second event.
- * Tested in test/agents/held-turn.test.ts.
+ * Tested in test/agents/turn-replay.test.ts and, across real restarts, held-turn-chaos.test.ts.
  */
 export class TurnReplay implements AppendableLog {
   readonly sessionId: string;
