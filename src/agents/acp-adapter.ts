@@ -24,6 +24,9 @@ import { applySessionUpdate, reportUpdate, statusNotice } from "./acp-updates.js
 import { AcpWire, isRecord } from "./acp-wire.js";
 import { ReportedChanges } from "./acp-reported-changes.js";
 import { ConfinedFs } from "./confined-fs.js";
+import { AcpLineReader } from "./acp-line-reader.js";
+import { HELD_TURN_VERSION, MAX_KEPT_ANSWERS, nextIdBase } from "./held-turn.js";
+import type { HeldCursor, HeldRun } from "./held-turn.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
 
@@ -118,6 +121,14 @@ export class AcpAdapter implements AgentAdapter {
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
   private readonly choices = new AcpChoices();
+  /** Held agents: this connection's request id block, where stdout is applied to, and saves not yet acknowledged. */
+  private idBase = 0;
+  private cursor: HeldCursor | undefined;
+  private heldRun: HeldRun | null = null;
+  private readonly unacked: Array<HeldCursor> = [];
+  /** Answers to the agent's requests made exactly-once (held-turn.ts): the newest, and the last mark. */
+  private answered: Array<[id: string, mark: number]> = [];
+  private mark = 0;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -217,6 +228,11 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.turn = turn;
+      this.cursorAtRunStart();
+      this.keepTurn({ runId: run.runId, promptId: null });
+      if (this.cursor !== undefined && this.context.turns !== undefined) {
+        this.unacked.push({ offset: this.cursor.offset, seq: this.context.turns.appended() });
+      }
       conn.agent.request("session/prompt", { sessionId, prompt }).catch((err: unknown) => {
         // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
         // turn only when no answer can come any more (the request was never sent), after
@@ -253,7 +269,7 @@ export class AcpAdapter implements AgentAdapter {
   private async adoptProcess(proc: AgentChild, turnOpen: boolean): Promise<void> {
     const sessionId = this.context.keptAgentSession();
     this.state.acpSessionId = sessionId;
-    this.connect(proc);
+    this.connect(proc, true);
     if (!turnOpen || sessionId === undefined) return;
     const ended = await new Promise<boolean>((resolve) => {
       const timer = this.context.clock.setTimeout(() => {
@@ -282,6 +298,143 @@ export class AcpAdapter implements AgentAdapter {
     this.resumeId = sessionId;
     this.state.acpSessionId = undefined;
     await this.start();
+  }
+
+  /**
+   * Goes on with the run an earlier gateway left in flight (held-turn.ts): its `session/prompt`'s
+   * answer (an id of the earlier connection's block) ends it, what the agent says meanwhile is
+   * applied to it, and an abort tells the agent `session/cancel` as for any run.
+   */
+  continueTurn(run: AdapterRun): Promise<RunOutcome> {
+    const kept = this.context.turns?.kept();
+    const conn = this.conn;
+    const sessionId = this.state.acpSessionId;
+    if (kept?.run == null || conn === undefined || sessionId === undefined || this.isDead) {
+      return Promise.resolve({ kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" });
+    }
+    const promptId = kept.run.promptId;
+    if (promptId === null) {
+      // The record names no prompt id: its prompt never reached the agent (it goes out held until
+      // the record naming it is committed), so it is sent now, as for a new run.
+      return this.run(run);
+    }
+    return new Promise<RunOutcome>((resolve) => {
+      const onAbort = (): void => {
+        this.hold.stop();
+        conn.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
+          this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
+        });
+      };
+      run.signal.addEventListener("abort", onAbort, { once: true });
+      this.turn = {
+        run,
+        resolve,
+        settled: false,
+        detach: () => run.signal.removeEventListener("abort", onAbort),
+      };
+      this.continuedPrompt = (message) => message.id === promptId;
+      this.keepTurn({ runId: run.runId, promptId });
+    });
+  }
+
+  /** Tells the answer to the `session/prompt` of a continued turn (see {@link continueTurn}). */
+  private continuedPrompt: ((message: AnyResponse) => boolean) | undefined;
+
+  /** Held agents: keeps the run in flight (null: none) with the cursor in the record. */
+  private keepTurn(run: HeldRun | null): void {
+    const turns = this.context.turns;
+    if (turns === undefined || this.cursor === undefined || this.proc?.ackTo === undefined) return;
+    this.heldRun = run;
+    turns.save({
+      v: HELD_TURN_VERSION,
+      idBase: this.idBase,
+      cursor: this.cursor,
+      run,
+      answered: this.answered,
+      mark: this.mark,
+    });
+  }
+
+  /**
+   * Everything the agent wrote before `offset` is applied: with no request of the agent's waiting
+   * for its answer and nothing held in the run's pacers, that is the new cursor, saved in the
+   * record (behind the events). The holder may forget stdout up to a cursor once the record
+   * holding it is committed, i.e. once an event appended after it is.
+   */
+  private applied(offset: number, answering: number): void {
+    const turns = this.context.turns;
+    const proc = this.proc;
+    if (turns === undefined || proc?.ackTo === undefined) return;
+    this.lastApplied = { offset, answering };
+    const run = this.turn?.run.sink;
+    if (answering === 0 && run?.quiet !== false && !this.turnEnding && !turns.replaying()) {
+      if (offset > (this.candidate?.offset ?? this.cursor?.offset ?? -1)) {
+        this.candidate = { offset, seq: turns.appended() };
+        this.queueCursorSave();
+      }
+    }
+    this.ackDurable();
+  }
+
+  /**
+   * The run's end (its last text, `chat.final`) is appended once the session settles it, after
+   * this: the record stops naming the run, and cursors move past its answer, only after that, so
+   * a record without the run never comes before its end, nor a cursor past the answer before it.
+   */
+  private turnEnded(runId: string): void {
+    if (this.detached || this.heldRun?.runId !== runId) return;
+    this.turnEnding = true;
+    setImmediate(() => {
+      this.turnEnding = false;
+      if (!this.detached && this.heldRun?.runId === runId) this.keepTurn(null);
+    });
+  }
+
+  private turnEnding = false;
+  /** The end of the last stdout line applied, and how many of the agent's requests waited then. */
+  private lastApplied: { offset: number; answering: number } | undefined;
+
+  /**
+   * A run starts: the run before it has ended in the log, so stdout applied so far is all there.
+   * The cursor moves to it at once, so a replay of this run never reads the one before's lines
+   * (an update names no turn).
+   */
+  private cursorAtRunStart(): void {
+    const turns = this.context.turns;
+    const last = this.lastApplied;
+    if (turns === undefined || last === undefined || last.answering > 0) return;
+    if (this.cursor !== undefined && last.offset <= this.cursor.offset) return;
+    this.candidate = undefined;
+    this.cursor = { offset: last.offset, seq: turns.appended() };
+  }
+
+  /** The newest cursor not saved yet: saved at most once a turn of the event loop (a record write each). */
+  private candidate: HeldCursor | undefined;
+  private cursorSaveQueued = false;
+
+  private queueCursorSave(): void {
+    if (this.cursorSaveQueued) return;
+    this.cursorSaveQueued = true;
+    setImmediate(() => {
+      this.cursorSaveQueued = false;
+      const cursor = this.candidate;
+      this.candidate = undefined;
+      const turns = this.context.turns;
+      if (cursor === undefined || turns === undefined || this.detached || this.isDead) return;
+      this.cursor = cursor;
+      this.keepTurn(this.heldRun);
+      // Durable once an event appended after this record is: the log's writes commit in order.
+      this.unacked.push({ offset: cursor.offset, seq: turns.appended() });
+      this.ackDurable();
+    });
+  }
+
+  /** Lets the holder forget stdout up to the newest cursor whose record is committed. */
+  private ackDurable(): void {
+    const published = this.context.turns?.published() ?? 0;
+    let upTo: number | undefined;
+    while (this.unacked.length > 0 && this.unacked[0]!.seq < published) upTo = this.unacked.shift()!.offset;
+    if (upTo !== undefined) this.proc?.ackTo?.(upTo);
   }
 
   /** What a failed start or adoption makes of the adapter: dead, its process ended, the outcome saying why. */
@@ -341,7 +494,9 @@ export class AcpAdapter implements AgentAdapter {
     turn.settled = true;
     turn.detach();
     if (this.turn === turn) this.turn = undefined;
+    this.continuedPrompt = undefined;
     turn.resolve(outcome);
+    this.turnEnded(turn.run.runId);
   }
 
   private async start(): Promise<void> {
@@ -432,17 +587,43 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   /** Wires the ACP connection to `proc`'s stdio (wire order, output hold, noise filter). */
-  private connect(proc: AgentChild): { noise: AcpStdoutNoise; conn: ClientConnection } {
+  private connect(proc: AgentChild, adopted = false): { noise: AcpStdoutNoise; conn: ClientConnection } {
     this.proc = proc;
     this.context.processChanged();
     void proc.closed.then((end) => this.onProcessEnd(proc, end));
     const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
+    const output = webReadable(proc.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream());
+    // An agent under a holder: its messages are read with their stdout offsets (held-turn.ts),
+    // and this connection's request ids start past every earlier one's.
+    const held = proc.ackTo !== undefined && proc.firstOffset !== undefined && this.context.turns !== undefined;
+    const reader = held
+      ? new AcpLineReader({ maxMessageBytes: ACP_MAX_MESSAGE_BYTES, base: () => proc.firstOffset?.() ?? 0 })
+      : undefined;
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
-      webReadable(proc.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream()),
+      reader ? new ReadableStream<Uint8Array>() : output,
       { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
     );
-    const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
+    const readable = reader ? output.pipeThrough(reader.stream()) : parsed.readable;
+    const raw = { readable: this.watchInput(readable), writable: parsed.writable };
+    if (held) {
+      const kept = adopted ? this.context.turns?.kept() : undefined;
+      this.idBase = nextIdBase(kept?.idBase, this.context.clock.now());
+      this.cursor = kept?.cursor ?? { offset: proc.firstOffset?.() ?? 0, seq: this.context.turns?.appended() ?? 0 };
+      this.answered = [...(kept?.answered ?? [])];
+      this.mark = kept?.mark ?? 0;
+      this.keepTurn(kept?.run ?? null);
+      proc.holdAnswers?.({
+        next: () => ++this.mark,
+        recorded: (id, mark) => {
+          if (id !== undefined) this.answered.push([id, mark]);
+          if (this.answered.length > MAX_KEPT_ANSWERS) this.answered.shift();
+          this.keepTurn(this.heldRun);
+          this.context.turns?.flush();
+        },
+      });
+    }
+    const answeredBefore = new Set(this.answered.map(([id]) => id));
     const wire = new AcpWire(
       raw,
       {
@@ -453,9 +634,23 @@ export class AcpAdapter implements AgentAdapter {
         // The answer (a stopReason, or an error when the cancel failed the turn) to the
         // `session/prompt` an earlier gateway left (adoptProcess), the only request it can have
         // left unanswered: that turn is over, and the lane may go on.
-        stray: () => this.settled?.(),
+        stray: (message) => {
+          if (this.continuedPrompt?.(message) === true) return this.onResponse(message);
+          this.settled?.();
+        },
+        applied: (offset, answering) => this.applied(offset, answering),
+        skipped: (method) => this.context.turns?.skipped(method),
+        sent: (method, wireId) => {
+          if (method === "session/prompt" && this.heldRun !== null)
+            this.keepTurn({ ...this.heldRun, promptId: wireId });
+        },
       },
-      { watchResponsesTo: ["session/prompt"] },
+      {
+        watchResponsesTo: ["session/prompt"],
+        idBase: this.idBase,
+        answeredBefore,
+        ...(reader ? { endOf: (message: AnyMessage) => reader.endOf(message) } : {}),
+      },
     );
     this.wire = wire;
     this.reported = new ReportedChanges({
@@ -567,6 +762,8 @@ export class AcpAdapter implements AgentAdapter {
   private onOutputEnd(proc: AgentChild): void {
     if (this.detached || proc !== this.proc) return;
     this.isDead = true;
+    // An adopted process may have died while no gateway ran: its exit is known, nothing stopped it.
+    const stoppedHere = proc.running;
     void proc.kill().then((end) => {
       const turn = this.turn;
       if (!turn) return;
@@ -574,7 +771,7 @@ export class AcpAdapter implements AgentAdapter {
       const message =
         this.inputError instanceof acp.MessageTooLargeError
           ? `the agent sent an ACP message (one JSON line) larger than ${ACP_MAX_MESSAGE_BYTES} bytes, which the gateway does not read, so it stopped the agent (${proc.describeEnd(end)}); the next prompt starts it again — have it send large content in smaller pieces`
-          : proc.describeEnd(end, true);
+          : proc.describeEnd(end, stoppedHere);
       this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message });
     });
   }

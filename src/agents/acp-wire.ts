@@ -1,4 +1,5 @@
 import type { AnyMessage, AnyResponse, JsonRpcId, Stream } from "@agentclientprotocol/sdk";
+import { REQUEST_ID_BLOCK } from "./held-turn.js";
 
 /**
  * Applies an ACP agent's messages in wire order. The SDK runs handlers without waiting for the
@@ -22,6 +23,30 @@ export interface AcpWireHandlers {
    * adopted from its holder. Not passed to the SDK (its ids may equal this connection's).
    */
   stray?(message: AnyResponse): void;
+  /**
+   * Everything the agent wrote before stdout offset `offset` has been applied (its message read
+   * by an {@link AcpWireOptions.endOf} that knows offsets); `answering`: requests of the agent's
+   * among them wait for their answer.
+   */
+  applied?(offset: number, answering: number): void;
+  /** A request of the agent's answered before a restart was read again: not handled (see {@link AcpWireOptions.answeredBefore}). */
+  skipped?(method: string): void;
+  /** A request of ours went out with `wireId` (after the id block is added). */
+  sent?(method: string, wireId: number): void;
+}
+
+export interface AcpWireOptions {
+  /** Methods whose responses go to {@link AcpWireHandlers.response}. */
+  watchResponsesTo: string[];
+  /**
+   * Added to the id of every request sent, and taken off the answers: a connection to an adopted
+   * agent speaks past the ids an earlier gateway used (held-turn.ts). Default 0.
+   */
+  idBase?: number;
+  /** The stdout offset after a message's line (acp-line-reader.ts). */
+  endOf?: (message: AnyMessage) => number | undefined;
+  /** The agent's requests (JSON of their ids) answered by an earlier gateway: read again, they are dropped. */
+  answeredBefore?: ReadonlySet<string>;
 }
 
 type Entry =
@@ -51,13 +76,25 @@ export class AcpWire {
   private pauses = 0;
   private draining = false;
   private ended = false;
+  private readonly idBase: number;
+  private readonly endOf: ((message: AnyMessage) => number | undefined) | undefined;
+  /** The agent's requests read and not answered yet. */
+  private readonly answering = new Set<string>();
+  private readonly answeredBefore: ReadonlySet<string>;
 
-  constructor(raw: Stream, handlers: AcpWireHandlers, options: { watchResponsesTo: string[] }) {
+  constructor(raw: Stream, handlers: AcpWireHandlers, options: AcpWireOptions) {
     this.handlers = handlers;
     this.watchedMethods = new Set(options.watchResponsesTo);
+    this.idBase = options.idBase ?? 0;
+    this.endOf = options.endOf;
+    this.answeredBefore = options.answeredBefore ?? new Set();
     const inbound = new TransformStream<AnyMessage, AnyMessage>({
-      transform: (message, controller) => {
-        if (this.take(message)) controller.enqueue(message);
+      transform: (read, controller) => {
+        const end = this.endOf?.(read);
+        const message = this.ownId(read);
+        if (this.answeredEarlier(message)) this.handlers.skipped?.((message as { method: string }).method);
+        else if (this.take(message)) controller.enqueue(message);
+        if (end !== undefined) this.enqueue(() => this.handlers.applied?.(end, this.answering.size));
       },
       flush: () => this.enqueue(() => this.end()),
     });
@@ -65,7 +102,7 @@ export class AcpWire {
     const outbound = new WritableStream<AnyMessage>({
       write: (message) => {
         this.observeOutgoing(message);
-        return writer.write(message);
+        return writer.write(this.wireId(message));
       },
       close: () => writer.close(),
       abort: (reason: unknown) => writer.abort(reason),
@@ -75,7 +112,35 @@ export class AcpWire {
 
   /** The requests sent to the agent and not answered yet (what `$/cancel_request` names when the gateway gives up). */
   pendingRequests(): JsonRpcId[] {
-    return [...this.sentIds].map((key) => JSON.parse(key) as JsonRpcId);
+    return [...this.sentIds].map((key) => {
+      const id = JSON.parse(key) as JsonRpcId;
+      return typeof id === "number" ? id + this.idBase : id;
+    });
+  }
+
+  private answeredEarlier(message: AnyMessage): boolean {
+    const m: unknown = message;
+    return (
+      isRecord(m) && typeof m.method === "string" && "id" in m && this.answeredBefore.has(keyOf(m.id as JsonRpcId))
+    );
+  }
+
+  /** An answer to one of this connection's requests, with the id the SDK gave it. */
+  private ownId(message: AnyMessage): AnyMessage {
+    const m: unknown = message;
+    if (this.idBase === 0 || !isRecord(m) || "method" in m || typeof m.id !== "number") return message;
+    const id = m.id - this.idBase;
+    if (id < 0 || id >= REQUEST_ID_BLOCK) return message;
+    return { ...m, id } as AnyMessage;
+  }
+
+  /** A request of ours with its id in this connection's block. */
+  private wireId(message: AnyMessage): AnyMessage {
+    const m: unknown = message;
+    if (!isRecord(m) || typeof m.method !== "string" || typeof m.id !== "number") return message;
+    const id = m.id + this.idBase;
+    this.handlers.sent?.(m.method, id);
+    return this.idBase === 0 ? message : ({ ...m, id } as AnyMessage);
   }
 
   /** Resolves once the agent has answered every request of `ids` (or the connection is gone: {@link close}). */
@@ -154,6 +219,7 @@ export class AcpWire {
         return false;
       }
       const key = keyOf(message.id as JsonRpcId);
+      this.answering.add(key);
       const barrier = { kind: "barrier" as const, seq, key, released: false, enter: undefined };
       this.barriers.set(key, barrier);
       this.queue.push(barrier);
@@ -188,6 +254,7 @@ export class AcpWire {
     } else {
       // Our response to an incoming request: if its handler never entered (the SDK answered
       // by itself, e.g. invalid params), the barrier must not hold the queue any longer.
+      this.answering.delete(key);
       this.release(key);
     }
   }

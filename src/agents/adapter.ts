@@ -1,3 +1,4 @@
+import type { HeldTurn } from "./held-turn.js";
 import type { AgentChoice } from "./acp-choices.js";
 import type { Clock } from "../core/clock.js";
 import type {
@@ -96,6 +97,8 @@ export interface RunSink {
    * abort, run end, or `signal` aborting because the agent withdrew the request).
    */
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome>;
+  /** No text or thoughts wait in the pacers (what is applied is all in the log): undefined means yes. */
+  readonly quiet?: boolean;
   /**
    * Appends `elicitation.request` (ACP `elicitation/create`, form or url mode) and resolves with the
    * first valid answer, or `cancel` (timeout, abort, run end, or `signal`: the agent withdrew it).
@@ -165,6 +168,11 @@ export interface AgentAdapter {
    * False: there is no such process.
    */
   adopt?(turnOpen: boolean): boolean;
+  /**
+   * After {@link adopt} (with `turnOpen` false): goes on with the run an earlier gateway left in
+   * flight, in the same JSON-RPC conversation (held-turn.ts); resolves as {@link run} does.
+   */
+  continueTurn?(run: AdapterRun): Promise<RunOutcome>;
   /** The gateway stops: lets go of a held agent process without ending it. */
   detach?(): Promise<void>;
   /**
@@ -212,6 +220,29 @@ export interface AdapterContext {
   agentEvent: (event: AgentEventInput) => void;
   /** A `session/update` variant the gateway does not know arrived (counted in the metrics). */
   unknownUpdate: (variant: string) => void;
+  /** Keeps the turn in flight of an agent under a holder (held-turn.ts); absent: nothing is kept. */
+  turns?: TurnKeeper | undefined;
+}
+
+/** Where an agent session under a holder keeps its turn (the session's record) and how far its log is. */
+export interface TurnKeeper {
+  /** What the record kept when the session was restored (undefined: nothing, or a new process). */
+  kept(): HeldTurn | undefined;
+  /** Writes `turn` into the record (queued behind the events appended so far). */
+  save(turn: HeldTurn): void;
+  /**
+   * Whether re-read stdout still produces events the log has (turn-replay.ts): no cursor is taken
+   * then, as the log holds events of the lines after it at seqs before its own.
+   */
+  replaying(): boolean;
+  /** Commits what is queued (the record saved last among it) before it returns. */
+  flush(): void;
+  /** A request of the agent's answered before the restart was read again and not handled: what it logged is not expected again. */
+  skipped(method: string): void;
+  /** The log's newest appended seq. */
+  appended(): number;
+  /** The log's newest published (committed) seq. */
+  published(): number;
 }
 
 /**

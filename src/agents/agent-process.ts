@@ -45,6 +45,26 @@ export interface AgentChild {
   describeEnd(end: ProcessEnd, outputClosed?: boolean): string;
   /** Under a holder: lets go of the process, which runs on for the next gateway to adopt. */
   detach?(): Promise<void>;
+  /**
+   * Under a holder: lets it forget stdout before `offset` (a line boundary whose events are
+   * durable); the owner acknowledges, not the process, once this is called.
+   */
+  ackTo?(offset: number): void;
+  /** Under a holder: the stdout offset of the first byte `stdout` gives (known once the holder answered). */
+  firstOffset?(): number;
+  /** Under a holder: how answers to the agent's requests are made exactly-once (held-turn.ts). */
+  holdAnswers?(hook: AnswerHook): void;
+}
+
+/**
+ * Called as an answer to a request of the agent's (JSON-RPC id `id`, as JSON; undefined: the
+ * gateway's `session/prompt`, whose id the turn names) is written: `next`
+ * gives its mark, the answer goes to the holder held for it, then `recorded` must make the mark
+ * durable before it returns; the holder is then told the mark is committed.
+ */
+export interface AnswerHook {
+  next(): number;
+  recorded(id: string | undefined, mark: number): void;
 }
 
 /** Where an agent's process runs when not as the gateway's child (under a holder: src/sessions). */

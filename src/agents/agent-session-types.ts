@@ -2,8 +2,9 @@
 // agent-session.ts, which holds the run lane, so that the lane reads on its own.
 import type { Clock } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
-import type { PermissionPolicy } from "../protocol/index.js";
-import type { AdapterContext, AgentAdapter, AgentSpec, LogRoom } from "./adapter.js";
+import type { Actor, ContentBlock, PermissionPolicy, SessionEvent } from "../protocol/index.js";
+import type { TurnReplay } from "./turn-replay.js";
+import type { AdapterContext, TurnKeeper, AgentAdapter, AgentSpec, LogRoom } from "./adapter.js";
 import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
@@ -67,5 +68,19 @@ export interface AgentSessionOptions {
    * Takes over the process `processes` kept from an earlier gateway at once (`AgentAdapter.adopt`);
    * `turnOpen`: that gateway left a turn running.
    */
-  adopt?: { turnOpen: boolean } | undefined;
+  adopt?: { turnOpen: boolean; continued?: ContinuedRun | undefined } | undefined;
+  /** Keeps the turn in flight of an agent under a holder (see AdapterContext). */
+  turns?: TurnKeeper | undefined;
+  /** The log wrapper dropping what re-read stdout produces again (turn-replay.ts); `log` is it. */
+  replay?: TurnReplay | undefined;
+}
+
+/** The run an earlier gateway left in flight, to go on with (held-turn.ts). */
+export interface ContinuedRun {
+  runId: string;
+  text: string;
+  content?: ContentBlock[] | undefined;
+  by: Actor;
+  /** Its events up to the kept cursor's seq, oldest first (what {@link Run.restore} goes through). */
+  events: SessionEvent[];
 }

@@ -26,8 +26,14 @@ import { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS, PermissionBroke
 import { Run } from "./run.js";
 import { ABORT_SETTLE_TIMEOUT_MS, checkQueueRoom, takeRestart } from "./agent-session-limits.js";
 import type { AgentFailure } from "./agent-session-limits.js";
-import type { AbortResult, AgentSessionOptions, AgentSessionState, RunInfo } from "./agent-session-types.js";
-import type { RunEnd } from "./run.js";
+import type {
+  AbortResult,
+  AgentSessionOptions,
+  AgentSessionState,
+  ContinuedRun,
+  RunInfo,
+} from "./agent-session-types.js";
+import type { RunEnd, RunOptions } from "./run.js";
 
 // Part of the session's API, defined with the limits and shapes they belong to.
 export {
@@ -115,10 +121,10 @@ export class AgentSession {
       },
       agentEvent: (event) => this.idleAgentEvent(event),
       unknownUpdate: (variant) => options.onUnknownUpdate?.(variant),
+      turns: options.turns,
     };
     this.agentSessionId = options.agentSessionId;
     this.policy = options.permissionPolicy;
-    if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen);
     this.permissions = new PermissionBroker({
       log: this.log,
       clock: this.clock,
@@ -126,7 +132,9 @@ export class AgentSession {
       policy: () => this.policy,
       cwd: this.context.cwd,
       logger: this.logger,
-      newId: () => randomBytes(16).toString("hex"),
+      // A request read again after an adoption keeps the id it was logged with (turn-replay.ts).
+      newId: () => options.replay?.nextPermissionId() ?? randomBytes(16).toString("hex"),
+      ...(options.replay ? { loggedAnswer: (requestId: string) => options.replay?.loggedAnswer(requestId) } : {}),
       onChange: () => this.notifyState(),
       onOverLimit: (runId, title) =>
         this.logger.warn(
@@ -146,6 +154,7 @@ export class AgentSession {
           "elicitation cancelled at once: the agent has the most open elicitations a session may have",
         ),
     });
+    if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen, options.adopt.continued);
   }
 
   /** The permission policy requests are answered by from now on (undefined: a person answers each). */
@@ -168,12 +177,22 @@ export class AgentSession {
     const input = typeof prompt === "string" ? { text: prompt } : prompt;
     if (input.content !== undefined) this.refuseUnsupported(input.content, this.adapter);
     checkQueueRoom(this.queue, input);
-    const run = new Run({
+    const run = this.newRun({
       runId: randomBytes(16).toString("base64url"),
       text: input.text,
       content: input.content,
       by,
       from,
+    });
+    run.queued(this.queue.length);
+    this.queue.push(run);
+    this.startNext();
+    return { runId: run.runId };
+  }
+
+  private newRun(options: Pick<RunOptions, "runId" | "text" | "content" | "by" | "from">): Run {
+    return new Run({
+      ...options,
       log: this.log,
       clock: this.clock,
       throttleMs: this.throttleMs,
@@ -188,10 +207,6 @@ export class AgentSession {
           message: `the agent streamed more than ${max} bytes of text in one run (limits.runTextBytes); the run was stopped`,
         }),
     });
-    run.queued(this.queue.length);
-    this.queue.push(run);
-    this.startNext();
-    return { runId: run.runId };
   }
 
   /**
@@ -336,10 +351,33 @@ export class AgentSession {
   }
 
   /** The process an earlier gateway left under a holder becomes this session's agent. */
-  private adoptProcess(turnOpen: boolean): void {
+  private adoptProcess(turnOpen: boolean, continued: ContinuedRun | undefined): void {
     const adapter = this.makeAdapter(this.context);
-    if (adapter.adopt?.(turnOpen) === true) this.adapter = adapter;
-    else this.retire(adapter);
+    if (adapter.adopt?.(turnOpen) !== true) return this.retire(adapter);
+    this.adapter = adapter;
+    if (continued === undefined || adapter.continueTurn === undefined) return;
+    // The run an earlier gateway left in flight goes on, in the same lane (held-turn.ts).
+    const run = this.newRun({
+      runId: continued.runId,
+      text: continued.text,
+      content: continued.content,
+      by: continued.by,
+    });
+    run.restore(continued.events);
+    this.active = run;
+    this.latest = run;
+    const lane: Lane = { run, adapter, controller: new AbortController(), settleTimer: undefined };
+    this.lane = lane;
+    void adapter
+      .continueTurn({
+        runId: run.runId,
+        text: run.prompt,
+        content: run.content,
+        sink: run,
+        signal: lane.controller.signal,
+      })
+      .catch((err: unknown): RunOutcome => ({ kind: "error", code: "INTERNAL", message: describeError(err) }))
+      .then((outcome) => this.settle(lane, outcome));
   }
 
   /**

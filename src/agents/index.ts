@@ -11,7 +11,7 @@ export {
 export { MAX_NOISE_LINES_KEPT, NOISE_LINE_CHARS } from "./acp-stdout-noise.js";
 export { MAX_CHILD_TERMINALS, MAX_TERMINAL_OUTPUT_BYTES } from "./acp-terminals.js";
 export { KILL_GRACE_MS, STDERR_TAIL_BYTES } from "./agent-process.js";
-export type { AgentChild, AgentProcesses, ProcessEnd } from "./agent-process.js";
+export type { AgentChild, AgentProcesses, AnswerHook, ProcessEnd } from "./agent-process.js";
 export { PROMPT_PLACEHOLDER } from "./command-adapter.js";
 export { MAX_FS_READ_BYTES } from "./confined-fs.js";
 export { ECHO_CHUNK_CHARS, ECHO_CHUNK_DELAY_MS, ECHO_COMMANDS, ECHO_STEP_DELAY_MS } from "./echo-adapter.js";

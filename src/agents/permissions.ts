@@ -38,6 +38,11 @@ export interface PermissionBrokerOptions {
   logger?: AgentLogger;
   /** Makes a request id with at least 128 bits of randomness. */
   newId: () => string;
+  /**
+   * How the log says a viewer answered `requestId` before a restart (a request read again after
+   * an adoption, turn-replay.ts): the request is answered so at once.
+   */
+  loggedAnswer?: (requestId: string) => { optionId: string | null; by: Actor | null } | undefined;
   /** Called whenever the number of open requests changes. */
   onChange: (open: number) => void;
   /** Told of a request cancelled at once because {@link MAX_PENDING_PERMISSIONS} were open (viewers never see it). */
@@ -118,7 +123,10 @@ export class PermissionBroker {
       this.opts.onChange(this.pending.size);
       if (onTimeout.why !== undefined)
         this.opts.logger?.warn({ runId, requestId, onTimeout: policy?.onTimeout }, onTimeout.why);
-      if (verdict !== undefined) this.applyVerdict(verdict, runId, requestId);
+      // Read again after an adoption (turn-replay.ts): the answer the log has, whoever gave it.
+      const logged = this.opts.loggedAnswer?.(requestId);
+      if (logged !== undefined) this.settle(requestId, logged.optionId, logged.by);
+      else if (verdict !== undefined) this.applyVerdict(verdict, runId, requestId);
     });
   }
 

@@ -1,7 +1,14 @@
 import type { Clock, Timer } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ContentBlock, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
+import type {
+  Actor,
+  ContentBlock,
+  SessionEvent,
+  ErrorCode,
+  MessageSender,
+  PermissionToolCall,
+} from "../protocol/index.js";
 import type { AgentEventInput, PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { ElicitationAsk, ElicitationBroker, ElicitationOutcome } from "./elicitations.js";
 import type { FileChange } from "./file-change.js";
@@ -96,7 +103,8 @@ export class Run implements RunSink {
   readonly from: MessageSender | undefined;
   private phaseValue: RunPhase = "queued";
   private answer = "";
-  private readonly log: AppendableLog;
+  /** Swapped for a log that keeps nothing while {@link restore} replays the run's logged events. */
+  private log: AppendableLog;
   private readonly permissions: PermissionBroker;
   private readonly elicitations: ElicitationBroker | undefined;
   private readonly deltas: DeltaPacer;
@@ -156,6 +164,51 @@ export class Run implements RunSink {
 
   get open(): boolean {
     return this.phaseValue === "active";
+  }
+
+  /** No text or thoughts wait in the pacers: everything the adapter gave is in the log. */
+  get quiet(): boolean {
+    return !this.deltas.pending && !this.thoughts.pending;
+  }
+
+  /**
+   * Makes this the active run an earlier gateway left in flight, as it was once `events` (its
+   * logged events, oldest first) were appended: its answer, messages and tool calls are rebuilt
+   * by going through them again with nothing appended (held-turn.ts).
+   */
+  restore(events: readonly SessionEvent[]): void {
+    if (this.phaseValue !== "queued") return;
+    const log = this.log;
+    this.log = { sessionId: log.sessionId, append: (event) => ({ ...event, seq: 0, ts: 0 }) as SessionEvent };
+    try {
+      this.phaseValue = "active";
+      for (const event of events) this.replay(event);
+      this.flush();
+    } finally {
+      this.log = log;
+    }
+    this.heard();
+  }
+
+  private replay(event: SessionEvent): void {
+    switch (event.type) {
+      case "chat.delta":
+        return this.text(event.text, event.messageId);
+      case "chat.thought":
+        return this.thought(event.text, event.messageId);
+      case "tool":
+        return this.tool({
+          toolCallId: event.toolCallId,
+          status: event.status,
+          ...(event.title !== undefined ? { title: event.title } : {}),
+          ...(event.kind !== undefined ? { kind: event.kind } : {}),
+          ...(event.terminalSessionIds !== undefined ? { terminalSessionIds: event.terminalSessionIds } : {}),
+        });
+      case "plan":
+        return this.plan(event.entries);
+      default:
+        return;
+    }
   }
 
   /** Appends `run.queued`. */

@@ -42,6 +42,11 @@ import { Session } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { HeldAgentProcess } from "./held-agent-process.js";
+import { readKeptTurn } from "../agents/held-turn.js";
+import type { HeldTurn, KeptTurn } from "../agents/held-turn.js";
+import { TurnReplay } from "../agents/turn-replay.js";
+import type { AgentSessionOptions, ContinuedRun } from "../agents/agent-session-types.js";
+import type { TurnKeeper } from "../agents/adapter.js";
 import { Holders } from "./holders.js";
 import type { HolderRef, Launched } from "./holders.js";
 import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
@@ -105,13 +110,15 @@ export class AgentGatewaySession extends Session {
     this.catchUpAgentState();
   }
 
-  start(options: AgentStartOptions, adopt?: { turnOpen: boolean }): void {
+  start(options: AgentStartOptions, adopt?: AgentSessionOptions["adopt"], replay?: TurnReplay): void {
     this.keepWhatIsNotKept(options.spec);
     this.agentPolicy = options.spec.permissionPolicy;
     const processes = this.heldProcesses();
     this.agent = createAgentSession({
       sessionId: this.id,
-      log: this.log,
+      log: replay ?? this.log,
+      ...(replay ? { replay } : {}),
+      ...(processes ? { turns: this.turnKeeper(options.logger) } : {}),
       // The agent is held back while the log's store is behind, as a terminal's process is.
       room: () => this.log.backlog.room(),
       spec: options.spec,
@@ -175,6 +182,7 @@ export class AgentGatewaySession extends Session {
           { pid: started.holderPid, start: started.holderStart },
           started.childPid,
           false,
+          undefined,
         );
       },
       adopted: () => {
@@ -191,8 +199,14 @@ export class AgentGatewaySession extends Session {
     holder: Pick<HolderRef, "pid" | "start">,
     childPid: number,
     adopted: boolean,
+    kept: HeldTurn | undefined,
   ) {
     const process: HeldAgentProcess = new HeldAgentProcess({
+      // A new process: the adapter acknowledges (from 0); an adopted one goes on from its kept turn.
+      ...(!adopted ? { skipTo: 0 } : {}),
+      ...(kept !== undefined
+        ? { skipTo: kept.cursor.offset, committedMark: kept.mark, answered: new Set(kept.answered.map(([id]) => id)) }
+        : {}),
       socketPath: holders.socketPath(name),
       holderPid: holder.pid,
       holderStart: holder.start,
@@ -229,7 +243,16 @@ export class AgentGatewaySession extends Session {
       signalProcess(ref.pid, "SIGTERM");
       return false;
     }
-    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref, record.agentPid, true);
+    const kept = readKeptTurn((record as SessionRecord & KeptTurnRecord).heldTurn);
+    this.keptTurn = kept;
+    this.adoptable = this.heldProcess(
+      holders,
+      record.agentHolderName,
+      ref,
+      record.agentPid,
+      true,
+      kept?.kind === "turn" ? kept.turn : undefined,
+    );
     this.awaitingAdoption = true;
     return true;
   }
@@ -247,8 +270,95 @@ export class AgentGatewaySession extends Session {
   adopt(options: AgentStartOptions): void {
     if (!this.awaitingAdoption) return;
     this.awaitingAdoption = false;
-    const turnOpen = this.closeOpenRuns(GATEWAY_RESTARTED) > 0;
-    this.start(options, { turnOpen });
+    const kept = this.keptTurn;
+    if (kept?.kind !== "turn") {
+      if (kept?.kind === "refused")
+        options.logger?.warn({ sessionId: this.id, reason: kept.reason }, "turn not continued");
+      const turnOpen = this.closeOpenRuns(kept?.reason ?? GATEWAY_RESTARTED, kept !== undefined) > 0;
+      this.start(options, { turnOpen });
+      return;
+    }
+    const turn = kept.turn;
+    const runId = turn.run?.runId;
+    // The run in flight goes on; the runs queued behind it end as before (their prompts went nowhere yet).
+    const aborted = this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
+    const continued =
+      runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
+    if (continued === undefined && aborted > 0) {
+      // A run the record does not name as in flight (its record was not committed before the
+      // gateway died) ended: the agent is told to stop that turn, as without a kept turn.
+      this.start(options, { turnOpen: true });
+      return;
+    }
+    const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq), continued?.runId);
+    this.replay = replay;
+    this.continuedRun = continued?.runId;
+    this.start(options, { turnOpen: false, continued }, replay);
+  }
+
+  /** The kept turn read at {@link adoptHeld}, and the log wrapper re-read stdout goes through. */
+  private keptTurn: KeptTurn | undefined;
+  private replay: TurnReplay | undefined;
+  private continuedRun: string | undefined;
+
+  /** Where the agent session keeps its turn in flight: the record (held-turn.ts). */
+  private turnKeeper(logger: AgentStartOptions["logger"]): TurnKeeper {
+    return {
+      kept: () => (this.keptTurn?.kind === "turn" ? this.keptTurn.turn : undefined),
+      save: (turn) => {
+        // The continued run is over: what comes now is new, nothing is expected again.
+        if (this.replay !== undefined && turn.run?.runId !== this.continuedRun) this.replay.stop();
+        (this.record as SessionRecord & KeptTurnRecord).heldTurn = turn;
+        this.persist();
+      },
+      appended: () => this.log.appendedHead,
+      published: () => this.log.head,
+      replaying: () => this.replay?.caughtUp === false,
+      flush: () => {
+        try {
+          this.ctx.flush?.();
+        } catch (error) {
+          // The disk refuses commits now (LOG_UNAVAILABLE for writers): the record stays queued and
+          // the answer goes out anyway; a crash before the disk is back may see it answered again.
+          logger?.warn({ sessionId: this.id, err: String(error) }, "turn record not committed before an answer");
+        }
+      },
+      skipped: (method) => this.replay?.skip(LOGGED_BY_REQUEST[method]),
+    };
+  }
+
+  /** Every event after `seq` (what re-read stdout may produce again). */
+  private eventsAfter(seq: number): SessionEvent[] {
+    const events: SessionEvent[] = [];
+    let since = Math.max(seq, this.log.first - 1);
+    for (;;) {
+      const page = this.log.read(since, { limit: 1000 });
+      for (const entry of page.entries) events.push(eventOf(entry));
+      if (page.next >= page.head || page.next <= since) break;
+      since = page.next;
+    }
+    return events;
+  }
+
+  /** Run `runId` as the log has it up to `seq`: its prompt and the events {@link Run.restore} goes through. */
+  private runSoFar(runId: string, seq: number): ContinuedRun {
+    const run: ContinuedRun = { runId, text: "", by: { name: "gateway", role: "system" }, events: [] };
+    let since = this.log.first - 1;
+    for (;;) {
+      const page = this.log.read(since, { limit: 1000, types: RUN_STATE });
+      for (const entry of page.entries) {
+        if (entry.seq > seq) return run;
+        const event = eventOf(entry);
+        if (!("runId" in event) || event.runId !== runId) continue;
+        if (event.type === "run.queued") {
+          run.text = event.text;
+          run.by = event.by;
+          if (event.content !== undefined) run.content = event.content;
+        } else run.events.push(event);
+      }
+      if (page.next >= page.head || page.next <= since) return run;
+      since = page.next;
+    }
   }
 
   /** The agent cannot be adopted (`reason`): the session is lost, its held process ended. */
@@ -682,7 +792,7 @@ export class AgentGatewaySession extends Session {
   }
 
   /** Ends the open runs (see {@link markLost}); returns how many of them had started. */
-  private closeOpenRuns(reason?: string): number {
+  private closeOpenRuns(reason?: string, failed = false, keep?: string): number {
     // What the record names (runs whose `run.queued` retention may have dropped from the log),
     // then what the retained log says (the record may miss the last events before the crash).
     let since = this.log.first - 1;
@@ -694,6 +804,7 @@ export class AgentGatewaySession extends Session {
       since = page.next;
     }
     for (const [requestId, runId] of [...this.openRequests]) {
+      if (runId === keep) continue;
       this.log.append({
         type: "permission.resolved",
         runId,
@@ -704,6 +815,7 @@ export class AgentGatewaySession extends Session {
       });
     }
     for (const [requestId, runId] of [...this.openElicitations]) {
+      if (runId === keep) continue;
       this.log.append({
         type: "elicitation.resolved",
         runId,
@@ -713,9 +825,15 @@ export class AgentGatewaySession extends Session {
         reason: "gateway-restarted",
       });
     }
-    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId)).length;
+    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId) && runId !== keep).length;
     const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};
-    for (const runId of [...this.openRuns]) this.log.append({ type: "chat.aborted", runId, ...by });
+    for (const runId of [...this.openRuns]) {
+      if (runId === keep) continue;
+      // A turn whose kept state this build cannot read: the run ends naming why (held-turn.ts).
+      if (failed && reason !== undefined && this.startedRuns.has(runId)) {
+        this.log.append({ type: "chat.error", runId, code: "AGENT_FAILED", message: reason });
+      } else this.log.append({ type: "chat.aborted", runId, ...by });
+    }
     return started;
   }
 }
@@ -751,6 +869,21 @@ interface KeptProcess {
   /** The socket name of the holder the agent runs under (`record.holder` names the holder's process). */
   agentHolderName?: string;
 }
+
+/** What the record keeps of an agent's turn under a holder (held-turn.ts). */
+interface KeptTurnRecord {
+  heldTurn?: HeldTurn;
+}
+
+/** What handling each request of the agent's logs (one event), not logged again when it is skipped after a restart. */
+const LOGGED_BY_REQUEST: Readonly<Record<string, string>> = {
+  "session/request_permission": "permission.request",
+  "elicitation/create": "elicitation.request",
+  "terminal/create": "child",
+};
+
+/** The events a continued run's state is rebuilt from (Run.restore), with its `run.queued`. */
+const RUN_STATE: ReadonlySet<string> = new Set(["run.queued", "chat.delta", "chat.thought", "tool", "plan"]);
 
 /** The `reason` of the runs a gateway left open when it stopped or died while its agent ran on under its holder. */
 export const GATEWAY_RESTARTED =

@@ -1,5 +1,5 @@
 import { Readable, Writable } from "node:stream";
-import type { AgentChild, ProcessEnd } from "../agents/index.js";
+import type { AgentChild, AnswerHook, ProcessEnd } from "../agents/index.js";
 import { KILL_GRACE_MS, STDERR_TAIL_BYTES } from "../agents/index.js";
 import type { SwitchboardError } from "../protocol/index.js";
 import type { PeerRefusal } from "./holder-peer.js";
@@ -24,6 +24,15 @@ export interface HeldAgentOptions {
   onGreeted?: () => void;
   /** The process ended and its holder with it. */
   onEnded?: () => void;
+  /**
+   * Stdout before this holder offset was applied by an earlier gateway (its kept cursor): not
+   * given again. The owner acknowledges ({@link HeldAgentProcess.ackTo}) from then on.
+   */
+  skipTo?: number;
+  /** The newest answer mark the kept turn has (held-turn.ts): the holder writes held answers up to it, drops the rest. */
+  committedMark?: number;
+  /** The agent's requests answered before (JSON of their ids): read again, they are not waited on. */
+  answered?: ReadonlySet<string>;
 }
 
 /**
@@ -59,6 +68,11 @@ export class HeldAgentProcess implements AgentChild {
   private readonly pending = new Map<string, number>();
   private acked = 0;
   private ackQueued = false;
+  /** What the owner allowed the holder to forget ({@link ackTo}); undefined: whole lines as read. */
+  private allowed: number | undefined;
+  /** The holder offset of the first byte {@link stdout} gives. */
+  private first = 0;
+  private answerHook: AnswerHook | undefined;
 
   constructor(options: HeldAgentOptions) {
     this.options = options;
@@ -76,8 +90,22 @@ export class HeldAgentProcess implements AgentChild {
     this.stdin = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         if (!this.detached && this.running) {
-          this.answered(chunk);
-          this.transport.write(chunk);
+          const id = this.answered(chunk);
+          const hook = this.answerHook;
+          if (hook !== undefined && isPrompt(chunk)) {
+            // The prompt too: the record names it (its id) before the agent may read it.
+            const mark = hook.next();
+            this.transport.write(chunk, mark);
+            hook.recorded(undefined, mark);
+            this.transport.commitInput(mark);
+          } else if (id !== undefined && hook !== undefined) {
+            // Held for its mark until the record naming it is durable: delivered once the record
+            // says so, dropped by the holder otherwise (docs/agents.md, "Agents across gateway restarts").
+            const mark = hook.next();
+            this.transport.write(chunk, mark);
+            hook.recorded(id, mark);
+            this.transport.commitInput(mark);
+          } else this.transport.write(chunk);
         }
         callback();
       },
@@ -95,12 +123,13 @@ export class HeldAgentProcess implements AgentChild {
         pty: false,
         ...(options.onRefused !== undefined ? { onRefused: options.onRefused } : {}),
         resumeFrom: "kept",
-        committedSeq: 0,
+        committedSeq: options.committedMark ?? 0,
         onGreeted: (resumedFrom) => {
           // Holder offsets: what it resends starts where the last gateway acknowledged.
           this.offset = resumedFrom;
           this.lineStart = resumedFrom;
           this.acked = resumedFrom;
+          this.first = Math.max(resumedFrom, options.skipTo ?? 0);
           options.onGreeted?.();
         },
       },
@@ -162,6 +191,23 @@ export class HeldAgentProcess implements AgentChild {
     return this.killing;
   }
 
+  /**
+   * The owner (the ACP adapter, for a held turn) says what the holder may forget: stdout before
+   * `offset`, whose events are durable. From the first call on, only that is acknowledged.
+   */
+  ackTo(offset: number): void {
+    this.allowed = Math.max(this.allowed ?? 0, offset);
+    this.queueAck();
+  }
+
+  firstOffset(): number {
+    return this.first;
+  }
+
+  holdAnswers(hook: AnswerHook): void {
+    this.answerHook = hook;
+  }
+
   /** Acknowledges what may be, lets the last frames reach the holder, and lets go of it: the process runs on. */
   async detach(): Promise<void> {
     if (this.detached) return;
@@ -181,8 +227,12 @@ export class HeldAgentProcess implements AgentChild {
       this.tail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
     } else {
       // Copied: the transport's buffer is reused after this call.
-      const bytes = Buffer.from(chunk);
+      let bytes = Buffer.from(chunk);
       this.scanLines(bytes, at);
+      // Applied by an earlier gateway (its kept cursor, a line boundary): not given again.
+      const skip = Math.min(bytes.length, Math.max(0, this.first - at));
+      if (skip > 0) bytes = bytes.subarray(skip);
+      if (bytes.length === 0) return this.queueAck();
       // Nobody reads a destroyed stdout (a push there answers false): what the agent printed
       // before it died is dropped, not waited for, so the frames after it are read.
       if (!this.stdout.destroyed && !this.stdout.push(bytes)) this.transport.pauseOutput();
@@ -207,7 +257,7 @@ export class HeldAgentProcess implements AgentChild {
       this.keep(bytes.subarray(from, nl));
       const line = this.lineBytes <= AGENT_LINE_SCAN_BYTES ? Buffer.concat(this.line).toString("utf8") : "";
       const id = requestId(line);
-      if (id !== undefined) this.pending.set(id, this.lineStart);
+      if (id !== undefined && this.options.answered?.has(id) !== true) this.pending.set(id, this.lineStart);
       this.line = [];
       this.lineBytes = 0;
       from = nl + 1;
@@ -222,21 +272,22 @@ export class HeldAgentProcess implements AgentChild {
     this.lineBytes += piece.length;
   }
 
-  /** What the gateway writes: an answer to a request of the agent's lets the holder forget that request. */
-  private answered(chunk: Buffer): void {
-    if (this.pending.size === 0) return;
-    let any = false;
+  /** What the gateway writes: an answer to a request of the agent's (its id, returned) lets the holder forget that request. */
+  private answered(chunk: Buffer): string | undefined {
+    let answer: string | undefined;
     for (const line of chunk.toString("utf8").split("\n")) {
       const id = responseId(line);
-      if (id !== undefined) any = this.pending.delete(id) || any;
+      if (id === undefined) continue;
+      answer = id;
+      if (this.pending.delete(id)) this.queueAck();
     }
-    if (any) this.queueAck();
+    return answer;
   }
 
   /** Up to the last whole line read, but not past a request still waiting for its answer. */
   private acknowledge(): void {
     if (this.detached || !this.running) return;
-    let upTo = this.lineStart;
+    let upTo = this.allowed ?? (this.options.skipTo !== undefined ? this.acked : this.lineStart);
     for (const start of this.pending.values()) upTo = Math.min(upTo, start);
     if (upTo <= this.acked) return;
     this.acked = upTo;
@@ -250,6 +301,11 @@ export class HeldAgentProcess implements AgentChild {
     if (this.lostReason === undefined && !this.detached) this.transport.done();
     this.options.onEnded?.();
   }
+}
+
+/** Whether `chunk` (one message the SDK writes) is a `session/prompt` request. */
+function isPrompt(chunk: Buffer): boolean {
+  return chunk.includes('"session/prompt"') && parse(chunk.toString("utf8").trim())?.["method"] === "session/prompt";
 }
 
 /** The id of a JSON-RPC request in `line` (as a map key), or undefined. */

@@ -110,6 +110,7 @@ export class SessionManager {
       autoReleaseAfterMs: options.autoReleaseAfterMs,
       ...(options.reconnectGraceMs !== undefined ? { reconnectGraceMs: options.reconnectGraceMs } : {}),
       save: (s) => options.events.saveSession(s),
+      flush: () => options.events.flush(),
       changed: (s) => this.emitChange(s),
       ...(options.holders !== undefined ? { holders: options.holders } : {}),
       ...(options.quietAfterMs !== undefined ? { quietAfterMs: options.quietAfterMs } : {}),

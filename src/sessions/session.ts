@@ -150,6 +150,11 @@ export interface SessionContext {
   reconnectGraceMs?: number;
   /** Persists the record (queued with the log's group commit). */
   save(session: PersistedSession): void;
+  /**
+   * Commits what is queued (records among it) before it returns: what must be durable before the
+   * gateway acts on it (an agent's answer, held-turn.ts). Absent: nothing waits.
+   */
+  flush?: () => void;
   /** Told whenever something shown in the session list changed. */
   changed(session: Session): void;
   /** Where terminal processes run under holders, so they outlive the gateway; absent: in the gateway. */

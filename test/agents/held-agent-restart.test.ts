@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { api } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -62,6 +63,24 @@ async function stop(gateway: ChildGateway, signal: NodeJS.Signals): Promise<void
   await exited;
 }
 
+/**
+ * Marks the turn `id`'s record keeps as written by a build of another version (held-turn.ts), as
+ * after an upgrade that cannot go on with it: the adopting gateway ends the run instead.
+ */
+function keptTurnOfAnotherVersion(dataDir: string, id: string): void {
+  const db = new Database(join(dataDir, "switchboard.db"));
+  try {
+    const changed = db
+      .prepare(
+        "UPDATE sessions SET meta = json_set(meta, '$.heldTurn.v', 99) WHERE id = ? AND json_extract(meta, '$.heldTurn') IS NOT NULL",
+      )
+      .run(id).changes;
+    expect(changed).toBe(1);
+  } finally {
+    db.close();
+  }
+}
+
 function expectContiguous(log: Ev[]): void {
   expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => log[0]!.seq + i));
 }
@@ -96,7 +115,7 @@ describe("an ACP agent under its holder across gateway restarts", () => {
     expect(log.filter((e) => e.type === "lost")).toEqual([]);
   }, 60_000);
 
-  it("ends a run the restart cut with chat.aborted naming the restart, re-asks its permission request, and the same agent takes the next prompt", async () => {
+  it("ends a run whose kept turn is of an unknown version with chat.error naming why, re-asks its permission request, and the same agent takes the next prompt", async () => {
     const { dataDir, config } = setUp();
     const first = await serveInChild({ dataDir, config, holders: true });
     const http1 = api(first.url);
@@ -110,12 +129,13 @@ describe("an ACP agent under its holder across gateway restarts", () => {
       "the permission request",
     );
     await stop(first, "SIGKILL");
+    keptTurnOfAnotherVersion(dataDir, id);
 
     const second = await serveInChild({ dataDir, config, holders: true });
     const http2 = api(second.url);
     const end = await runEnd(http2, id, runId);
-    expect(end.type).toBe("chat.aborted");
-    expect(end.reason).toMatch(/gateway restarted during this run/);
+    expect(end.type).toBe("chat.error");
+    expect(end.message).toMatch(/could not be continued .* version 99/);
     // The agent's request was read again and answered (cancelled): its turn ended, so the next
     // prompt went to the same process once the turn was over, not after the settle timeout.
     expect(await ask(http2, id, { op: "pid" })).toBe(pid);
@@ -133,7 +153,7 @@ describe("an ACP agent under its holder across gateway restarts", () => {
   // holder's frames back, its exit among them, or the replacement never starts
   // (test/agents/held-agent-process.test.ts forces that order).
   it(
-    "replaces an adopted agent that goes on with the turn an earlier gateway left: none of it reaches the next run (regression)",
+    "replaces an adopted agent that goes on with a turn the adopting gateway could not continue: none of it reaches the next run (regression)",
     { timeout: 90_000 },
     async () => {
       // --late-replay: the new process replays the conversation after answering session/load.
@@ -153,10 +173,11 @@ describe("an ACP agent under its holder across gateway restarts", () => {
         "the first tick",
       );
       await stop(first, "SIGKILL");
+      keptTurnOfAnotherVersion(dataDir, id);
 
       const second = await serveInChild({ dataDir, config, holders: true });
       const http2 = api(second.url);
-      expect((await runEnd(http2, id, runId)).type).toBe("chat.aborted");
+      expect((await runEnd(http2, id, runId)).type).toBe("chat.error");
       // The next run goes to a new process, not the old one still ticking, and gets none of the
       // replay of the conversation the new process loaded (it comes while this runs). It waits
       // out the settle timeout (10 s), the old process's end and the new one's start.

@@ -1,0 +1,170 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import type { ChildGateway } from "../helpers/serve-child.js";
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", import.meta.url));
+
+type Ev = { seq: number; type: string; runId?: string; text?: string; [k: string]: unknown };
+type Api = ReturnType<typeof api>;
+
+/** A data directory with a config naming the scripted agent, recording what it reads into `record`. */
+function setUp(): { dataDir: string; config: string; record: string } {
+  const dataDir = mkdtempSync(join(tmpdir(), "switchboard-held-turn-"));
+  onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+  const config = join(dataDir, "..", `${dataDir.split("/").pop()}.json`);
+  onTestFinished(() => rmSync(config, { force: true }));
+  const record = join(dataDir, "agent-read.jsonl");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      agents: {
+        scripted: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT, `--record=${record}`] },
+      },
+    }),
+  );
+  return { dataDir, config, record };
+}
+
+async function events(http: Api, id: string): Promise<Ev[]> {
+  return (await http.get(`/v1/sessions/${id}/events`)).json.events as Ev[];
+}
+
+const ENDS = new Set(["chat.final", "chat.error", "chat.aborted"]);
+
+async function runEnd(http: Api, id: string, runId: string, ms = 20_000): Promise<Ev> {
+  try {
+    return await waitFor(
+      async () => (await events(http, id)).find((e) => e.runId === runId && ENDS.has(e.type)),
+      ms,
+      `the end of run ${runId}`,
+    );
+  } catch (error) {
+    const last = (await events(http, id)).slice(-8).map((e) => `${e.seq} ${e.type} ${e.runId ?? ""}`);
+    throw new Error(`${(error as Error).message}; the session's last events:\n${last.join("\n")}`, { cause: error });
+  }
+}
+
+async function stop(gateway: ChildGateway, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise((resolve) => gateway.child.once("exit", resolve));
+  gateway.child.kill(signal);
+  await exited;
+}
+
+/** The messages the agent read (its `--record` file), parsed. */
+function agentRead(record: string): Array<Record<string, unknown>> {
+  return readFileSync(record, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const WORDS = 150;
+const ANSWER = Array.from({ length: WORDS }, (_, i) => `w${i + 1} `).join("");
+
+describe("a turn in flight of a held agent across gateway restarts", () => {
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    it(`goes on after a ${signal} of the gateway mid-answer: chat.final with every word once`, async () => {
+      const { dataDir, config, record } = setUp();
+      const first = await serveInChild({ dataDir, config, holders: true });
+      const http1 = api(first.url);
+      const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+      const runId = (
+        await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: WORDS, ms: 8 }) })
+      ).json.runId as string;
+      await waitFor(
+        async () => (await events(http1, id)).filter((e) => e.type === "chat.delta" && e.runId === runId).length >= 3,
+        15_000,
+        "the first words",
+      );
+      await stop(first, signal);
+
+      const second = await serveInChild({ dataDir, config, holders: true });
+      const http2 = api(second.url);
+      const end = await runEnd(http2, id, runId);
+      expect(end.type, JSON.stringify(end)).toBe("chat.final");
+      expect(end.text).toBe(ANSWER);
+      const log = await events(http2, id);
+      const deltas = log.filter((e) => e.type === "chat.delta" && e.runId === runId).map((e) => e.text);
+      expect(deltas.join("")).toBe(ANSWER);
+      expect(log.filter((e) => e.runId === runId && ENDS.has(e.type))).toHaveLength(1);
+      expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => log[0]!.seq + i));
+      // The agent never saw the restart: one prompt, no session/cancel.
+      const read = agentRead(record);
+      expect(read.filter((m) => m.method === "session/prompt")).toHaveLength(1);
+      expect(read.filter((m) => m.method === "session/cancel")).toEqual([]);
+    }, 60_000);
+  }
+
+  it("ends the run chat.error naming the cause when the agent process died while no gateway ran, and the next prompt starts it again", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: WORDS, ms: 20 }) })
+    ).json.runId as string;
+    await waitFor(
+      async () => (await events(http1, id)).some((e) => e.type === "chat.delta" && e.runId === runId),
+      15_000,
+      "the first words",
+    );
+    const pid = (await http1.get(`/v1/sessions/${id}`)).json.pid as number;
+    await stop(first, "SIGKILL");
+    process.kill(pid, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const end = await runEnd(http2, id, runId);
+    expect(end.type, JSON.stringify(end)).toBe("chat.error");
+    expect(end.code).toBe("AGENT_EXITED");
+    expect(end.message).toMatch(/killed by SIGKILL/);
+    const next = (await http2.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "pid" }) })).json
+      .runId as string;
+    const again = await runEnd(http2, id, next);
+    expect(again.type, JSON.stringify(again)).toBe("chat.final");
+    expect(again.text).not.toBe(`pid=${pid}`);
+  }, 60_000);
+
+  it("keeps a permission request pending across a kill -9: answered after it, the agent gets one answer", async () => {
+    const { dataDir, config, record } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const runId = (await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "permission" }) })).json
+      .runId as string;
+    const asked = await waitFor(
+      async () => (await events(http1, id)).find((e) => e.type === "permission.request" && e.runId === runId),
+      15_000,
+      "the permission request",
+    );
+    await stop(first, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    // The same request, still open, answerable after the restart.
+    const answered = await waitFor(
+      async () => {
+        const res = await http2.post(`/v1/sessions/${id}/permission`, { requestId: asked.requestId, optionId: "yes" });
+        return res.status < 300 ? res : undefined;
+      },
+      15_000,
+      "the request to be open again",
+    );
+    expect(answered.status).toBeLessThan(300);
+    const end = await runEnd(http2, id, runId);
+    expect(end.type, JSON.stringify(end)).toBe("chat.final");
+    expect(end.text).toBe("chose yes");
+    const log = await events(http2, id);
+    expect(log.filter((e) => e.type === "permission.request")).toHaveLength(1);
+    expect(log.filter((e) => e.type === "permission.resolved").map((e) => e.outcome)).toEqual(["selected"]);
+    const request = agentRead(record).filter((m) => m.method === undefined && "result" in m);
+    const answers = request.filter((m) => (m.result as { outcome?: unknown }).outcome !== undefined);
+    expect(answers).toHaveLength(1);
+  }, 60_000);
+});
