@@ -250,10 +250,12 @@ describe("the switchboard-client package", () => {
     expect(Object.fromEntries(imports)).toEqual({
       "client/node.js": ["ws"],
       "protocol/agent-state.js": ["zod"],
+      "protocol/attention.js": ["zod"],
       "protocol/devices.js": ["zod"],
       "protocol/events.js": ["zod"],
       "protocol/frames.js": ["zod"],
       "protocol/nodes.js": ["zod"],
+      "protocol/permission-policy.js": ["zod"],
       "protocol/prompt-content.js": ["zod"],
       "protocol/push.js": ["zod"],
       "protocol/screen.js": ["zod"],
