@@ -596,9 +596,7 @@ export class AcpAdapter implements AgentAdapter {
     // An agent under a holder: its messages are read with their stdout offsets (held-turn.ts),
     // and this connection's request ids start past every earlier one's.
     const held = proc.ackTo !== undefined && proc.firstOffset !== undefined && this.context.turns !== undefined;
-    const reader = held
-      ? new AcpLineReader({ maxMessageBytes: ACP_MAX_MESSAGE_BYTES, base: () => proc.firstOffset?.() ?? 0 })
-      : undefined;
+    const reader = held ? new AcpLineReader({ maxMessageBytes: ACP_MAX_MESSAGE_BYTES, base: () => 0 }) : undefined;
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
       reader ? new ReadableStream<Uint8Array>() : output,
@@ -638,7 +636,8 @@ export class AcpAdapter implements AgentAdapter {
           if (this.continuedPrompt?.(message) === true) return this.onResponse(message);
           this.settled?.();
         },
-        applied: (offset, answering) => this.applied(offset, answering),
+        // The reader counts stdout's bytes; the holder's offsets count stderr's too.
+        applied: (position, answering) => this.applied(proc.holderOffset?.(position) ?? position, answering),
         skipped: (method) => this.context.turns?.skipped(method),
         sent: (method, wireId) => {
           if (method === "session/prompt" && this.heldRun !== null)

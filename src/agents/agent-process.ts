@@ -50,8 +50,14 @@ export interface AgentChild {
    * durable); the owner acknowledges, not the process, once this is called.
    */
   ackTo?(offset: number): void;
-  /** Under a holder: the stdout offset of the first byte `stdout` gives (known once the holder answered). */
+  /** Under a holder: the holder offset of the first byte `stdout` gives (known once the holder answered). */
   firstOffset?(): number;
+  /**
+   * Under a holder: the holder offset of `stdout`'s byte position `position` (bytes `stdout` gave
+   * before it). Holder offsets count stderr too, so only this maps a stdout line end to a cursor.
+   * Positions asked are non-decreasing.
+   */
+  holderOffset?(position: number): number;
   /** Under a holder: how answers to the agent's requests are made exactly-once (held-turn.ts). */
   holdAnswers?(hook: AnswerHook): void;
 }

@@ -72,6 +72,9 @@ export class HeldAgentProcess implements AgentChild {
   private allowed: number | undefined;
   /** The holder offset of the first byte {@link stdout} gives. */
   private first = 0;
+  /** Bytes {@link stdout} gave so far, and where its pieces not yet mapped past lie in holder offsets. */
+  private given = 0;
+  private pieces: Array<{ position: number; offset: number; length: number }> = [];
   private answerHook: AnswerHook | undefined;
 
   constructor(options: HeldAgentOptions) {
@@ -204,6 +207,18 @@ export class HeldAgentProcess implements AgentChild {
     return this.first;
   }
 
+  /**
+   * The holder offset of stdout position `position`: the holder numbers stderr's bytes among
+   * stdout's, so a stdout line end is a holder offset only through the pieces it came in
+   * (test/agents/real-held-turn.test.ts: the real agents write stderr mid-answer).
+   */
+  holderOffset(position: number): number {
+    while (this.pieces.length > 1 && this.pieces[0]!.position + this.pieces[0]!.length < position) this.pieces.shift();
+    const piece = this.pieces[0];
+    if (piece === undefined || position < piece.position) return this.first + position;
+    return piece.offset + (position - piece.position);
+  }
+
   holdAnswers(hook: AnswerHook): void {
     this.answerHook = hook;
   }
@@ -233,6 +248,8 @@ export class HeldAgentProcess implements AgentChild {
       const skip = Math.min(bytes.length, Math.max(0, this.first - at));
       if (skip > 0) bytes = bytes.subarray(skip);
       if (bytes.length === 0) return this.queueAck();
+      this.pieces.push({ position: this.given, offset: at + skip, length: bytes.length });
+      this.given += bytes.length;
       // Nobody reads a destroyed stdout (a push there answers false): what the agent printed
       // before it died is dropped, not waited for, so the frames after it are read.
       if (!this.stdout.destroyed && !this.stdout.push(bytes)) this.transport.pauseOutput();

@@ -82,3 +82,19 @@ describe("an agent process under its holder, once its stdout is let go of", () =
     expect(await within(proc.kill(), "the end of the kill")).toEqual({ exitCode: null, signal: "SIGTERM" });
   });
 });
+
+describe("an agent process under its holder, its stdout's offsets", () => {
+  // The holder numbers stderr's bytes among stdout's: a held turn's cursor (a stdout line end) is
+  // a holder offset only through holderOffset (test/agents/real-held-turn.test.ts shows why).
+  it("maps a stdout line end past stderr to its holder offset", async () => {
+    const proc = held(
+      "offsets",
+      "printf 'a\\n'; sleep 0.1; printf 'errr\\n' >&2; sleep 0.1; printf 'bb\\n'; sleep 0.1; printf 'e\\n' >&2; sleep 0.1; printf 'ccc\\n'; exec sleep 600",
+    );
+    let out = "";
+    proc.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    await waitFor(() => out === "a\nbb\nccc\n", 10_000, "the three lines");
+    // Holder offsets: "a\n" 0-2, "errr\n" 2-7, "bb\n" 7-10, "e\n" 10-12, "ccc\n" 12-16.
+    expect([2, 5, 9].map((position) => proc.holderOffset(position))).toEqual([2, 10, 16]);
+  });
+});

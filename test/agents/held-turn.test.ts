@@ -101,6 +101,34 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     }, 60_000);
   }
 
+  it("goes on after a kill -9 when the agent wrote stderr between its words: every word once (the cursor counts stderr)", async () => {
+    const { dataDir, config, record } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    // Words further apart than the pacer's window, so the cursor moves at each line, past stderr.
+    const n = 40;
+    const answer = Array.from({ length: n }, (_, i) => `w${i + 1} `).join("");
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n, ms: 60, stderr: true }) })
+    ).json.runId as string;
+    await waitFor(
+      async () => (await events(http1, id)).filter((e) => e.type === "chat.delta" && e.runId === runId).length >= 12,
+      15_000,
+      "a dozen words",
+    );
+    await stop(first, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const end = await runEnd(http2, id, runId);
+    expect(end.type, JSON.stringify(end)).toBe("chat.final");
+    expect(end.text).toBe(answer);
+    const deltas = (await events(http2, id)).filter((e) => e.type === "chat.delta" && e.runId === runId);
+    expect(deltas.map((e) => e.text).join("")).toBe(answer);
+    expect(agentRead(record).filter((m) => m.method === "session/prompt")).toHaveLength(1);
+  }, 60_000);
+
   it("ends the run chat.error naming the cause when the agent process died while no gateway ran, and the next prompt starts it again", async () => {
     const { dataDir, config } = setUp();
     const first = await serveInChild({ dataDir, config, holders: true });
