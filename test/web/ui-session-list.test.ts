@@ -35,6 +35,8 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "shortcut-shell");
     const page = await s.page({ hash: `#/s/${id}`, take: false });
+    // The shortcuts listen once the app is up (after its sign-in check): its terminal is shown.
+    await page.waitForSelector(".xterm");
     await page.keyboard.press("?");
     const help = page.locator("[data-test=shortcuts-help]");
     await help.waitFor();
