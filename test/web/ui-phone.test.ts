@@ -70,11 +70,18 @@ describe("web UI", () => {
         },
         end,
       );
+    // The page has taken the scroll (its scroll event ran, a follow it had scheduled too) once
+    // two frames have passed: only then does output test what the scroll decided.
+    const settled = () =>
+      page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
     await scrollTo("top");
+    await settled();
+    if ((await page.$eval(".term-wrap", (w) => w.scrollTop)) !== 0) await scrollTo("top").then(settled);
     await s.http.post(`/v1/sessions/${id}/input`, { data: "echo more\r" });
     await waitFor(async () => (await page.textContent(".xterm-rows"))!.includes("more"), 5_000, "the echo");
     expect(await page.$eval(".term-wrap", (w) => w.scrollTop)).toBe(0);
     await scrollTo("bottom");
+    await settled();
     await s.http.post(`/v1/sessions/${id}/input`, { data: "clear; seq 1 45\r" });
     await waitFor(async () => (await cursorShown()) === "shown", 5_000, "the cursor followed");
   });
