@@ -2,7 +2,7 @@ import { currentCopy, sessionFor } from "../access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { SECURITY_HEADERS, sendJson } from "../http.js";
 import type { Router } from "../router.js";
-import { changesOf, patchOf } from "../run-changes.js";
+import { changesOf, patchOf } from "../../agents/run-changes.js";
 
 /**
  * What agents changed in files (docs/protocol.md, "Changes"): a run's change list and its git
