@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
+import { prng } from "../helpers/chaos.js";
 
 // Seeded faults against one promise: a held agent's turn survives any number of gateway kills
 // (-9) and stops (SIGTERM) at random points — during its words, a tool call, a permission wait,
@@ -23,18 +24,6 @@ const CONTENT = "kept across restarts";
 
 type Ev = { seq: number; type: string; runId?: string; text?: string; [k: string]: unknown };
 type Api = ReturnType<typeof api>;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const words = (from: number, to: number): string =>
   Array.from({ length: to - from + 1 }, (_, i) => `w${from + i} `).join("");
