@@ -19,13 +19,10 @@ export interface ReportedChangesOptions {
 }
 
 /**
- * The changes an agent that writes files itself reports (Claude Code): the diff content of a tool
- * call (ACP `{type: "diff", path, oldText, newText}`, the latest update that had some) becomes
- * `file.change` events once the call completes. ACP says the texts are the whole file, but agents
- * send the edited region only (Claude Code sends `old_string`/`new_string`, then the hunks), so
- * each is placed in the file as it is now: a new text that is the whole file, or found in it once
- * (then the old file is the file with it put back), gives the exact change; one that is not is
- * logged as the region the agent showed (`region: true`). test/gateway/file-changes.test.ts.
+ * A completed tool call's ACP diff content as `file.change` events (agents that write files
+ * themselves: Claude Code). Agents send the edited region, not the whole file, so each is placed
+ * in the file as it is now to rebuild the exact change; one that cannot be placed is logged as
+ * the region shown (`region: true`). test/gateway/file-changes.test.ts.
  */
 export class ReportedChanges {
   private runId: string | undefined;

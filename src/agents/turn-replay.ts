@@ -26,14 +26,10 @@ export interface LoggedAnswer {
 }
 
 /**
- * The log as an adopted agent's session appends to it while the stdout an earlier gateway had
- * read but not yet marked applied (past the kept cursor) is read again: the events that stretch
- * produced are in the log already (`ahead`, every event after the cursor's seq), so the same
- * events produced again are dropped — text by characters (pacing may have cut it elsewhere),
- * every other kind by count, in order — and what comes after them is appended. A permission
- * request read again gets the id it was logged with ({@link nextPermissionId}), and one the log
- * has an answer to is answered so again ({@link loggedAnswer}) without a second event.
- * Tested in test/agents/turn-replay.test.ts and, across real restarts, held-turn-chaos.test.ts.
+ * The log an adopted agent appends to while the stdout past the kept cursor is read again: events
+ * the log already has (`ahead`) are dropped — text by characters, other kinds by count — and what
+ * follows is appended. A re-read permission request keeps its logged id and logged answer.
+ * Tests: test/agents/turn-replay.test.ts, held-turn-chaos.test.ts.
  */
 export class TurnReplay implements AppendableLog {
   readonly sessionId: string;

@@ -17,16 +17,9 @@ const OTHER_STRINGS: ReadonlySet<number> = new Set([0x50, 0x58, 0x5e, 0x5f]);
 type Mode = "ground" | "esc" | "osc" | "osc-esc" | "string" | "string-esc";
 
 /**
- * Finds the bells and notifications in a terminal's output as it streams: BEL outside an OSC,
- * DCS, SOS, PM or APC string is a bell; `ESC ] 9 ; text` (not ConEmu's `9;4;…` progress) and
- * `ESC ] 777 ; notify ; title ; body`, ended by BEL or ST, are notifications. Sequences split
- * across chunks are found (the state carries over).
- *
- * Cheap on the output path: a chunk without BEL or ST (`ESC \`), while no string is open, costs
- * a search for BEL, one for `\` and one backwards for the last ESC (which alone says whether a
- * string is open at its end), all native scans, and the walk of that one sequence. Chunks with a
- * BEL or ST, or that start inside a string, are walked byte by byte, about a nanosecond a byte
- * (test/core/attention-scan.test.ts "scan cost").
+ * Finds bells (BEL outside an OSC/DCS/SOS/PM/APC string) and OSC 9 / OSC 777 notifications in
+ * streamed output, across chunk splits. A chunk with no BEL or ST and no open string costs a few
+ * native searches; others are walked byte by byte. test/core/attention-scan.test.ts.
  */
 export class AttentionScanner {
   private mode: Mode = "ground";

@@ -25,14 +25,10 @@ export function touchKeyboard(): boolean {
 const drafts = new Map<string, string>();
 
 /**
- * The bottom of an agent page: how many prompts wait in the queue, and the prompt box (Enter
- * sends, Shift+Enter starts a new line — on a touch screen Enter starts a new line and Send
- * sends; a prompt sent during a run queues behind it), with the agent's slash commands
- * (slash-menu.ts) and files to send with the prompt (pasted, dropped or picked, as chips:
- * prompt-attachments.ts) when the agent takes them. A viewer gets a read-only notice instead of
- * the box. While a prompt is on its way the box and Send are disabled, so a double click or a
- * second Enter cannot send it twice. A prompt the gateway refused for its content
- * (UNSUPPORTED_CONTENT, PAYLOAD_TOO_LARGE) says why under the box, the files kept.
+ * The bottom of an agent page: the queue count and the prompt box (Enter sends, Shift+Enter or a
+ * touch screen's Enter a new line), with slash commands (slash-menu.ts) and attachments
+ * (prompt-attachments.ts). Disabled while a prompt is on its way (no double send); a content
+ * refusal is said under the box, the files kept. A viewer gets a read-only notice.
  */
 export class PromptComposer {
   readonly element: HTMLElement;
