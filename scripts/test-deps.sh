@@ -9,6 +9,7 @@
 #   tmux: CLI attach tests · chromium: web UI tests · redis-server, redis-sentinel: cluster tests
 #   nginx-light: trusted-proxy tests · vim, htop, procps (top), less: screen tests
 #   bubblewrap: Codex's default sandbox in the real-agent tests
+#   faketime (libfaketime): a resumed Gemini CLI's clock a minute on, in the real-agent loop
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,7 @@ have redis-server || need+=(redis-server)
 have redis-sentinel || need+=(redis-sentinel)
 have bwrap || need+=(bubblewrap)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+[ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || have faketime || need+=(faketime)
 [ "${#need[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && have apt-get; then
