@@ -23,6 +23,8 @@ import type { FdMonitor } from "./fd-monitor.js";
 import { createHttpServer, listen } from "./http-server.js";
 import { ConnectionCounter } from "./connection-counter.js";
 import { DEVICES_FILE, DeviceStore } from "./devices.js";
+import { SHARES_FILE, ShareStore } from "./identity/share-links.js";
+import { endShare } from "./routes/shares.js";
 import { PairingCodes } from "./pairing-codes.js";
 import { PushActionTokens } from "./push-action-tokens.js";
 import { PushNotifier } from "./push-notifier.js";
@@ -166,10 +168,13 @@ function buildCore(
   const { events, fds } = log;
   const routing = new RoutingTable(settings.router);
   const devices = new DeviceStore(join(dataDir, DEVICES_FILE));
+  const shares = new ShareStore({ file: join(dataDir, SHARES_FILE), clock });
+  undo.push(() => shares.close());
   const live: LiveSettings = {
     settings,
     tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE), undefined, {
       devices,
+      shares,
       trustedProxy: config.auth.trustedProxy,
     }),
   };
@@ -240,6 +245,7 @@ function buildCore(
       return live.tokens;
     },
     devices,
+    shares,
     pairings: new PairingCodes(),
     push: pushes,
     events,
@@ -274,6 +280,8 @@ function buildCore(
       if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
     },
   };
+  // A link revoked or expired closes its connections (every transport) and frees what it held.
+  shares.ended = (identity, why) => endShare(core, identity, why);
   return { core, live, routing, notifier };
 }
 
