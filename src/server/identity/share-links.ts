@@ -42,7 +42,11 @@ const SavedShare = z.strictObject({
   createdBy: z.string().max(300),
   tokenSha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
-type SavedShare = z.infer<typeof SavedShare>;
+/** A link as it is kept (in the file, or in Redis in cluster mode): its secret's hash, never the secret. */
+export type SavedShare = z.infer<typeof SavedShare>;
+
+/** What changed, for a cluster's other nodes (see `cluster/share-sync.ts`). */
+export type ShareChange = { op: "add"; share: SavedShare } | { op: "remove"; id: string };
 
 interface Share {
   saved: SavedShare;
@@ -67,6 +71,11 @@ export interface ShareStoreOptions {
   onEnded?: ((identity: Identity, why: ShareEnd) => void) | undefined;
 }
 
+/** Parses a link another node kept: throws on anything that is not one. */
+export function parseSavedShare(value: unknown): SavedShare {
+  return SavedShare.parse(value);
+}
+
 /**
  * The live share links, kept in DATA_DIR/shares.json (mode 0600) by secret hash, like paired
  * devices. Each link is the principal `share:ID` with the role `viewer` and a scope of one session
@@ -81,6 +90,10 @@ export class ShareStore {
   private onEnded: ((identity: Identity, why: ShareEnd) => void) | undefined;
   private timer: Timer | undefined;
   private closed = false;
+  /** Cluster mode: tells the other nodes what this one changed; the change is theirs once it resolves. */
+  changed: ((change: ShareChange) => Promise<void>) | undefined;
+  /** What ends with the store (cluster mode: its Redis subscription). */
+  private readonly disposers: Array<() => void> = [];
 
   /** Throws when the file exists but is not a shares file: links must not vanish, nor come back, silently. */
   constructor(options: ShareStoreOptions) {
@@ -124,8 +137,11 @@ export class ShareStore {
       .map((s) => listingOf(s.saved));
   }
 
-  /** Makes a link: its listing and its secret (shown once; only its hash is kept). */
-  add(grant: ShareGrant): { share: ShareListing; token: string; identity: Identity } {
+  /**
+   * Makes a link: its listing, its secret (shown once; only its hash is kept) and `synced`, which
+   * resolves once every node of a cluster can verify it (at once on a single node).
+   */
+  add(grant: ShareGrant): { share: ShareListing; token: string; identity: Identity; synced: Promise<void> } {
     const now = this.clock.now();
     const live = this.list(grant.session).length;
     if (live >= MAX_SHARES_PER_SESSION)
@@ -154,7 +170,8 @@ export class ShareStore {
     this.shares.set(saved.id, share);
     this.save();
     this.arm();
-    return { share: listingOf(saved), token, identity: share.credential.identity };
+    const synced = this.changed?.({ op: "add", share: saved }) ?? Promise.resolve();
+    return { share: listingOf(saved), token, identity: share.credential.identity, synced };
   }
 
   /** Revokes link `id` of `session`: its listing, once its connections were told; SHARE_NOT_FOUND otherwise. */
@@ -166,14 +183,57 @@ export class ShareStore {
     this.save();
     this.arm();
     this.onEnded?.(share.credential.identity, "revoked");
+    this.changed?.({ op: "remove", id }).catch(() => undefined);
     return listingOf(share.saved);
   }
 
-  /** Stops the expiry timer; the links stay in the file for the next start. Idempotent. */
+  /**
+   * Cluster mode: the links every node holds, replacing this node's (at start, and again after
+   * Redis comes back). Links this node had that are gone end as revoked.
+   */
+  replaceAll(saved: readonly SavedShare[]): void {
+    const now = this.clock.now();
+    const keep = new Set(saved.map((s) => s.id));
+    for (const [id, share] of this.shares)
+      if (!keep.has(id)) {
+        this.shares.delete(id);
+        this.onEnded?.(share.credential.identity, "revoked");
+      }
+    for (const s of saved) if (s.expiresAt > now && !this.shares.has(s.id)) this.adopt(s);
+    this.save();
+    this.arm();
+  }
+
+  /** Cluster mode: a link another node made. */
+  adopt(saved: SavedShare): void {
+    if (this.shares.has(saved.id) || saved.expiresAt <= this.clock.now()) return;
+    this.shares.set(saved.id, { saved, credential: credentialOf(saved) });
+    this.save();
+    this.arm();
+  }
+
+  /** Cluster mode: a link another node revoked; its connections here end too. */
+  drop(id: string): void {
+    const share = this.shares.get(id);
+    if (!share) return;
+    this.shares.delete(id);
+    this.save();
+    this.arm();
+    this.onEnded?.(share.credential.identity, share.saved.expiresAt <= this.clock.now() ? "expired" : "revoked");
+  }
+
+  /** Runs `dispose` when the store closes. */
+  onClose(dispose: () => void): void {
+    this.disposers.push(dispose);
+  }
+
+  /** Stops the expiry timer (and what {@link onClose} added); the links stay for the next start. Idempotent. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.timer?.cancel();
     this.timer = undefined;
+    for (const dispose of this.disposers.splice(0)) dispose();
   }
 
   /** Ends the links whose time is up, then waits for the next one's. */
@@ -187,7 +247,11 @@ export class ShareStore {
         ended.push(share);
       }
     if (ended.length > 0) this.save();
-    for (const share of ended) this.onEnded?.(share.credential.identity, "expired");
+    for (const share of ended) {
+      this.onEnded?.(share.credential.identity, "expired");
+      // Every node ends its own copy at the same time; this only keeps Redis from holding it.
+      this.changed?.({ op: "remove", id: share.saved.id }).catch(() => undefined);
+    }
     this.arm();
   }
 

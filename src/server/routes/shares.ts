@@ -34,7 +34,7 @@ export function shareRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions/:id/shares", async (ctx) => {
     const session = mayShare(core, ctx);
     const body = validate(ShareRequest, (await readOptionalJson(ctx.req, SHARE_BODY_BYTES)) ?? {});
-    const { share, token } = core.shares.add({
+    const { share, token, synced } = core.shares.add({
       session: session.id,
       name: body.name,
       role: body.role,
@@ -55,6 +55,8 @@ export function shareRoutes(router: Router, core: GatewayCore): void {
       },
       "share link made",
     );
+    // Cluster mode: answered once every node can verify it, so the link opens on any node at once.
+    await synced;
     const base = body.base ?? `${core.tls ? "https" : "http"}://${ctx.req.headers.host ?? "localhost"}`;
     const created: ShareCreated = {
       id: share.id,
