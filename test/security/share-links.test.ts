@@ -14,6 +14,7 @@ import { SHARES_FILE } from "../../src/server/identity/share-links.js";
 import { Router } from "../../src/server/router.js";
 import { registerRoutes } from "../../src/server/routes/index.js";
 import { api, browserSignIn, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { Mux, UpgradeRefused, WsClient, catPty, eventsOf, http, secGateway } from "./helpers.js";
 import type { Defer, Who } from "./helpers.js";
 
@@ -209,6 +210,32 @@ describe("share links", () => {
       expect.objectContaining({ type: "control", action: "acquired", holder: expect.objectContaining(by) }),
     );
     expect(events.some((e) => e.type === "input" && e.bytes === 6 && e.by.id === `share:${made.id}`)).toBe(false);
+  });
+
+  it("attributes a control link's prompt and permission answer to the link", async () => {
+    const agent = (await http(gw, "alice").post("/v1/sessions", { kind: "agent", agent: "echo", name: "agent" })).json;
+    const made = await share(agent.id as string, { name: "reviewer", allowControl: true });
+    const link = api(gw.url, made.token);
+    expect((await link.post(`/v1/sessions/${agent.id}/control`, { action: "acquire" })).status).toBe(200);
+    const prompted = await link.post(`/v1/sessions/${agent.id}/prompt`, { text: "/permission rm -rf build" });
+    expect(prompted.status, prompted.text).toBe(202);
+    const request = await waitFor(
+      async () => (await eventsOf(gw, agent.id as string)).find((e) => e.type === "permission.request"),
+      10_000,
+      "the permission request",
+    );
+    if (request.type !== "permission.request") throw new Error("not a permission request");
+    const answered = await link.post(`/v1/sessions/${agent.id}/permission`, {
+      requestId: request.requestId,
+      optionId: request.options[0]!.optionId,
+    });
+    expect(answered.status, answered.text).toBe(200);
+    const resolved = await waitFor(
+      async () => (await eventsOf(gw, agent.id as string)).find((e) => e.type === "permission.resolved"),
+      10_000,
+      "the answer",
+    );
+    expect(resolved).toMatchObject({ by: { name: "share:reviewer", id: `share:${made.id}` } });
   });
 
   it("caps the live links of a session", async () => {
