@@ -448,6 +448,7 @@ export const COMMANDS: Record<string, Command> = {
   plugins: async (argv) => (await import("./plugin-commands.js")).plugins(argv),
   pair: async (argv) => (await import("./device-commands.js")).pair(argv),
   devices: async (argv) => (await import("./device-commands.js")).devices(argv),
+  share: async (argv) => (await import("./share-commands.js")).share(argv),
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };

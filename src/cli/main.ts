@@ -31,6 +31,7 @@ Usage:
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]
   switchboard devices  |  switchboard devices revoke ID
+  switchboard share ID [--name N] [--ttl 24h] [--allow-control]  |  share ls ID  |  share revoke ID SHARE
   switchboard mcp [--cwd D] [--progress-ms MS]   (an MCP server on stdio, for coding agents)
 
 ID is a session's id, its name, or the start of its id (as git takes short hashes); one that

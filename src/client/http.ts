@@ -10,6 +10,10 @@ import type {
   ScreenAnswer,
   SessionEvent,
   SessionInfo,
+  ShareCreated,
+  ShareListing,
+  ShareRequest,
+  ShareScope,
   SignalName,
 } from "../protocol/index.js";
 import type { PermissionPolicyInput, PolicyInForce, PolicyPreviewRow } from "../protocol/index.js";
@@ -197,6 +201,28 @@ export class HttpClient {
   /** Unpairs a device: its credential stops working and its connections close (admins only). */
   revokeDevice(id: string, options: AbortOptions = {}): Promise<DeviceListing> {
     return this.json("DELETE", `/v1/devices/${encodeURIComponent(id)}`, options.signal);
+  }
+
+  /**
+   * A share link for session `id` (admins and the session's operators): `url` to send a teammate,
+   * `token` the same secret for API clients; read-only unless `allowControl`, until `expiresAt`.
+   *
+   * @example
+   * const { url } = await http.createShare(id, { name: "alex", ttlMs: 3_600_000 });
+   */
+  createShare(id: string, body: ShareRequest = {}, options: AbortOptions = {}): Promise<ShareCreated> {
+    return this.json("POST", `${sessionPath(id)}/shares`, options.signal, body);
+  }
+
+  /** The live share links of session `id`, without their secrets. */
+  async listShares(id: string, options: AbortOptions = {}): Promise<ShareListing[]> {
+    const { shares } = await this.json<{ shares: ShareListing[] }>("GET", `${sessionPath(id)}/shares`, options.signal);
+    return shares;
+  }
+
+  /** Revokes a share link: its secret stops working and its connections close within a second. */
+  revokeShare(id: string, shareId: string, options: AbortOptions = {}): Promise<ShareListing> {
+    return this.json("DELETE", `${sessionPath(id)}/shares/${encodeURIComponent(shareId)}`, options.signal);
   }
 
   /** The gateway's VAPID public key (base64url): a browser subscribes to Web Push with it. */
@@ -556,8 +582,11 @@ export class HttpClient {
     return this.json("POST", "/v1/shutdown", options.signal, body);
   }
 
-  /** Who the token is: `name` to show, `id` its principal id (`token:NAME`, `device:ID`, `proxy:USER`). */
-  whoami(options: AbortOptions = {}): Promise<{ name: string; role: string; id: string }> {
+  /**
+   * Who the token is: `name` to show, `id` its principal id (`token:NAME`, `device:ID`,
+   * `proxy:USER`, `share:ID`); a share link's caller gets `share`, the one session it opens.
+   */
+  whoami(options: AbortOptions = {}): Promise<{ name: string; role: string; id: string; share?: ShareScope }> {
     return this.json("GET", "/v1/whoami", options.signal);
   }
 

@@ -82,4 +82,8 @@ export type {
   SessionEvent,
   SessionInfo,
   SessionState,
+  ShareCreated,
+  ShareListing,
+  ShareRequest,
+  ShareScope,
 } from "../protocol/index.js";

@@ -39,6 +39,10 @@ export const ERROR_CODES = {
     status: 409,
     summary: "A paired device already has that name: choose another, or revoke that one first.",
   },
+  SHARE_NOT_FOUND: {
+    status: 404,
+    summary: "No live share link with that id on this session (`GET /v1/sessions/:id/shares` lists them).",
+  },
   SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
   SESSION_NAME_AMBIGUOUS: {
     status: 409,

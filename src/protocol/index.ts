@@ -16,5 +16,6 @@ export * from "./prompt-content.js";
 export * from "./push.js";
 export * from "./screen.js";
 export * from "./sessions.js";
+export * from "./shares.js";
 export * from "./token-chars.js";
 export * from "./tool-call-view.js";

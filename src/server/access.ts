@@ -3,8 +3,10 @@ import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
 import type { Identity } from "./auth.js";
+import { requireShareLease } from "./identity/share-access.js";
 
-export type Access = "see" | "steer";
+/** `control`: may take or drop the control lease; `steer`: may steer now (a share link: only while holding it). */
+export type Access = "see" | "control" | "steer";
 
 /**
  * The session `id` if `identity` may see it (and steer it, for `"steer"`). A session the
@@ -16,12 +18,13 @@ export function sessionFor(sessions: SessionManager, identity: Identity, id: str
   if (!session || !canSee(identity, session.record)) {
     throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${truncateId(id)}`);
   }
-  if (access === "steer" && !canSteer(identity, session.record)) {
+  if (access !== "see" && !canSteer(identity, session.record)) {
     throw new SwitchboardError(
       "FORBIDDEN",
       `${identity.name} (${identity.role}) may watch session ${session.id} but not steer it`,
     );
   }
+  if (access === "steer") requireShareLease(identity, session);
   // A copy of another node's session is kept up while someone here asks for it (docs/cluster.md).
   sessions.copyOf(session)?.want(identity.name);
   return session;

@@ -2,11 +2,12 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { SwitchboardError, principalId } from "../protocol/index.js";
-import type { Actor } from "../protocol/index.js";
+import type { Actor, ShareScope } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
 import type { SessionOwner } from "../sessions/session.js";
 import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
 import type { DeviceStore } from "./devices.js";
+import type { ShareStore } from "./identity/share-links.js";
 import { TrustedProxy } from "./trusted-proxy.js";
 
 /** Who is calling: resolved once per request or connection from its credentials. */
@@ -26,6 +27,12 @@ export interface Identity {
    * `owner`, created at or after `since` (a device's pairing). See {@link owns}.
    */
   legacy?: LegacyClaim | undefined;
+  /**
+   * A share link's caller: it opens this one session and nothing else (see {@link canSee},
+   * `share-access.ts`); its role is `viewer`, and `allowControl` lets it steer while it holds the
+   * session's control lease.
+   */
+  share?: ShareScope | undefined;
 }
 
 /** An identity's claim on sessions stored with an owner name only (see {@link owns}). */
@@ -121,6 +128,7 @@ export class TokenRegistry {
   private readonly cookies = new Map<string, CookieEntry>();
   private readonly cookieFile: string | undefined;
   private readonly devices: DeviceStore | undefined;
+  private readonly shares: ShareStore | undefined;
   private readonly proxy: TrustedProxy | undefined;
 
   /**
@@ -138,12 +146,15 @@ export class TokenRegistry {
     more: {
       /** The paired devices: their tokens count as the configured ones do, for as long as they are paired. */
       devices?: DeviceStore | undefined;
+      /** The live share links: their secrets count as tokens of one session each, until they expire or are revoked. */
+      shares?: ShareStore | undefined;
       /** `auth.trustedProxy`: its users are identities too (see {@link proxied}). */
       trustedProxy?: TrustedProxyConfig | undefined;
     } = {},
   ) {
     this.cookieFile = cookieFile;
     this.devices = more.devices;
+    this.shares = more.shares;
     this.records = entries.map((e) => {
       const record = {
         hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
@@ -237,9 +248,10 @@ export class TokenRegistry {
     return live;
   }
 
-  /** The configured tokens, then the paired devices'. */
+  /** The configured tokens, then the paired devices', then the live share links'. */
   private all(): readonly TokenRecord[] {
-    return this.devices ? [...this.records, ...this.devices.credentials()] : this.records;
+    if (!this.devices && !this.shares) return this.records;
+    return [...this.records, ...(this.devices?.credentials() ?? []), ...(this.shares?.credentials() ?? [])];
   }
 
   /** `record` with this registry's identity object, when this registry has the same token with the same rights. */
@@ -560,6 +572,8 @@ export function owns(identity: Identity, session: AccessTarget): boolean {
  * audit); an id is granted by writing it whole.
  */
 export function canSee(identity: Identity, session: AccessTarget): boolean {
+  // A share link sees its one session, whatever its globs say.
+  if (identity.share !== undefined) return session.id === identity.share.session;
   if (identity.role === "admin") return true;
   if (owns(identity, session)) return true;
   return identity.sessions.some((g) => {
@@ -569,8 +583,12 @@ export function canSee(identity: Identity, session: AccessTarget): boolean {
   });
 }
 
-/** Viewers never steer; operators steer what they can see; admins steer everything. */
+/**
+ * Viewers never steer; operators steer what they can see; admins steer everything. A share link
+ * that allows control may ask to steer its session: `sessionFor` then requires it to hold the lease.
+ */
 export function canSteer(identity: Identity, session: AccessTarget): boolean {
+  if (identity.share !== undefined) return identity.share.allowControl && canSee(identity, session);
   if (identity.role === "viewer") return false;
   return canSee(identity, session);
 }

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
 import {
   DEVICE_IDENTITY_PREFIX,
+  SHARE_IDENTITY_PREFIX,
   InlineAgent,
   SwitchboardError,
   displayName,
@@ -42,10 +43,15 @@ function named(problemOf: (value: string) => string | undefined) {
 const TokenEntry = z
   .strictObject({
     /** Shown as a session's `owner` and `controller`: the rules of a session name. */
-    name: displayName(100).refine(
-      (name) => !name.startsWith(DEVICE_IDENTITY_PREFIX),
-      `names starting with ${DEVICE_IDENTITY_PREFIX} are the paired devices'; give the token another name`,
-    ),
+    name: displayName(100)
+      .refine(
+        (name) => !name.startsWith(DEVICE_IDENTITY_PREFIX),
+        `names starting with ${DEVICE_IDENTITY_PREFIX} are the paired devices'; give the token another name`,
+      )
+      .refine(
+        (name) => !name.startsWith(SHARE_IDENTITY_PREFIX),
+        `names starting with ${SHARE_IDENTITY_PREFIX} are the share links'; give the token another name`,
+      ),
     token: z
       .string()
       .min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`)

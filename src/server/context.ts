@@ -11,6 +11,7 @@ import type { Identity, TokenRegistry } from "./auth.js";
 import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
 import type { DeviceStore } from "./devices.js";
+import type { ShareStore } from "./identity/share-links.js";
 import type { PairingCodes } from "./pairing-codes.js";
 import type { PushActionTokens } from "./push-action-tokens.js";
 import type { PushSubscriptions } from "./push-subscriptions.js";
@@ -42,6 +43,8 @@ export interface GatewayCore {
   readonly tokens: TokenRegistry;
   /** The paired devices (DATA_DIR/devices.json); the token registry verifies their tokens. */
   readonly devices: DeviceStore;
+  /** The live share links (DATA_DIR/shares.json); the token registry verifies their secrets. */
+  readonly shares: ShareStore;
   /** Pairing codes waiting to be redeemed (memory only). */
   readonly pairings: PairingCodes;
   /** Web Push: the VAPID keys (DATA_DIR/vapid.json), browsers' subscriptions, notifications' action tokens. */

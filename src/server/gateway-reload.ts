@@ -41,6 +41,7 @@ export function configReloader(input: {
       const previous = live.tokens;
       const nextTokens = new TokenRegistry(next.config.auth.tokens, adminToken, uiSessionsFile, previous, {
         devices: core.devices,
+        shares: core.shares,
         trustedProxy: next.config.auth.trustedProxy,
       });
       live.settings = next;

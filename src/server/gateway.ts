@@ -23,6 +23,9 @@ import type { FdMonitor } from "./fd-monitor.js";
 import { createHttpServer, listen } from "./http-server.js";
 import { ConnectionCounter } from "./connection-counter.js";
 import { DEVICES_FILE, DeviceStore } from "./devices.js";
+import { SHARES_FILE, ShareStore } from "./identity/share-links.js";
+import { ShareSync } from "./cluster/share-sync.js";
+import { endShare } from "./routes/shares.js";
 import { PairingCodes } from "./pairing-codes.js";
 import { PushActionTokens } from "./push-action-tokens.js";
 import { PushNotifier } from "./push-notifier.js";
@@ -125,6 +128,7 @@ async function openGateway(
   // told by the first screen request, which tries again.
   await core.screens.ready().catch(() => undefined);
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
+  if (log.cluster) await syncShares(base, log.cluster, core);
   const membership = sessions.membership;
   if (membership) core.nodes = () => membership.list();
   const mirror = sessions.mirror;
@@ -166,10 +170,14 @@ function buildCore(
   const { events, fds } = log;
   const routing = new RoutingTable(settings.router);
   const devices = new DeviceStore(join(dataDir, DEVICES_FILE));
+  // Cluster mode: the links live in Redis for every node (ShareSync), not in this node's file.
+  const shares = new ShareStore({ file: log.cluster ? undefined : join(dataDir, SHARES_FILE), clock });
+  undo.push(() => shares.close());
   const live: LiveSettings = {
     settings,
     tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE), undefined, {
       devices,
+      shares,
       trustedProxy: config.auth.trustedProxy,
     }),
   };
@@ -240,6 +248,7 @@ function buildCore(
       return live.tokens;
     },
     devices,
+    shares,
     pairings: new PairingCodes(),
     push: pushes,
     events,
@@ -274,6 +283,8 @@ function buildCore(
       if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
     },
   };
+  // A link revoked or expired closes its connections (every transport) and frees what it held.
+  shares.ended = (identity, why) => endShare(core, identity, why);
   return { core, live, routing, notifier };
 }
 
@@ -292,6 +303,18 @@ async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCo
   core.messageIndex = new MessageSessionIndex(cluster.redis, cluster.settings.keyPrefix);
   base.undo.push(forgetEndedKeySessions(core, core.messageIndex));
   return rpc;
+}
+
+/** Cluster mode: share links made on any node open their session on this one, and end here when revoked there. */
+async function syncShares(base: Base, cluster: ClusterLink, core: GatewayCore): Promise<void> {
+  const sync = new ShareSync({
+    redis: cluster.redis,
+    keyPrefix: cluster.settings.keyPrefix,
+    store: core.shares,
+    logger: base.logger,
+  });
+  base.undo.push(() => sync.close());
+  await sync.start();
 }
 
 /** Prunes ended sessions past `retention.endedSessions` once now, then on a timer. */
@@ -389,6 +412,7 @@ function closer(parts: {
       await pruner.close();
       // A gateway on its way out notifies nobody that its sessions end.
       notifier.close();
+      core.shares.close();
       // Before the sessions end: a node that stops takes nothing over on its way out.
       await sessions.membership?.close();
       front.server.close();

@@ -12,6 +12,7 @@ import type { GatewayCore, RequestContext } from "./context.js";
 import type { RequestGuard } from "./guard.js";
 import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
+import { checkShareRoute } from "./identity/share-access.js";
 import { login, serveStatic } from "./routes/misc.js";
 import { pair } from "./routes/devices.js";
 import { answerPushAction } from "./routes/push.js";
@@ -205,6 +206,13 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
     const identity = guard.authenticate(req);
     identityName = identity.name;
+    // A share link opens its one session: every other route is refused before anything is looked up.
+    if (identity.share !== undefined)
+      checkShareRoute(
+        identity.share,
+        match.kind === "found" ? match.route : `${req.method} ?`,
+        match.kind === "found" ? match.params : {},
+      );
     endOnRevoke(core, req, res, identity);
     const named = match.kind === "found" && url.pathname.startsWith("/v1/sessions/") ? match.params["id"] : undefined;
     if (named !== undefined && core.discover !== undefined && core.sessions.get(named) === undefined)

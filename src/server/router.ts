@@ -10,7 +10,7 @@ interface Route {
 }
 
 export type Match =
-  | { kind: "found"; handler: Handler; params: Record<string, string> }
+  | { kind: "found"; handler: Handler; params: Record<string, string>; route: string }
   | { kind: "not-found" }
   | { kind: "method-not-allowed"; allow: string[] };
 
@@ -35,7 +35,7 @@ export class Router {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
       if (route.method === method || (method === "HEAD" && route.method === "GET"))
-        return { kind: "found", handler: route.handler, params };
+        return { kind: "found", handler: route.handler, params, route: `${route.method} ${route.path}` };
       allow.push(route.method);
     }
     // HEAD is answered wherever GET is (RFC 9110: a resource that has GET has HEAD), so Allow says so.

@@ -8,6 +8,7 @@ import type { SessionManager } from "../sessions/session-manager.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
 import type { InputBudget } from "./input-budget.js";
+import { refuseShareForce } from "./identity/share-access.js";
 
 export type SteerAction =
   | { op: "input"; data: Uint8Array; eof?: boolean }
@@ -100,8 +101,9 @@ export function control(
   reclaimKey?: string,
 ): Session {
   sessions.assertNotStopping();
-  const session = sessionFor(sessions, identity, sessionId, "steer");
+  const session = sessionFor(sessions, identity, sessionId, "control");
   if (action === "acquire") {
+    refuseShareForce(identity, force);
     session.assertRunning();
     session.lease.acquire({ key: holderKey, actor: by, ...(reclaimKey !== undefined ? { reclaimKey } : {}) }, force);
   } else if (!session.lease.release(holderKey) && session.lease.holder) {

@@ -1,5 +1,11 @@
 import type { IncomingMessage } from "node:http";
-import { DEVICE_IDENTITY_PREFIX, SwitchboardError, displayTextProblem, principalId } from "../protocol/index.js";
+import {
+  DEVICE_IDENTITY_PREFIX,
+  SHARE_IDENTITY_PREFIX,
+  SwitchboardError,
+  displayTextProblem,
+  principalId,
+} from "../protocol/index.js";
 import { ADMIN_NAME } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { TrustedProxyConfig } from "./config.js";
@@ -65,7 +71,7 @@ export class TrustedProxy {
     const problem =
       user.length > MAX_PROXY_USER_CHARS
         ? `longer than ${MAX_PROXY_USER_CHARS} characters`
-        : user === ADMIN_NAME || user.startsWith(DEVICE_IDENTITY_PREFIX)
+        : user === ADMIN_NAME || user.startsWith(DEVICE_IDENTITY_PREFIX) || user.startsWith(SHARE_IDENTITY_PREFIX)
           ? "a name the gateway reserves"
           : displayTextProblem(user);
     if (problem !== undefined)

@@ -5,6 +5,7 @@ import { LAG_MODES, LIMITS, ClientKey, SwitchboardError, TERMINAL_OUTPUT_MODES }
 import type { LagMode, TerminalOutputMode, TerminalScreenFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
+import { refuseShareForce } from "./identity/share-access.js";
 import { reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
@@ -120,7 +121,10 @@ export class TerminalEndpoint {
     if (controlParam !== null && controlParam !== "acquire" && controlParam !== "force") {
       throw new SwitchboardError("BAD_REQUEST", "control must be acquire or force");
     }
-    if (controlParam !== null) sessionFor(this.core.sessions, identity, id, "steer");
+    if (controlParam !== null) {
+      sessionFor(this.core.sessions, identity, id, "control");
+      refuseShareForce(identity, controlParam === "force");
+    }
     const clientKeyParam = queryParam(url, "clientKey");
     if (clientKeyParam !== null && !ClientKey.safeParse(clientKeyParam).success)
       throw new SwitchboardError("BAD_REQUEST", "clientKey must be 16 to 128 of A-Z a-z 0-9 _ -");

@@ -124,4 +124,42 @@ describe("switchboard pair and devices", () => {
     },
     CLI_TIMEOUT_MS,
   );
+
+  it(
+    "share prints a link to one session, lists it and revokes it",
+    async () => {
+      const session = await new HttpClient({ url: gw.url, token: gw.token }).createSession({
+        command: ["cat"],
+        pty: true,
+        name: "shared-build",
+      });
+      const made = await cli(
+        ["share", "shared-build", "--name", "alex", "--ttl", "2h", "--base", "https://box:8443"],
+        env,
+      );
+      expect(made.code, made.stderr).toBe(EXIT.OK);
+      const url = made.stdout.trim();
+      expect(url).toMatch(/^https:\/\/box:8443\/#token=[A-Za-z0-9_-]{43}$/);
+      expect(made.stderr).toContain(`opens session ${session.id} as share:alex, read-only, until`);
+      const token = url.slice(url.indexOf("#token=") + 7);
+      expect(await new HttpClient({ url: gw.url, token }).whoami()).toMatchObject({
+        name: "share:alex",
+        share: { session: session.id, allowControl: false },
+      });
+      const table = await cli(["share", "ls", "shared-build"], env);
+      const [header, row] = table.stdout.trimEnd().split("\n");
+      expect(header).toMatch(/^ID\s+NAME\s+RIGHTS\s+MADE\s+EXPIRES$/);
+      expect(row).toMatch(/^\S+\s+alex\s+read-only\s/);
+      const id = row!.split(/\s+/)[0]!;
+      const revoked = await cli(["share", "revoke", "shared-build", id], env);
+      expect(revoked).toMatchObject({ code: EXIT.OK, stderr: `revoked share:alex (${id})\n` });
+      await expect(new HttpClient({ url: gw.url, token }).whoami()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+      const ttl = await cli(["share", "shared-build", "--ttl", "8d"], env);
+      expect(ttl).toMatchObject({
+        code: EXIT.USAGE,
+        stderr: expect.stringContaining("--ttl takes a duration from 1m to 7d"),
+      });
+    },
+    CLI_TIMEOUT_MS * 2,
+  );
 });

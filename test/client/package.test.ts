@@ -260,6 +260,7 @@ describe("the switchboard-client package", () => {
       "protocol/push.js": ["zod"],
       "protocol/screen.js": ["zod"],
       "protocol/sessions.js": ["zod"],
+      "protocol/shares.js": ["zod"],
     });
   });
 

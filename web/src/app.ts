@@ -4,6 +4,8 @@ import {
   CREDENTIAL_REMOVED_MESSAGE,
   DEVICE_IDENTITY_PREFIX,
   DEVICE_REVOKED_MESSAGE,
+  SHARE_EXPIRED_MESSAGE,
+  SHARE_REVOKED_MESSAGE,
 } from "../../src/protocol/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
@@ -22,6 +24,7 @@ import { pageRequestTimeoutMs } from "./request-timeout.js";
 import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
+import { ShareDialog } from "./share-dialog.js";
 import { TerminalView } from "./terminal-view.js";
 import { Shortcuts } from "./shortcuts.js";
 import { Toasts } from "./toasts.js";
@@ -46,6 +49,8 @@ export class App {
   private readonly dialog: CreateDialog;
   /** Admins only: pairing codes and the device list are theirs. */
   private readonly pairDialog: PairDialog | null;
+  /** Whoever may share a session (not a viewer, not a share link): "Share" on its page. */
+  private readonly shareDialog: ShareDialog | null;
   private readonly shortcuts: Shortcuts;
   private readonly sidebar: HTMLElement;
   private readonly main: HTMLElement;
@@ -70,15 +75,20 @@ export class App {
     });
     this.store = new SessionStore(http, (error) => this.signedOut(signedOutText(me, error)));
     this.dialog = new CreateDialog({ http, store: this.store, navigate: (hash) => this.navigate(hash) });
+    const steers = me.share !== undefined ? me.share.allowControl : me.role !== "viewer";
+    this.shareDialog =
+      steers && me.share === undefined ? new ShareDialog(http, (m, kind) => this.toasts.show(m, kind)) : null;
     this.ctx = {
       client: this.client,
       http,
       store: this.store,
       me,
-      canSteer: me.role !== "viewer",
+      // A share link that allows control may ask for it, and steers only while it holds it.
+      canSteer: steers,
       toast: (message, kind) => this.toasts.show(message, kind),
       navigate: (hash) => this.navigate(hash),
       openCreateDialog: (kind) => this.dialog.open(kind),
+      openShareDialog: this.shareDialog ? (session) => this.shareDialog?.open(session) : null,
     };
     // While the page cannot hear from the gateway, the states it shows are the last it heard:
     // they are dimmed (styles.css, .app.stale) so that nobody takes them for live.
@@ -108,7 +118,8 @@ export class App {
     this.seen = new SeenSignal({
       store: this.store,
       http,
-      canSteer: this.ctx.canSteer,
+      // "Seen" is the owner's: a share link does not clear it for them.
+      canSteer: this.ctx.canSteer && me.share === undefined,
       openSession: () => {
         const route = parseRoute(location.hash);
         return route.name === "session" ? route.id : null;
@@ -117,7 +128,7 @@ export class App {
     this.pairDialog = me.role === "admin" ? new PairDialog(http, (m, kind) => this.toasts.show(m, kind)) : null;
     this.shortcuts = new Shortcuts({
       search: () => this.focusSearch(),
-      newSession: this.ctx.canSteer ? () => this.dialog.open() : undefined,
+      newSession: this.ctx.canSteer && me.share === undefined ? () => this.dialog.open() : undefined,
       sessions: () => this.navigate("#/"),
     });
     this.sideList = new SessionList(this.ctx, "compact");
@@ -125,7 +136,7 @@ export class App {
     this.main = h("main", { class: "main" });
     this.element = h(
       "div",
-      { class: "app route-home" },
+      { class: `app route-home${me.share !== undefined ? " share-mode" : ""}` },
       h(
         "header",
         { class: "topbar" },
@@ -136,6 +147,7 @@ export class App {
           h("span", { class: "brand-name" }, "Switchboard"),
         ),
         this.pill.element,
+        me.share !== undefined ? shareBanner(me.share) : null,
         h("div", { class: "spacer" }),
         this.alerts.element,
         h(
@@ -184,6 +196,7 @@ export class App {
       h("div", { class: "layout" }, this.sidebar, this.main),
       this.dialog.element,
       this.pairDialog?.element,
+      this.shareDialog?.element,
       this.shortcuts.help,
       this.toasts.element,
     );
@@ -235,6 +248,12 @@ export class App {
 
   private async route(): Promise<void> {
     const route = parseRoute(location.hash);
+    // A share link's page shows its one session, whatever the address says.
+    const shared = this.ctx.me.share?.session;
+    if (shared !== undefined && (route.name !== "session" || route.id !== shared)) {
+      this.navigate(`#/s/${encodeURIComponent(shared)}`);
+      return;
+    }
     const token = ++this.routeToken;
     this.view?.dispose();
     this.view = null;
@@ -319,6 +338,17 @@ export class App {
   }
 }
 
+/** The top bar's note on a share link's page: whose session, read-only or not, until when. */
+function shareBanner(share: NonNullable<Me["share"]>): HTMLElement {
+  const until = new Date(share.expiresAt).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+  return h(
+    "span",
+    { class: "share-banner muted", "data-test": "share-banner", title: `This link ends ${until}` },
+    icon("link"),
+    share.allowControl ? ` Shared with you · until ${until}` : ` Shared with you · read-only · until ${until}`,
+  );
+}
+
 /** How many frames `/` waits for the sessions page's search box after going there. */
 const SEARCH_FOCUS_FRAMES = 10;
 
@@ -326,8 +356,19 @@ const SEARCH_FOCUS_FRAMES = 10;
 const DEVICE_REVOKED_TEXT =
   "This device was unpaired by an admin, so it is signed out. To use it again, open a new pairing link (Pair a device on a computer).";
 
+/** What a share link's page says once its link ended (revoked, expired, or gone). */
+export const SHARE_ENDED_TEXT = {
+  revoked: "The owner revoked this share link, so this page no longer shows the session. Ask them for a new link.",
+  expired: "This share link expired, so this page no longer shows the session. Ask the owner for a new link.",
+} as const;
+
 /** What the sign-in page says when the gateway refused this sign-in: a device told it was unpaired says so. */
 function signedOutText(me: Me, error: Error): string {
+  if (me.share !== undefined) {
+    if (error.message === SHARE_EXPIRED_MESSAGE || me.share.expiresAt <= Date.now()) return SHARE_ENDED_TEXT.expired;
+    if (error.message === SHARE_REVOKED_MESSAGE || error.message === CREDENTIAL_REMOVED_MESSAGE)
+      return SHARE_ENDED_TEXT.revoked;
+  }
   const revoked = error.message === DEVICE_REVOKED_MESSAGE || error.message === CREDENTIAL_REMOVED_MESSAGE;
   if (me.name.startsWith(DEVICE_IDENTITY_PREFIX) && revoked) return DEVICE_REVOKED_TEXT;
   return revoked

@@ -1,4 +1,4 @@
-import type { HttpClient, SwitchboardClient } from "../../src/client/index.js";
+import type { HttpClient, ShareScope, SwitchboardClient } from "../../src/client/index.js";
 import type { SessionStore } from "./session-store.js";
 
 export type Role = "admin" | "operator" | "viewer";
@@ -6,6 +6,8 @@ export type Role = "admin" | "operator" | "viewer";
 export interface Me {
   name: string;
   role: Role;
+  /** Signed in with a share link: the one session it opens (the page shows that only). */
+  share?: ShareScope | undefined;
 }
 
 /** What every view gets from the app shell. */
@@ -19,6 +21,8 @@ export interface AppContext {
   toast(message: string, kind?: "error" | "info"): void;
   navigate(hash: string): void;
   openCreateDialog(kind?: "terminal" | "agent"): void;
+  /** "Share" on a session page: null for whoever may not share it (viewers, share links). */
+  readonly openShareDialog: ((session: string) => void) | null;
 }
 
 /** A routed page. `dispose` releases its subscriptions, listeners and timers. */

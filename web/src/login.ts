@@ -149,7 +149,7 @@ export async function whoami(): Promise<Me | null> {
   if (cookieKey() === undefined) return null;
   try {
     const me = await new HttpClient(gatewayTarget()).whoami();
-    return { name: me.name, role: me.role as Role };
+    return { name: me.name, role: me.role as Role, ...(me.share !== undefined ? { share: me.share } : {}) };
   } catch (error) {
     if (isSwitchboardError(error, "UNAUTHORIZED")) return null;
     throw error;

@@ -47,7 +47,9 @@ async function boot(): Promise<void> {
   }
   app = new App(me, (reason) => {
     app = null;
-    showLogin(reason);
+    // A share link's teammate has no token to sign in with: the page says the link ended.
+    if (me.share !== undefined) showLinkEnded(reason);
+    else showLogin(reason);
   });
   fill(root, app.element);
   app.start();
@@ -62,6 +64,23 @@ function showLogin(error?: string): void {
       await login(token);
       await boot();
     }, error),
+  );
+}
+
+/** A share link's page once the link ended: what happened, and no sign-in form (it was never theirs). */
+function showLinkEnded(reason = "This share link no longer opens the session."): void {
+  fill(
+    root,
+    h(
+      "div",
+      { class: "login-page" },
+      h(
+        "div",
+        { class: "login-card", role: "alert", "data-test": "share-ended" },
+        h("h1", null, "This link has ended"),
+        h("p", null, reason),
+      ),
+    ),
   );
 }
 

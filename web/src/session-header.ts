@@ -46,6 +46,7 @@ export class SessionHeader {
   private gone = false;
   private checkingGone = false;
   private readonly control: SessionHeaderOptions["control"];
+  private readonly shareButton: HTMLButtonElement | null;
 
   constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
@@ -78,6 +79,21 @@ export class SessionHeader {
           action: () => this.remove(),
         })
       : null;
+    const openShare = ctx.openShareDialog;
+    this.shareButton = openShare
+      ? h(
+          "button",
+          {
+            class: "btn btn-small",
+            type: "button",
+            title: "Make a link that opens this session only",
+            "data-test": "share",
+            onclick: () => openShare(this.session.id),
+          },
+          icon("link"),
+          h("span", null, "Share"),
+        )
+      : null;
     this.element = h(
       "header",
       { class: "view-head" },
@@ -94,6 +110,7 @@ export class SessionHeader {
         "div",
         { class: "view-actions" },
         options.actions,
+        this.shareButton,
         this.stopButton?.element ?? null,
         this.removeButton?.element ?? null,
       ),
@@ -158,7 +175,7 @@ export class SessionHeader {
     );
     fill(
       this.metaEl,
-      h("span", { class: "meta", title: `${session.viewers} watching` }, icon("eye"), String(session.viewers)),
+      presence(session),
       h(
         "span",
         { class: `meta${shown.controller ? " held" : ""}`, title: holder.title, "data-test": "control-holder" },
@@ -235,6 +252,25 @@ export class SessionHeader {
       this.ctx.toast(`Could not remove the session: ${errorText(error)}`, "error");
     }
   }
+}
+
+/**
+ * Who watches now (presence): how many connections, and the names behind them — tokens, devices
+ * (`device:NAME`) and share links (`share:NAME`) — as `SessionInfo.watchers` lists them.
+ */
+function presence(session: SessionInfo): HTMLElement {
+  const names = session.watchers.join(", ");
+  return h(
+    "span",
+    {
+      class: "meta presence",
+      title: names ? `${session.viewers} watching: ${names}` : `${session.viewers} watching`,
+      "data-test": "presence",
+    },
+    icon("eye"),
+    `${session.viewers} watching`,
+    names ? h("span", { class: "presence-names muted", "data-test": "presence-names" }, names) : null,
+  );
 }
 
 /** A button that acts on a second click within {@link CONFIRM_WINDOW_MS} of the first. */

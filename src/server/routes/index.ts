@@ -10,11 +10,13 @@ import { pluginRoutes } from "./plugins.js";
 import { pushRoutes } from "./push.js";
 import { screenRoutes } from "./screen.js";
 import { sessionRoutes } from "./sessions.js";
+import { shareRoutes } from "./shares.js";
 import { streamRoutes } from "./stream.js";
 
 /** Registers every authenticated HTTP route. */
 export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
+  shareRoutes(router, core);
   screenRoutes(router, core);
   changeRoutes(router, core);
   streamRoutes(router, core);

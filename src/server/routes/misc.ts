@@ -65,7 +65,9 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
   });
 
   router.add("GET", "/v1/whoami", (ctx) => {
-    sendJson(ctx.res, 200, { name: ctx.identity.name, role: ctx.identity.role, id: ctx.identity.principal });
+    const { name, role, principal, share } = ctx.identity;
+    // A share link's caller learns the one session it opens (the page shows only that).
+    sendJson(ctx.res, 200, { name, role, id: principal, ...(share !== undefined ? { share } : {}) });
   });
 
   router.add("POST", "/v1/logout", (ctx) => {

@@ -501,13 +501,13 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
     }
     case "renew":
       // As a `ping` renews a lease on one node: only the holder's, and nobody is told otherwise.
-      sessionFor(core.sessions, identity, sessionId, "steer").lease.touch(holderKey);
+      sessionFor(core.sessions, identity, sessionId, "control").lease.touch(holderKey);
       return { status: 200, body: { ok: true } };
     case "disconnect": {
       // As a local connection's close: its lease ends if it still holds it (unless `now`, after
       // the grace period when it was taken with a reclaimKey); nothing to refuse.
       const { now } = validate(DisconnectBody, body ?? {});
-      sessionFor(core.sessions, identity, sessionId, "steer").lease.disconnect(holderKey, now === true);
+      sessionFor(core.sessions, identity, sessionId, "control").lease.disconnect(holderKey, now === true);
       return { status: 200, body: { ok: true } };
     }
     case "seen": {
