@@ -70,11 +70,41 @@ const AGENTS: Record<
     body: (url: string, prefix: string, home: string) => Record<string, unknown>;
     /** Gemini CLI reads a file it writes first, through the gateway, which answers a missing one with an error Gemini does not take for ENOENT. */
     outExists: boolean;
+    /**
+     * What the agent asks the gateway for in the turn, in order (docs/agents.md has the same):
+     * its file reads and writes where it routes them through the client (ACP `fs/*`), and its
+     * permission requests. Claude Code and Codex read and write files themselves, Gemini CLI
+     * reads a file to read itself and one to write through the gateway.
+     */
+    asks: string[];
   }
 > = {
-  claude: { start: startAnthropicServer, body: claudeSessionBody, outExists: false },
-  gemini: { start: startGeminiServer, body: geminiSessionBody, outExists: true },
-  codex: { start: startOpenAiResponsesServer, body: codexSessionBody, outExists: false },
+  claude: {
+    start: startAnthropicServer,
+    body: claudeSessionBody,
+    outExists: false,
+    asks: ["session/request_permission", "session/request_permission"],
+  },
+  gemini: {
+    start: startGeminiServer,
+    body: geminiSessionBody,
+    outExists: true,
+    // Its read_file reads the disk itself; its write_file reads the file through the gateway
+    // (for the diff it asks about, and again to write), then writes it through the gateway.
+    asks: [
+      "session/request_permission",
+      "fs/read_text_file",
+      "session/request_permission",
+      "fs/read_text_file",
+      "fs/write_text_file",
+    ],
+  },
+  codex: {
+    start: startOpenAiResponsesServer,
+    body: codexSessionBody,
+    outExists: false,
+    asks: ["session/request_permission", "session/request_permission"],
+  },
 };
 
 const ENDS = new Set(["chat.final", "chat.error", "chat.aborted"]);
@@ -98,11 +128,14 @@ interface Kill {
   at: number;
 }
 
-/** `KILLS` distinct phases in turn order, each with a seeded signal and point. */
+/**
+ * `KILLS` distinct phases in turn order, each with a seeded signal and point: always
+ * `permission` (a request pending at a restart is answered after it, once), the rest seeded.
+ */
 function killsOf(random: () => number): Kill[] {
-  const phases = [...PHASES];
-  const chosen: Phase[] = [];
-  while (chosen.length < Math.min(KILLS, phases.length))
+  const phases = PHASES.filter((p) => p !== "permission");
+  const chosen: Phase[] = KILLS > 0 ? ["permission"] : [];
+  while (chosen.length < Math.min(KILLS, PHASES.length))
     chosen.push(phases.splice(Math.floor(random() * phases.length), 1)[0]!);
   return chosen
     .sort((a, b) => PHASES.indexOf(a) - PHASES.indexOf(b))
@@ -423,6 +456,10 @@ async function heldTurn(agent: AgentName, seed: number, defer: Defer): Promise<v
     requests.map((r) => [r.method, answers(r.id!).length]),
     said,
   ).toEqual(requests.map((r) => [r.method, 1]));
+  expect(
+    requests.map((r) => r.method),
+    said,
+  ).toEqual(AGENTS[agent].asks);
   const permissions = requests.filter((r) => r.method === "session/request_permission");
   expect(permissions.length, said).toBeGreaterThanOrEqual(1);
   for (const p of permissions) {
