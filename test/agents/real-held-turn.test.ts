@@ -114,9 +114,9 @@ const ENDS = new Set(["chat.final", "chat.error", "chat.aborted"]);
  * a seeded share of the first words or of the final answer; `read`, `shell` and `write` once the
  * model's tool call is written (the agent then reads the file, through the gateway where it
  * does, asks for the permission, writes); `permission` while the command's permission request
- * waits (a viewer of the next gateway answers it); `answered` just after the viewer's answer was
- * taken. At a model-side point the gateway is frozen (SIGSTOP) at once and killed a seeded few ms
- * later; a SIGTERM is delivered with SIGCONT, so the gateway's own stop runs.
+ * waits (a viewer of the next gateway answers it; in every turn); `answered` just after the
+ * viewer's answer was taken. At a model-side point the gateway is frozen (SIGSTOP) at once and
+ * killed a seeded few ms later; a SIGTERM is delivered with SIGCONT, so the gateway's own stop runs.
  */
 const PHASES = ["text", "read", "shell", "permission", "answered", "write", "final"] as const;
 type Phase = (typeof PHASES)[number];
@@ -295,9 +295,13 @@ async function heldTurn(agent: AgentName, seed: number, defer: Defer): Promise<v
       await serve();
     });
     down = next;
-    void next.finally(() => {
-      if (down === next) down = undefined;
-    });
+    next
+      .finally(() => {
+        if (down === next) down = undefined;
+      })
+      .catch(() => {
+        // A failed restart surfaces where the driver awaits `down`.
+      });
     return next;
   };
   const pending = new Set<Phase>(kills.map((k) => k.phase));
@@ -413,6 +417,8 @@ async function heldTurn(agent: AgentName, seed: number, defer: Defer): Promise<v
   // What the model was asked (each step and what its tool result began with), for a failure's message.
   const asked = server.turns.map((t) => `${stepOf(t) ?? "?"}(${(t.toolResult ?? "").slice(0, 160)})`).join(" ");
   const said = `${context}; landed: ${landed.join(", ") || "none"}; the model was asked: ${asked}; the run ended: ${JSON.stringify(end).slice(0, 400)}`;
+  // Every kill landed where the seed put it: the turn passes each phase once.
+  expect(landed, said).toHaveLength(kills.length);
   const log = await events(gw.url, id);
   const run = log.filter((e) => e.runId === runId);
   const deltas = run.filter((e) => e.type === "chat.delta").map((e) => e.text ?? "");
@@ -465,7 +471,6 @@ async function heldTurn(agent: AgentName, seed: number, defer: Defer): Promise<v
   for (const p of permissions) {
     expect(answers(p.id!)[0]?.result, said).toMatchObject({ outcome: { outcome: "selected" } });
   }
-  return;
 }
 
 describe("real agents' turns in flight across gateway restarts (holders on)", () => {
