@@ -129,6 +129,8 @@ export class AcpAdapter implements AgentAdapter {
   /** Answers to the agent's requests made exactly-once (held-turn.ts): the newest, and the last mark. */
   private answered: Array<[id: string, mark: number]> = [];
   private mark = 0;
+  /** The newest mark given to an answer or prompt; {@link mark} is the newest recorded. */
+  private markGiven = 0;
   /** The id of the `session/prompt` on its way to the holder, not yet recorded. */
   private promptGoing: number | undefined;
 
@@ -615,10 +617,14 @@ export class AcpAdapter implements AgentAdapter {
       this.cursor = kept?.cursor ?? { offset: proc.firstOffset?.() ?? 0, seq: this.context.turns?.appended() ?? 0 };
       this.answered = [...(kept?.answered ?? [])];
       this.mark = kept?.mark ?? 0;
+      this.markGiven = this.mark;
       this.keepTurn(kept?.run ?? null);
       proc.holdAnswers?.({
-        next: () => ++this.mark,
+        next: () => ++this.markGiven,
         recorded: (id, mark) => {
+          // Until now a record written (a run's end) kept the mark before: the holder drops this
+          // answer if the gateway dies first, and the next one answers again.
+          this.mark = mark;
           if (id !== undefined) this.answered.push([id, mark]);
           else if (this.promptGoing !== undefined && this.heldRun !== null) {
             // The prompt has left for the holder: from now on the record says it was sent.
