@@ -129,6 +129,10 @@ export class AcpAdapter implements AgentAdapter {
   /** Answers to the agent's requests made exactly-once (held-turn.ts): the newest, and the last mark. */
   private answered: Array<[id: string, mark: number]> = [];
   private mark = 0;
+  /** The newest mark given to an answer or prompt; {@link mark} is the newest recorded. */
+  private markGiven = 0;
+  /** The id of the `session/prompt` on its way to the holder, not yet recorded. */
+  private promptGoing: number | undefined;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -418,9 +422,12 @@ export class AcpAdapter implements AgentAdapter {
     setImmediate(() => {
       this.cursorSaveQueued = false;
       const cursor = this.candidate;
-      this.candidate = undefined;
       const turns = this.context.turns;
       if (cursor === undefined || turns === undefined || this.detached || this.isDead) return;
+      // An answer still leaving this process is not recorded yet: the cursor may not pass its
+      // request (the next applied line queues this save again).
+      if (this.proc?.answersHeld?.() === true) return;
+      this.candidate = undefined;
       this.cursor = cursor;
       this.keepTurn(this.heldRun);
       // Durable once an event appended after this record is: the log's writes commit in order.
@@ -610,11 +617,20 @@ export class AcpAdapter implements AgentAdapter {
       this.cursor = kept?.cursor ?? { offset: proc.firstOffset?.() ?? 0, seq: this.context.turns?.appended() ?? 0 };
       this.answered = [...(kept?.answered ?? [])];
       this.mark = kept?.mark ?? 0;
+      this.markGiven = this.mark;
       this.keepTurn(kept?.run ?? null);
       proc.holdAnswers?.({
-        next: () => ++this.mark,
+        next: () => ++this.markGiven,
         recorded: (id, mark) => {
+          // Until now a record written (a run's end) kept the mark before: the holder drops this
+          // answer if the gateway dies first, and the next one answers again.
+          this.mark = mark;
           if (id !== undefined) this.answered.push([id, mark]);
+          else if (this.promptGoing !== undefined && this.heldRun !== null) {
+            // The prompt has left for the holder: from now on the record says it was sent.
+            this.heldRun = { ...this.heldRun, promptId: this.promptGoing };
+            this.promptGoing = undefined;
+          }
           if (this.answered.length > MAX_KEPT_ANSWERS) this.answered.shift();
           this.keepTurn(this.heldRun);
           this.context.turns?.flush();
@@ -639,9 +655,10 @@ export class AcpAdapter implements AgentAdapter {
         // The reader counts stdout's bytes; the holder's offsets count stderr's too.
         applied: (position, answering) => this.applied(proc.holderOffset?.(position) ?? position, answering),
         skipped: (method) => this.context.turns?.skipped(method),
+        // Recorded with the prompt (recorded above), not before: a record naming a prompt id the
+        // holder never got would wait for its answer for ever.
         sent: (method, wireId) => {
-          if (method === "session/prompt" && this.heldRun !== null)
-            this.keepTurn({ ...this.heldRun, promptId: wireId });
+          if (method === "session/prompt" && this.heldRun !== null) this.promptGoing = wireId;
         },
       },
       {

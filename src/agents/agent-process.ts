@@ -60,13 +60,19 @@ export interface AgentChild {
   holderOffset?(position: number): number;
   /** Under a holder: how answers to the agent's requests are made exactly-once (held-turn.ts). */
   holdAnswers?(hook: AnswerHook): void;
+  /**
+   * Under a holder: whether an answer (or prompt) written waits to leave this process, not yet
+   * recorded: no cursor may pass the request it answers until it is.
+   */
+  answersHeld?(): boolean;
 }
 
 /**
  * Called as an answer to a request of the agent's (JSON-RPC id `id`, as JSON; undefined: the
  * gateway's `session/prompt`, whose id the turn names) is written: `next`
- * gives its mark, the answer goes to the holder held for it, then `recorded` must make the mark
- * durable before it returns; the holder is then told the mark is committed.
+ * gives its mark, the answer goes to the holder held for it, then — once it has left the
+ * gateway's process — `recorded` must make the mark durable before it returns; the holder is
+ * then told the mark is committed.
  */
 export interface AnswerHook {
   next(): number;

@@ -2,7 +2,7 @@
 // agent-session.ts, which holds the run lane, so that the lane reads on its own.
 import type { Clock } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ContentBlock, PermissionPolicy, SessionEvent } from "../protocol/index.js";
+import type { Actor, ContentBlock, MessageSender, PermissionPolicy, SessionEvent } from "../protocol/index.js";
 import type { TurnReplay } from "./turn-replay.js";
 import type { AdapterContext, TurnKeeper, AgentAdapter, AgentSpec, LogRoom } from "./adapter.js";
 import type { AgentProcesses } from "./agent-process.js";
@@ -66,13 +66,27 @@ export interface AgentSessionOptions {
   processes?: AgentProcesses | undefined;
   /**
    * Takes over the process `processes` kept from an earlier gateway at once (`AgentAdapter.adopt`);
-   * `turnOpen`: that gateway left a turn running.
+   * `turnOpen`: that gateway left a turn running; `queued`: the runs it queued behind that turn,
+   * which wait in the lane again, in order.
    */
-  adopt?: { turnOpen: boolean; continued?: ContinuedRun | undefined } | undefined;
+  adopt?:
+    { turnOpen: boolean; continued?: ContinuedRun | undefined; queued?: readonly QueuedRun[] | undefined } | undefined;
   /** Keeps the turn in flight of an agent under a holder (see AdapterContext). */
   turns?: TurnKeeper | undefined;
   /** The log wrapper dropping what re-read stdout produces again (turn-replay.ts); `log` is it. */
   replay?: TurnReplay | undefined;
+}
+
+/**
+ * A run an earlier gateway queued (its `run.queued` is in the log) and never started: after an
+ * adoption it waits in the lane again (held-turn.ts), started after the run in flight ends.
+ */
+export interface QueuedRun {
+  runId: string;
+  text: string;
+  content?: ContentBlock[] | undefined;
+  by: Actor;
+  from?: MessageSender | undefined;
 }
 
 /** The run an earlier gateway left in flight, to go on with (held-turn.ts). */

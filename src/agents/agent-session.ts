@@ -31,6 +31,7 @@ import type {
   AgentSessionOptions,
   AgentSessionState,
   ContinuedRun,
+  QueuedRun,
   RunInfo,
 } from "./agent-session-types.js";
 import type { RunEnd, RunOptions } from "./run.js";
@@ -154,7 +155,8 @@ export class AgentSession {
           "elicitation cancelled at once: the agent has the most open elicitations a session may have",
         ),
     });
-    if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen, options.adopt.continued);
+    if (options.adopt !== undefined)
+      this.adoptProcess(options.adopt.turnOpen, options.adopt.continued, options.adopt.queued ?? []);
   }
 
   /** The permission policy requests are answered by from now on (undefined: a person answers each). */
@@ -351,11 +353,16 @@ export class AgentSession {
   }
 
   /** The process an earlier gateway left under a holder becomes this session's agent. */
-  private adoptProcess(turnOpen: boolean, continued: ContinuedRun | undefined): void {
+  private adoptProcess(turnOpen: boolean, continued: ContinuedRun | undefined, queued: readonly QueuedRun[]): void {
+    // Queued before the restart (their `run.queued` is logged): they wait again, in order.
+    for (const q of queued) this.queue.push(this.newRun(q));
     const adapter = this.makeAdapter(this.context);
-    if (adapter.adopt?.(turnOpen) !== true) return this.retire(adapter);
+    if (adapter.adopt?.(turnOpen) !== true) {
+      this.retire(adapter);
+      return this.startNext();
+    }
     this.adapter = adapter;
-    if (continued === undefined || adapter.continueTurn === undefined) return;
+    if (continued === undefined || adapter.continueTurn === undefined) return this.startNext();
     // The run an earlier gateway left in flight goes on, in the same lane (held-turn.ts).
     const run = this.newRun({
       runId: continued.runId,

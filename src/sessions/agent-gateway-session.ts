@@ -45,7 +45,7 @@ import { HeldAgentProcess } from "./held-agent-process.js";
 import { readKeptTurn } from "../agents/held-turn.js";
 import type { HeldTurn, KeptTurn } from "../agents/held-turn.js";
 import { TurnReplay } from "../agents/turn-replay.js";
-import type { AgentSessionOptions, ContinuedRun } from "../agents/agent-session-types.js";
+import type { AgentSessionOptions, ContinuedRun, QueuedRun } from "../agents/agent-session-types.js";
 import type { TurnKeeper } from "../agents/adapter.js";
 import { Holders } from "./holders.js";
 import type { HolderRef, Launched } from "./holders.js";
@@ -264,8 +264,9 @@ export class AgentGatewaySession extends Session {
 
   /**
    * Takes over the agent process an earlier gateway left under its holder, in the conversation
-   * it has. The runs that gateway left open end `chat.aborted` (a JSON-RPC stream cut mid-turn
-   * cannot be resumed); the agent is told `session/cancel` and takes the next prompt.
+   * it has. With a kept turn (held-turn.ts) the run in flight goes on and the runs queued behind
+   * it wait again (test/agents/held-turn.test.ts); without one, the runs that gateway left open
+   * end `chat.aborted`, the agent is told `session/cancel` and takes the next prompt.
    */
   adopt(options: AgentStartOptions): void {
     if (!this.awaitingAdoption) return;
@@ -280,20 +281,24 @@ export class AgentGatewaySession extends Session {
     }
     const turn = kept.turn;
     const runId = turn.run?.runId;
-    // The run in flight goes on; the runs queued behind it end as before (their prompts went nowhere yet).
-    const aborted = this.closeOpenRuns(GATEWAY_RESTARTED, false, runId);
+    // The run in flight goes on, and the runs queued behind it wait again (their prompts went
+    // nowhere yet); a run started that the record does not name ends.
+    this.trackOpenRuns();
+    const queued = this.queuedRuns(runId);
+    const keep = new Set([...(runId !== undefined ? [runId] : []), ...queued.map((q) => q.runId)]);
+    const aborted = this.closeOpenRuns(GATEWAY_RESTARTED, false, keep);
     const continued =
       runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
     if (continued === undefined && aborted > 0) {
       // A run the record does not name as in flight (its record was not committed before the
       // gateway died) ended: the agent is told to stop that turn, as without a kept turn.
-      this.start(options, { turnOpen: true });
+      this.start(options, { turnOpen: true, queued });
       return;
     }
     const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq), continued?.runId);
     this.replay = replay;
     this.continuedRun = continued?.runId;
-    this.start(options, { turnOpen: false, continued }, replay);
+    this.start(options, { turnOpen: false, continued, queued }, replay);
   }
 
   /** The kept turn read at {@link adoptHeld}, and the log wrapper re-read stdout goes through. */
@@ -791,10 +796,11 @@ export class AgentGatewaySession extends Session {
     );
   }
 
-  /** Ends the open runs (see {@link markLost}); returns how many of them had started. */
-  private closeOpenRuns(reason?: string, failed = false, keep?: string): number {
-    // What the record names (runs whose `run.queued` retention may have dropped from the log),
-    // then what the retained log says (the record may miss the last events before the crash).
+  /**
+   * The open runs: what the record names (runs whose `run.queued` retention may have dropped from
+   * the log), then what the retained log says (the record may miss the last events before the crash).
+   */
+  private trackOpenRuns(): void {
     let since = this.log.first - 1;
     for (;;) {
       const page = this.log.read(since, { limit: 1000, types: RUN_BOOKKEEPING });
@@ -803,8 +809,40 @@ export class AgentGatewaySession extends Session {
       if (page.next >= page.head || page.next <= since) break;
       since = page.next;
     }
+  }
+
+  /**
+   * The open runs never started, other than `inFlight`, in the order they were queued: each as
+   * its `run.queued` says (one retention dropped is not among them, and ends as before).
+   */
+  private queuedRuns(inFlight: string | undefined): QueuedRun[] {
+    const waiting = new Set([...this.openRuns].filter((id) => !this.startedRuns.has(id) && id !== inFlight));
+    const queued: QueuedRun[] = [];
+    let since = this.log.first - 1;
+    while (waiting.size > queued.length) {
+      const page = this.log.read(since, { limit: 1000, types: QUEUED });
+      for (const entry of page.entries) {
+        const event = eventOf(entry);
+        if (event.type !== "run.queued" || !waiting.has(event.runId)) continue;
+        queued.push({
+          runId: event.runId,
+          text: event.text,
+          by: event.by,
+          ...(event.content !== undefined ? { content: event.content } : {}),
+          ...(event.from !== undefined ? { from: event.from } : {}),
+        });
+      }
+      if (page.next >= page.head || page.next <= since) break;
+      since = page.next;
+    }
+    return queued;
+  }
+
+  /** Ends the open runs but those in `keep` (see {@link markLost}); returns how many of them had started. */
+  private closeOpenRuns(reason?: string, failed = false, keep: ReadonlySet<string> = new Set()): number {
+    this.trackOpenRuns();
     for (const [requestId, runId] of [...this.openRequests]) {
-      if (runId === keep) continue;
+      if (keep.has(runId)) continue;
       this.log.append({
         type: "permission.resolved",
         runId,
@@ -815,7 +853,7 @@ export class AgentGatewaySession extends Session {
       });
     }
     for (const [requestId, runId] of [...this.openElicitations]) {
-      if (runId === keep) continue;
+      if (keep.has(runId)) continue;
       this.log.append({
         type: "elicitation.resolved",
         runId,
@@ -825,10 +863,10 @@ export class AgentGatewaySession extends Session {
         reason: "gateway-restarted",
       });
     }
-    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId) && runId !== keep).length;
+    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId) && !keep.has(runId)).length;
     const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};
     for (const runId of [...this.openRuns]) {
-      if (runId === keep) continue;
+      if (keep.has(runId)) continue;
       // A turn whose kept state this build cannot read: the run ends naming why (held-turn.ts).
       if (failed && reason !== undefined && this.startedRuns.has(runId)) {
         this.log.append({ type: "chat.error", runId, code: "AGENT_FAILED", message: reason });
@@ -881,6 +919,9 @@ const LOGGED_BY_REQUEST: Readonly<Record<string, string>> = {
   "elicitation/create": "elicitation.request",
   "terminal/create": "child",
 };
+
+/** What a queued run is rebuilt from after an adoption. */
+const QUEUED: ReadonlySet<string> = new Set(["run.queued"]);
 
 /** The events a continued run's state is rebuilt from (Run.restore), with its `run.queued`. */
 const RUN_STATE: ReadonlySet<string> = new Set(["run.queued", "chat.delta", "chat.thought", "tool", "plan"]);

@@ -93,22 +93,29 @@ export class HeldAgentProcess implements AgentChild {
     this.stdin = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         if (!this.detached && this.running) {
-          const id = this.answered(chunk);
           const hook = this.answerHook;
-          if (hook !== undefined && isPrompt(chunk)) {
-            // The prompt too: the record names it (its id) before the agent may read it.
+          const prompt = hook !== undefined && isPrompt(chunk);
+          const id = prompt ? undefined : answerOf(chunk);
+          if (hook !== undefined && (prompt || id !== undefined)) {
+            // Held for its mark until the record naming it (the answer's request id, or the
+            // prompt's) is durable: delivered once the record says so, dropped by the holder
+            // otherwise (docs/agents.md, "Agents across gateway restarts"). Recorded only once
+            // the held input has left this process, so a record never names input that died in
+            // this process's socket buffer; meanwhile the answers wait (answersHeld).
             const mark = hook.next();
             this.transport.write(chunk, mark);
-            hook.recorded(undefined, mark);
-            this.transport.commitInput(mark);
-          } else if (id !== undefined && hook !== undefined) {
-            // Held for its mark until the record naming it is durable: delivered once the record
-            // says so, dropped by the holder otherwise (docs/agents.md, "Agents across gateway restarts").
-            const mark = hook.next();
-            this.transport.write(chunk, mark);
-            hook.recorded(id, mark);
-            this.transport.commitInput(mark);
-          } else this.transport.write(chunk);
+            this.holding++;
+            this.transport.whenFlushed(() => {
+              this.holding--;
+              if (id !== undefined) this.answered(chunk);
+              hook.recorded(id, mark);
+              this.transport.commitInput(mark);
+              callback();
+            });
+            return;
+          }
+          this.answered(chunk);
+          this.transport.write(chunk);
         }
         callback();
       },
@@ -223,6 +230,13 @@ export class HeldAgentProcess implements AgentChild {
     this.answerHook = hook;
   }
 
+  /** Held answers and prompts written and not yet recorded (they wait to leave this process). */
+  private holding = 0;
+
+  answersHeld(): boolean {
+    return this.holding > 0;
+  }
+
   /** Acknowledges what may be, lets the last frames reach the holder, and lets go of it: the process runs on. */
   async detach(): Promise<void> {
     if (this.detached) return;
@@ -290,15 +304,12 @@ export class HeldAgentProcess implements AgentChild {
   }
 
   /** What the gateway writes: an answer to a request of the agent's (its id, returned) lets the holder forget that request. */
-  private answered(chunk: Buffer): string | undefined {
-    let answer: string | undefined;
+  /** The agent's requests `chunk` answers are answered: the holder may forget their lines. */
+  private answered(chunk: Buffer): void {
     for (const line of chunk.toString("utf8").split("\n")) {
       const id = responseId(line);
-      if (id === undefined) continue;
-      answer = id;
-      if (this.pending.delete(id)) this.queueAck();
+      if (id !== undefined && this.pending.delete(id)) this.queueAck();
     }
-    return answer;
   }
 
   /** Up to the last whole line read, but not past a request still waiting for its answer. */
@@ -330,6 +341,13 @@ function requestId(line: string): string | undefined {
   const message = parse(line);
   if (message === undefined || typeof message["method"] !== "string" || !("id" in message)) return undefined;
   return JSON.stringify(message["id"]);
+}
+
+/** The id of the last JSON-RPC response in `chunk` (as a map key), or undefined: what an answer answers. */
+function answerOf(chunk: Buffer): string | undefined {
+  let answer: string | undefined;
+  for (const line of chunk.toString("utf8").split("\n")) answer = responseId(line) ?? answer;
+  return answer;
 }
 
 function responseId(line: string): string | undefined {

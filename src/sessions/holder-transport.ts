@@ -277,7 +277,34 @@ export class HolderTransport implements ProcessTransport {
 
   /** Before 'connect' Node queues the write and sends it after the listeners, so after {@link checkPeer}. */
   private send(bytes: Buffer): void {
-    if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+    if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) {
+      this.socket.write(bytes, () => this.checkFlushed());
+    }
+  }
+
+  /**
+   * Whether every byte given has left this process: it is in the kernel's socket buffer, which
+   * the holder reads even after this process dies. (A write the kernel took at once leaves
+   * `writableLength` at 0 before `write` returns.)
+   */
+  get flushed(): boolean {
+    return this.holderMinor !== null && this.early.length === 0 && this.socket.writableLength === 0;
+  }
+
+  private flushWaiters: Array<() => void> = [];
+
+  /**
+   * Calls `fn` once {@link flushed}: at once when it is, else after the writes before it are
+   * done. Never once the connection is gone (nothing it waits for can reach the holder then).
+   */
+  whenFlushed(fn: () => void): void {
+    if (this.flushed) return fn();
+    this.flushWaiters.push(fn);
+  }
+
+  private checkFlushed(): void {
+    if (this.flushWaiters.length === 0 || !this.flushed || this.closed) return;
+    for (const fn of this.flushWaiters.splice(0)) fn();
   }
 
   private onFrame(f: HolderFrame): void {

@@ -69,7 +69,7 @@ const ANSWER = Array.from({ length: WORDS }, (_, i) => `w${i + 1} `).join("");
 
 describe("a turn in flight of a held agent across gateway restarts", () => {
   for (const signal of ["SIGKILL", "SIGTERM"] as const) {
-    it(`goes on after a ${signal} of the gateway mid-answer: chat.final with every word once`, async () => {
+    it(`goes on after a ${signal} of the gateway mid-answer: chat.final with every word once, then the run queued behind it`, async () => {
       const { dataDir, config, record } = setUp();
       const first = await serveInChild({ dataDir, config, holders: true });
       const http1 = api(first.url);
@@ -82,6 +82,8 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
         15_000,
         "the first words",
       );
+      const queuedText = JSON.stringify({ op: "words", n: 5, ms: 1 });
+      const queued = (await http1.post(`/v1/sessions/${id}/prompt`, { text: queuedText })).json.runId as string;
       await stop(first, signal);
 
       const second = await serveInChild({ dataDir, config, holders: true });
@@ -93,10 +95,30 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
       const deltas = log.filter((e) => e.type === "chat.delta" && e.runId === runId).map((e) => e.text);
       expect(deltas.join("")).toBe(ANSWER);
       expect(log.filter((e) => e.runId === runId && ENDS.has(e.type))).toHaveLength(1);
-      expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => log[0]!.seq + i));
-      // The agent never saw the restart: one prompt, no session/cancel.
+      // The run queued behind it waited through the restart and ran after it, once.
+      const next = await runEnd(http2, id, queued);
+      expect(next, JSON.stringify(next)).toMatchObject({ type: "chat.final", text: "w1 w2 w3 w4 w5 " });
+      const after = await events(http2, id);
+      expect(after.filter((e) => e.runId === queued).map((e) => e.type)).toEqual([
+        "run.queued",
+        "run.started",
+        ...after.filter((e) => e.runId === queued && e.type === "chat.delta").map(() => "chat.delta"),
+        "chat.final",
+      ]);
+      expect(after.findIndex((e) => e.runId === queued && e.type === "run.started")).toBeGreaterThan(
+        after.findIndex((e) => e.runId === runId && e.type === "chat.final"),
+      );
+      expect(after.map((e) => e.seq)).toEqual(after.map((_, i) => after[0]!.seq + i));
+      // The agent never saw the restart: each prompt once, no session/cancel.
       const read = agentRead(record);
-      expect(read.filter((m) => m.method === "session/prompt")).toHaveLength(1);
+      expect(
+        read
+          .filter((m) => m.method === "session/prompt")
+          .map((m) => JSON.stringify((m.params as { prompt: unknown }).prompt)),
+      ).toEqual([
+        JSON.stringify([{ type: "text", text: JSON.stringify({ op: "words", n: WORDS, ms: 8 }) }]),
+        JSON.stringify([{ type: "text", text: queuedText }]),
+      ]);
       expect(read.filter((m) => m.method === "session/cancel")).toEqual([]);
     }, 60_000);
   }
@@ -157,6 +179,50 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     const again = await runEnd(http2, id, next);
     expect(again.type, JSON.stringify(again)).toBe("chat.final");
     expect(again.text).not.toBe(`pid=${pid}`);
+  }, 60_000);
+
+  it("sends a prompt again that had not left the killed gateway (its holder not reading): the agent reads it once, whole (regression)", async () => {
+    const { dataDir, config, record } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const started = (await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "pid" }) })).json
+      .runId as string;
+    const said = await runEnd(http1, id, started);
+    const agentPid = Number(/pid=(\d+)/.exec(String(said.text))![1]);
+    const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
+    const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    // A stopped holder reads nothing: a prompt larger than the kernel's socket buffer (about
+    // 200 KiB) stays partly in the gateway's own write buffer, where its death loses it.
+    process.kill(holderPid, "SIGSTOP");
+    onTestFinished(() => {
+      try {
+        process.kill(holderPid, "SIGCONT");
+      } catch {
+        // The holder has ended (its session was deleted): nothing to let go on.
+      }
+    });
+    const text = JSON.stringify({ op: "words", n: 3, ms: 1, pad: "x".repeat(250_000) });
+    const sent = await http1.post(`/v1/sessions/${id}/prompt`, { text });
+    expect(sent.status, sent.text.slice(0, 300)).toBe(202);
+    const runId = sent.json.runId as string;
+    await waitFor(
+      async () => (await events(http1, id)).some((e) => e.type === "run.started" && e.runId === runId),
+      15_000,
+      "the run's start",
+    );
+    // The run's start is in the log; the record naming it commits right behind it (the store's
+    // next batch), and the prompt is written to the holder's socket as it is saved.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stop(first, "SIGKILL");
+    process.kill(holderPid, "SIGCONT");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const end = await runEnd(http2, id, runId);
+    expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", text: "w1 w2 w3 " });
+    const prompts = agentRead(record).filter((m) => m.method === "session/prompt");
+    expect(prompts.map((m) => JSON.stringify(m.params).length > 250_000)).toEqual([false, true]);
   }, 60_000);
 
   it("keeps a permission request pending across a kill -9: answered after it, the agent gets one answer", async () => {

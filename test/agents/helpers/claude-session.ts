@@ -6,9 +6,14 @@ import { CLAUDE_ACP } from "./agent-packages.js";
 /**
  * A `POST /v1/sessions` body for Claude Code's ACP adapter in a fresh HOME, its model API at
  * `modelUrl` (a scripted server on loopback): no key, no internet, no developer's credentials.
+ * `home`: an empty directory the caller removes (a concurrent test's own clean-up), else a
+ * temporary one removed after the test.
  */
-export function claudeSessionBody(modelUrl: string, homePrefix: string): Record<string, unknown> {
-  const home = tempDir(homePrefix);
+export function claudeSessionBody(
+  modelUrl: string,
+  homePrefix: string,
+  home: string = tempDir(homePrefix),
+): Record<string, unknown> {
   mkdirSync(path.join(home, ".claude"));
   writeFileSync(path.join(home, ".claude/settings.json"), '{"permissions":{"defaultMode":"default"}}');
   return {

@@ -6,9 +6,13 @@ import { CODEX_ACP, GEMINI } from "./agent-packages.js";
 /**
  * A `POST /v1/sessions` body for Gemini CLI in a fresh HOME, its Gemini API at `modelUrl` (a
  * scripted server on loopback), with a dummy key: no internet, no developer's credentials.
+ * `home` as for claudeSessionBody.
  */
-export function geminiSessionBody(modelUrl: string, homePrefix: string): Record<string, unknown> {
-  const home = tempDir(homePrefix);
+export function geminiSessionBody(
+  modelUrl: string,
+  homePrefix: string,
+  home: string = tempDir(homePrefix),
+): Record<string, unknown> {
   mkdirSync(path.join(home, ".gemini"));
   const settings = {
     general: {
@@ -39,9 +43,13 @@ export function geminiSessionBody(modelUrl: string, homePrefix: string): Record<
  * `modelUrl` (a scripted server on loopback). Its approval policy and sandbox are those of its
  * "Default" preset: codex-acp offers its modes (read-only, auto, full-access) only while the
  * session's settings match one of them (with `untrusted` and `danger-full-access` it offers none).
+ * `home` as for claudeSessionBody.
  */
-export function codexSessionBody(modelUrl: string, homePrefix: string): Record<string, unknown> {
-  const home = tempDir(homePrefix);
+export function codexSessionBody(
+  modelUrl: string,
+  homePrefix: string,
+  home: string = tempDir(homePrefix),
+): Record<string, unknown> {
   const codexHome = path.join(home, ".codex");
   mkdirSync(codexHome);
   const config = [

@@ -42,6 +42,8 @@ function toolUse(ask: ToolAsk): { name: string; input: Record<string, unknown> }
   switch (ask.tool) {
     case "shell":
       return { name: "Bash", input: { command: ask.command, description: "Run the command" } };
+    case "read":
+      return { name: "Read", input: { file_path: ask.path } };
     case "write":
       return { name: "Write", input: { file_path: ask.path, content: ask.content } };
   }

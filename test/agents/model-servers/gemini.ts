@@ -26,6 +26,8 @@ function functionCall(ask: ToolAsk): { name: string; args: Record<string, unknow
   switch (ask.tool) {
     case "shell":
       return { name: "run_shell_command", args: { command: ask.command, description: "Run the command" } };
+    case "read":
+      return { name: "read_file", args: { file_path: ask.path } };
     case "write":
       return { name: "write_file", args: { file_path: ask.path, content: ask.content } };
   }

@@ -43,24 +43,29 @@ function outputText(output: unknown): string {
 function toolItem(ask: ToolAsk, tools: Tool[]): Record<string, unknown> {
   const callId = `call_scripted_${++ids}`;
   const has = (name: string): Tool | undefined => tools.find((t) => t.name === name);
-  switch (ask.tool) {
-    case "shell": {
-      // Codex 0.16 (gpt-5.x model families) offers `exec_command {cmd}`; older ones `shell {command: argv}`.
-      const exec = has("exec_command");
-      if (exec) {
-        // Codex answers with what the command printed so far after `yield_time_ms` (a short
-        // default): on a loaded machine that is before the command ends, so the model waits longer.
-        const wait = exec.parameters?.properties?.yield_time_ms !== undefined ? { yield_time_ms: 30_000 } : {};
-        return {
-          type: "function_call",
-          call_id: callId,
-          name: "exec_command",
-          arguments: JSON.stringify({ cmd: ask.command, ...wait }),
-        };
-      }
-      const args = { command: ["bash", "-lc", ask.command] };
-      return { type: "function_call", call_id: callId, name: "shell", arguments: JSON.stringify(args) };
+  /** Codex 0.16 (gpt-5.x model families) offers `exec_command {cmd}`; older ones `shell {command: argv}`. */
+  const shell = (command: string): Record<string, unknown> => {
+    const exec = has("exec_command");
+    if (exec) {
+      // Codex answers with what the command printed so far after `yield_time_ms` (a short
+      // default): on a loaded machine that is before the command ends, so the model waits longer.
+      const wait = exec.parameters?.properties?.yield_time_ms !== undefined ? { yield_time_ms: 30_000 } : {};
+      return {
+        type: "function_call",
+        call_id: callId,
+        name: "exec_command",
+        arguments: JSON.stringify({ cmd: command, ...wait }),
+      };
     }
+    const args = { command: ["bash", "-lc", command] };
+    return { type: "function_call", call_id: callId, name: "shell", arguments: JSON.stringify(args) };
+  };
+  switch (ask.tool) {
+    case "shell":
+      return shell(ask.command);
+    // Codex has no tool that reads a file: it runs a command that prints it.
+    case "read":
+      return shell(`cat '${ask.path}'`);
     case "write": {
       const patch = [
         "*** Begin Patch",

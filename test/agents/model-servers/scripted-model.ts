@@ -3,7 +3,10 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 /** A tool the scripted model asks the agent to run; each API server names it as its agent expects. */
-export type ToolAsk = { tool: "shell"; command: string } | { tool: "write"; path: string; content: string };
+export type ToolAsk =
+  | { tool: "shell"; command: string }
+  | { tool: "read"; path: string }
+  | { tool: "write"; path: string; content: string };
 
 /** What the model answers to one turn. */
 export interface Reply {
@@ -19,6 +22,10 @@ export interface Reply {
   error?: { status: number; message: string };
   /** Ends the connection after this many characters of text, without the stream's end. */
   dropAfterChars?: number;
+  /** Called after each text piece is written, with the characters written so far. */
+  progress?: (chars: number) => void;
+  /** Called once the whole reply is written (a test acting at the moment the agent has the tool call). */
+  sent?: () => void;
 }
 
 /** One turn the agent asked the model for, as the script sees it, whichever the API. */
@@ -138,6 +145,7 @@ export class ScriptedModelServer {
     const reply = this.script(turn);
     if (reply.error) return this.api.error(reply.error, res);
     await this.api.stream(reply, body, res);
+    reply.sent?.();
   }
 }
 
@@ -177,6 +185,7 @@ export async function streamText(reply: Reply, res: ServerResponse, send: (piece
     }
     send(piece);
     sent += piece.length;
+    reply.progress?.(sent);
   }
   if (reply.dropAfterChars !== undefined) {
     res.destroy();
