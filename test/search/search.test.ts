@@ -4,6 +4,7 @@ import type { SearchAnswer } from "../../src/protocol/index.js";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
+import { cli } from "../cli/helpers.js";
 import { api } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -79,6 +80,18 @@ describe("GET /v1/search", () => {
     expect(hits[0]!.snippet.slice(start, end)).toBe("zebrafish42");
     // Prefix search with a trailing *.
     expect((await search("zebrafi*")).hits.map((h) => h.sessionId)).toEqual([ids[17]]);
+  });
+
+  it("switchboard grep prints session:seq: snippet lines, and exits 1 on no match", async () => {
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: ADMIN };
+    const { hits } = await search("zebrafish42");
+    const found = await cli(["grep", "zebrafish42"], env);
+    expect([found.code, found.stdout]).toEqual([
+      0,
+      `plain-17:${hits[0]!.seq}: ${hits[0]!.snippet.replace(/\s+/g, " ").trim()}\n`,
+    ]);
+    const none = await cli(["grep", "--session", "plain-3", "zebrafish42"], env);
+    expect([none.code, none.stdout]).toEqual([1, ""]);
   });
 
   it("finds a word split between two chunks of output", async () => {
@@ -162,7 +175,7 @@ describe("GET /v1/search", () => {
         expect(r.status, `${JSON.stringify(text)}: ${r.text}`).toBe(200);
         for (const h of (r.json as SearchAnswer).hits) expect(h.name).toMatch(/^shared-/);
       }),
-      { numRuns: 150 },
+      { numRuns: 80 },
     );
     const long = await api(gw.url, ADMIN).get(`/v1/search?q=${"a".repeat(257)}`);
     expect([long.status, long.json?.error?.code]).toEqual([400, "BAD_REQUEST"]);

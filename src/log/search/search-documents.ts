@@ -55,7 +55,9 @@ export function documentsOf(state: SessionTextState, entries: readonly LogEntry[
   for (const entry of entries) {
     if (entry.type === "output") {
       const { bytes } = outputOf(entry);
-      const { text, rest } = terminalText((state.escape ?? "") + Buffer.from(bytes).toString("utf8"));
+      const { text, rest } = terminalText(
+        (state.escape ?? "") + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
+      );
       if (rest === "") delete state.escape;
       else state.escape = rest;
       state.output = grow(state.output, entry.seq, text, "output", docs);
@@ -153,7 +155,8 @@ function flushAll(pending: Pending, kind: SearchDocKind, docs: SearchDoc[]): voi
 }
 
 function pushDoc(docs: SearchDoc[], seq: number, kind: SearchDocKind, text: string): void {
-  if (/[\p{L}\p{N}]/u.test(text)) docs.push({ seq, kind, text: clean(text) });
+  // Output is stripped of control characters already (terminal-text.ts).
+  if (/[\p{L}\p{N}]/u.test(text)) docs.push({ seq, kind, text: kind === "output" ? text.trim() : clean(text) });
 }
 
 /** Control characters out (a snippet marks its matches with two of them, see search-query.ts). */

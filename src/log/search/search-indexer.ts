@@ -5,17 +5,25 @@ import type { SessionTextState } from "./search-documents.js";
 import type { SearchStore } from "./search-store.js";
 
 /**
- * Most milliseconds one indexing slice runs on the event loop before it yields; the next slice
- * waits {@link SEARCH_PAUSE_MS}, so catching up on a backlog takes at most about a third of the
- * loop and a request waits at most a slice (test/search/search.test.ts, "stays responsive").
+ * Most milliseconds one indexing slice runs on the event loop before it yields, so a request
+ * waits at most about this long behind it (test/search/search.test.ts, "stays responsive").
  */
-export const SEARCH_SLICE_MS = 8;
-/** The wait between slices while there is a backlog, and after the first publish that wakes an idle indexer. */
-export const SEARCH_PAUSE_MS = 16;
-/** Most log bytes read for one session at a time (then the next session gets its turn). */
-export const SEARCH_READ_BYTES = 256 * 1024;
+export const SEARCH_SLICE_MS = 5;
+/**
+ * The wait before the next slice while some log published since the last one: indexing then takes
+ * at most about a tenth of the event loop, and the appends that publish keep the rest
+ * (bench/search.ts measures appends with the indexer following against without).
+ */
+export const SEARCH_BUSY_PAUSE_MS = 45;
+/** The wait before the next slice while no log publishes: a backlog (after a start) is indexed at about full speed. */
+export const SEARCH_QUIET_PAUSE_MS = 1;
+/**
+ * Most log bytes read for one session at a time (at least one entry, at most an output entry of
+ * 64 KiB): indexing one such read takes a few ms, so a slice ends close to {@link SEARCH_SLICE_MS}.
+ */
+export const SEARCH_READ_BYTES = 64 * 1024;
 /** Most log entries read for one session at a time. */
-export const SEARCH_READ_ENTRIES = 1024;
+export const SEARCH_READ_ENTRIES = 256;
 
 export interface SearchIndexerOptions {
   store: SearchStore;
@@ -27,7 +35,7 @@ export interface SearchIndexerOptions {
 
 /**
  * Keeps the search index in step with the log, behind it: a published entry marks its session,
- * and slices on the event loop read what each marked session published past its cursor, turn it
+ * and slices on the event loop (a tenth of it while logs publish) read what each marked session published past its cursor, turn it
  * into documents (search-documents.ts) and commit them with the cursor moved on. The append path
  * only marks a session (a set insert). At start every session of the log is marked, so what a
  * stop or crash left unindexed is indexed from its cursor; cursors of sessions the log no longer
@@ -40,10 +48,13 @@ export class SearchIndexer {
   private readonly trims = new Map<string, { before: number; dropCursor: boolean }>();
   private timer: Timer | undefined;
   private closed = false;
+  /** Some log published since the last slice began: the next waits {@link SEARCH_BUSY_PAUSE_MS}. */
+  private busy = true;
   private readonly unwatch: () => void;
 
   constructor(private readonly options: SearchIndexerOptions) {
     this.unwatch = options.events.onPublished((sessionId) => {
+      this.busy = true;
       if (this.marked.has(sessionId)) return;
       this.marked.add(sessionId);
       this.arm();
@@ -77,6 +88,7 @@ export class SearchIndexer {
   runSlice(ms = SEARCH_SLICE_MS): boolean {
     const clock = this.options.clock;
     const until = clock.monotonic() + ms;
+    this.busy = false;
     try {
       for (const [id, trim] of this.trims) {
         if (clock.monotonic() >= until) return true;
@@ -103,10 +115,13 @@ export class SearchIndexer {
 
   private arm(): void {
     if (this.closed || this.timer !== undefined) return;
-    this.timer = this.options.clock.setTimeout(() => {
-      this.timer = undefined;
-      if (this.runSlice()) this.arm();
-    }, SEARCH_PAUSE_MS);
+    this.timer = this.options.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        if (this.runSlice()) this.arm();
+      },
+      this.busy ? SEARCH_BUSY_PAUSE_MS : SEARCH_QUIET_PAUSE_MS,
+    );
   }
 
   /** Indexes the next part of one session past its cursor; returns whether more is published after it. */

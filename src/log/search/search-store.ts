@@ -6,6 +6,8 @@ import { MATCH_CLOSE, MATCH_OPEN, SNIPPET_ELLIPSIS, marksOf } from "./search-que
 
 /** The index's file in the data directory: apart from the log's, so indexing never holds the log's write lock. */
 export const SEARCH_DB_FILE = "search.db";
+/** The index connection's page cache (MiB). */
+const SEARCH_CACHE_MIB = 32;
 /** Words of context `snippet()` shows around a match. */
 const SNIPPET_WORDS = 12;
 /** Most documents one {@link SearchStore.forget} or {@link SearchStore.trim} step deletes (each is tokenized again to leave the index). */
@@ -58,6 +60,9 @@ export class SearchStore {
     this.db.pragma("journal_mode = WAL");
     // The index is rebuilt from the log where a crash cut it (its cursor commits with its documents).
     this.db.pragma("synchronous = NORMAL");
+    // FTS5 rewrites its doclists' pages as it merges segments: a page cache of SEARCH_CACHE_MIB
+    // keeps a build from reading them back from disk.
+    this.db.pragma(`cache_size = -${SEARCH_CACHE_MIB * 1024}`);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS docs (
         id INTEGER PRIMARY KEY,
