@@ -5,6 +5,11 @@ import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { cli } from "../cli/helpers.js";
+import { join } from "node:path";
+import { systemClock } from "../../src/core/clock.js";
+import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import { SearchIndex } from "../../src/log/search/search-index.js";
+import { SEARCH_SLICE_MS, SearchIndexer } from "../../src/log/search/search-indexer.js";
 import { api } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -211,6 +216,37 @@ describe("GET /v1/search", () => {
     expect(
       gw.core.search.store.search('"doomedword"', { sessions: undefined, before: Number.MAX_SAFE_INTEGER, limit: 5 }),
     ).toEqual([]);
+  });
+
+  it("stays responsive: a slice over a backlog yields after about SEARCH_SLICE_MS", async () => {
+    const dir = tempDir("switchboard-search-slice-");
+    const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
+    const index = new SearchIndex({ dataDir: dir, events, clock: systemClock });
+    // Its own timer off: this test runs the slices.
+    index.indexer.close();
+    const builder = new SearchIndexer({ store: index.store, events, clock: systemClock });
+    try {
+      const log = events.create("backlog");
+      const line = "lorem ipsum dolor sit amet consectetur adipiscing elit\n".repeat(1200); // ~64 KiB
+      for (let i = 0; i < 64; i++) log.appendOutput("stdout", i === 63 ? `${line}lastword\n` : line);
+      await log.whenPublished();
+      builder.start(["backlog"]);
+      const slices: number[] = [];
+      for (let more = true; more && slices.length < 1000;) {
+        const t0 = performance.now();
+        more = builder.runSlice();
+        slices.push(performance.now() - t0);
+      }
+      // 4 MiB take many slices, each of about SEARCH_SLICE_MS plus one read of at most 64 KiB.
+      expect(slices.length).toBeGreaterThan(4);
+      const median = slices.sort((a, b) => a - b)[Math.floor(slices.length / 2)]!;
+      expect(median).toBeLessThan(SEARCH_SLICE_MS + 100);
+      expect(index.search("lastword", { sessions: ["backlog"], limit: 5 }).hits).toHaveLength(1);
+    } finally {
+      builder.close();
+      index.close();
+      events.close();
+    }
   });
 
   it("after a restart, indexes from each session's cursor what it missed, once", async () => {
