@@ -11,10 +11,10 @@ import type { SearchStore } from "./search-store.js";
 export const SEARCH_SLICE_MS = 5;
 /**
  * The wait before the next slice while some log published since the last one: indexing then takes
- * at most about a tenth of the event loop, and the appends that publish keep the rest
+ * at most about a twentieth of the event loop, and the appends that publish keep the rest
  * (bench/search.ts measures appends with the indexer following against without).
  */
-export const SEARCH_BUSY_PAUSE_MS = 45;
+export const SEARCH_BUSY_PAUSE_MS = 95;
 /** The wait before the next slice while no log publishes: a backlog (after a start) is indexed at about full speed. */
 export const SEARCH_QUIET_PAUSE_MS = 1;
 /**
