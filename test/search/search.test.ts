@@ -249,6 +249,34 @@ describe("GET /v1/search", () => {
     }
   });
 
+  it("a slice that fails is reported and its session kept for the next try, not dropped", async () => {
+    const dir = tempDir("switchboard-search-fail-");
+    const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
+    const index = new SearchIndex({ dataDir: dir, events, clock: systemClock });
+    index.indexer.close();
+    const errors: unknown[] = [];
+    const builder = new SearchIndexer({
+      store: index.store,
+      events,
+      clock: systemClock,
+      onError: (e) => errors.push(e),
+    });
+    try {
+      const log = events.create("failing");
+      log.appendOutput("stdout", "alpha beta\n");
+      await log.whenPublished();
+      builder.start(["failing"]);
+      index.store.close();
+      expect(builder.runSlice()).toBe(true);
+      expect(errors).toHaveLength(1);
+      expect(builder.idle).toBe(false);
+    } finally {
+      builder.close();
+      index.close();
+      events.close();
+    }
+  });
+
   it("after a restart, indexes from each session's cursor what it missed, once", async () => {
     print(ids[20]!, "beforestop word\n");
     await indexed();

@@ -17,6 +17,8 @@ export const SEARCH_SLICE_MS = 5;
 export const SEARCH_BUSY_PAUSE_MS = 95;
 /** The wait before the next slice while no log publishes: a backlog (after a start) is indexed at about full speed. */
 export const SEARCH_QUIET_PAUSE_MS = 1;
+/** The wait after a slice failed (a full disk, say): what failed is tried again then, at most this often. */
+export const SEARCH_ERROR_PAUSE_MS = 5_000;
 /**
  * Most log bytes read for one session at a time (at least one entry, at most an output entry of
  * 64 KiB): indexing one such read takes a few ms, so a slice ends close to {@link SEARCH_SLICE_MS}.
@@ -50,6 +52,8 @@ export class SearchIndexer {
   private closed = false;
   /** Some log published since the last slice began: the next waits {@link SEARCH_BUSY_PAUSE_MS}. */
   private busy = true;
+  /** The last slice failed: the next waits {@link SEARCH_ERROR_PAUSE_MS}. */
+  private failed = false;
   private readonly unwatch: () => void;
 
   constructor(private readonly options: SearchIndexerOptions) {
@@ -89,6 +93,8 @@ export class SearchIndexer {
     const clock = this.options.clock;
     const until = clock.monotonic() + ms;
     this.busy = false;
+    this.failed = false;
+    let current: string | undefined;
     try {
       for (const [id, trim] of this.trims) {
         if (clock.monotonic() >= until) return true;
@@ -96,10 +102,15 @@ export class SearchIndexer {
       }
       for (const id of this.marked) {
         if (clock.monotonic() >= until) return true;
+        current = id;
         this.marked.delete(id);
         if (this.indexSome(id)) this.marked.add(id);
+        current = undefined;
       }
     } catch (error) {
+      // Tried again after the pause, from its cursor (nothing of the failed batch was committed).
+      if (current !== undefined) this.marked.add(current);
+      this.failed = true;
       this.options.onError?.(error);
     }
     return !this.idle;
@@ -115,13 +126,15 @@ export class SearchIndexer {
 
   private arm(): void {
     if (this.closed || this.timer !== undefined) return;
-    this.timer = this.options.clock.setTimeout(
-      () => {
-        this.timer = undefined;
-        if (this.runSlice()) this.arm();
-      },
-      this.busy ? SEARCH_BUSY_PAUSE_MS : SEARCH_QUIET_PAUSE_MS,
-    );
+    this.timer = this.options.clock.setTimeout(() => {
+      this.timer = undefined;
+      if (this.runSlice()) this.arm();
+    }, this.pause());
+  }
+
+  private pause(): number {
+    if (this.failed) return SEARCH_ERROR_PAUSE_MS;
+    return this.busy ? SEARCH_BUSY_PAUSE_MS : SEARCH_QUIET_PAUSE_MS;
   }
 
   /** Indexes the next part of one session past its cursor; returns whether more is published after it. */
