@@ -22,6 +22,7 @@ const MODULES = [
   "ui-stream",
   "screen",
   "screen-lag",
+  "search",
   "isolation",
   "cluster",
   "cluster-rpc",

@@ -445,6 +445,7 @@ export const COMMANDS: Record<string, Command> = {
   elicit: async (argv) => (await import("./agent-commands.js")).elicit(argv),
   resume: async (argv) => (await import("./agent-commands.js")).resume(argv),
   diff: async (argv) => (await import("./diff-command.js")).diff(argv),
+  grep: async (argv) => (await import("./grep-command.js")).grep(argv),
   plugins: async (argv) => (await import("./plugin-commands.js")).plugins(argv),
   pair: async (argv) => (await import("./device-commands.js")).pair(argv),
   devices: async (argv) => (await import("./device-commands.js")).devices(argv),

@@ -28,6 +28,7 @@ Usage:
   switchboard elicit ID REQUEST ACTION [CONTENT]   (answers an agent's elicitation)
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard diff ID [RUN]                  (the git patch of what an agent changed in a run)
+  switchboard grep PATTERN [--session ID] [--limit N]   (searches every session's log)
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]
   switchboard devices  |  switchboard devices revoke ID

@@ -16,7 +16,7 @@ import type {
   ShareScope,
   SignalName,
 } from "../protocol/index.js";
-import type { PermissionPolicyInput, PolicyInForce, PolicyPreviewRow } from "../protocol/index.js";
+import type { PermissionPolicyInput, PolicyInForce, PolicyPreviewRow, SearchAnswer } from "../protocol/index.js";
 import { LIMITS } from "../protocol/limits.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import type { AbortOptions } from "./abort.js";
@@ -159,6 +159,25 @@ export class HttpClient {
    */
   restartPlugin(id: string, options: AbortOptions = {}): Promise<PluginListing> {
     return this.json("POST", `/v1/plugins/${encodeURIComponent(id)}/restart`, options.signal);
+  }
+
+  /**
+   * Full-text search over the logs of the sessions this token may see: output, agent messages,
+   * prompts, tool calls. Every word of `q` must match (a trailing `*` makes the last a prefix);
+   * hits newest first, each with its session, the seq to open it at and a snippet with its
+   * matches' offsets; `next` is the `cursor` of the next page.
+   * @example
+   * const { hits } = await http.search("ECONNREFUSED", { limit: 10 });
+   */
+  search(
+    q: string,
+    query: { limit?: number; cursor?: string; session?: string } & AbortOptions = {},
+  ): Promise<SearchAnswer> {
+    const params = new URLSearchParams({ q });
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.cursor !== undefined) params.set("cursor", query.cursor);
+    if (query.session !== undefined) params.set("session", query.session);
+    return this.json("GET", `/v1/search?${params.toString()}`, query.signal);
   }
 
   /**

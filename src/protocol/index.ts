@@ -15,6 +15,7 @@ export * from "./principal.js";
 export * from "./prompt-content.js";
 export * from "./push.js";
 export * from "./screen.js";
+export * from "./search.js";
 export * from "./sessions.js";
 export * from "./shares.js";
 export * from "./token-chars.js";

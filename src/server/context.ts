@@ -7,6 +7,7 @@ import type { CreateSession, NodeListing } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { ScreenService } from "../screen/screen-service.js";
+import type { SearchIndex } from "../log/search/search-index.js";
 import type { Identity, TokenRegistry } from "./auth.js";
 import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
@@ -59,6 +60,8 @@ export interface GatewayCore {
   readonly sessions: SessionManager;
   /** The screens of PTY sessions, parsed from their logs (GET /v1/sessions/:id/screen). */
   readonly screens: ScreenService;
+  /** Full-text search over the sessions' logs (GET /v1/search), kept in step with the log. */
+  readonly search: SearchIndex;
   /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
   /** Counts `error` when it is RESOURCE_EXHAUSTED (out of file descriptors): in the metrics, and the gateway warns. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { CheckpointStore } from "../screen/checkpoint-store.js";
 import { ScreenService } from "../screen/screen-service.js";
+import { SearchIndex } from "../log/search/search-index.js";
 import { PROMPT_BODY_MAX_BYTES, SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -220,6 +221,19 @@ function buildCore(
     },
   });
   undo.push(() => screens.close());
+  const search = new SearchIndex({
+    dataDir,
+    events,
+    clock,
+    onError: (error) => logger.warn({ err: error }, "search index: a slice of indexing failed"),
+  });
+  undo.push(() => search.close());
+  // Indexes what the last run left behind the log, and forgets removed sessions as they go.
+  search.indexer.start(sessions.list().map((s) => s.id));
+  const stopForgetting = sessions.onChange((s) => {
+    if (sessions.get(s.id) === undefined) search.indexer.forget(s.id);
+  });
+  undo.push(() => void stopForgetting());
   // A session takes descriptors (its PTY or pipes): the monitor counts again soon after.
   const stopCounting = sessions.onChange(() => fds.wake());
   undo.push(() => void stopCounting());
@@ -254,6 +268,7 @@ function buildCore(
     events,
     sessions,
     screens,
+    search,
     allowedHosts: new Set(
       ["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host, ...config.allowedHosts].map((h) =>
         h.toLowerCase(),
@@ -430,6 +445,7 @@ function closer(parts: {
       front.server.closeAllConnections();
       sessions.mirror?.close();
       core.screens.close();
+      core.search.close();
       log.events.close();
       // Held sessions run on: the lease is left to expire, so a restart within its TTL keeps them.
       await log.cluster?.close({ keepLease: sessions.manager.held().length > 0 });

@@ -382,6 +382,29 @@ describe("web UI", () => {
     expect(await page.locator(".sidebar .row").count()).toBe(3);
   });
 
+  it("shows hits in the sessions' logs under the rows, the match marked; a hit opens its terminal finding the words", async () => {
+    const s = shared();
+    const id = (await s.http.post("/v1/sessions", { kind: "stream", name: "log-hit-stream" })).json.id as string;
+    const posted = await s.http.post(`/v1/sessions/${id}/events`, {
+      type: "output",
+      data: { data: "deploy step 3 of 5\r\nerror: \u001b[31mflamingo9\u001b[0m timed out\r\n" },
+    });
+    expect(posted.status, posted.text).toBeLessThan(300);
+    await waitFor(async () => (await s.http.get("/v1/search?q=flamingo9")).json.hits.length === 1, 10_000, "indexed");
+    const page = await s.page();
+    await page.fill(".list-full .list-search", "flamingo9");
+    const hit = page.locator(".main [data-test=log-hit]");
+    await hit.waitFor();
+    expect(await hit.count()).toBe(1);
+    expect(await hit.locator(".log-hit-session").textContent()).toBe("log-hit-stream");
+    expect(await hit.locator("mark").allTextContents()).toEqual(["flamingo9"]);
+    expect(await hit.locator(".log-hit-snippet").textContent()).toContain("error: flamingo9 timed out");
+    await hit.click();
+    await page.waitForFunction((sid) => location.hash.startsWith(`#/s/${sid}?seq=`), id);
+    await page.waitForSelector(".find-bar[data-found=true]");
+    expect(await page.inputValue("[data-test=find-input]")).toBe("flamingo9");
+  });
+
   it("starts an ended terminal again with the same command, cwd, size and name (Run again)", async () => {
     const s = await stack();
     const cwd = tempDir();

@@ -305,7 +305,7 @@ export class App {
     if (token !== this.routeToken) return;
     this.store.upsert(session);
     const view: RoutedView =
-      session.kind === "agent" ? new AgentView(this.ctx, session) : new TerminalView(this.ctx, session);
+      session.kind === "agent" ? new AgentView(this.ctx, session) : new TerminalView(this.ctx, session, route.find);
     this.view = view;
     fill(this.main, view.element);
     view.mounted?.();

@@ -1,3 +1,4 @@
+import { LogHits } from "./log-hits.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { DiskUsageLine } from "./disk-usage.js";
 import type { AppContext } from "./context.js";
@@ -59,6 +60,8 @@ export class SessionList {
   private readonly chips: { filter: Filter; el: HTMLButtonElement; count: HTMLElement }[];
   private readonly rows = new Map<string, Row & { key: string }>();
   private readonly searchEl: HTMLInputElement;
+  /** The search in the sessions' logs, under the rows (the home page's list only). */
+  private readonly logHits: LogHits | null;
   private readonly removeEndedEl: HTMLButtonElement | null;
   private removeArmed: ReturnType<typeof setTimeout> | undefined;
   private removing = false;
@@ -145,6 +148,8 @@ export class SessionList {
         )
       : null;
     this.disk = mode === "full" && ctx.me.role === "admin" ? new DiskUsageLine(ctx) : null;
+    this.logHits = mode === "full" ? new LogHits(ctx) : null;
+    this.logHits?.search(query);
     this.element = h(
       "section",
       { class: `session-list list-${mode}`, "aria-label": "Sessions" },
@@ -157,6 +162,7 @@ export class SessionList {
         h("div", { class: "list-tools" }, this.searchEl, this.removeEndedEl),
       ),
       this.rowsEl,
+      this.logHits?.element ?? null,
       this.disk?.element ?? null,
     );
     this.offStore = ctx.store.onChange(() => this.render());
@@ -185,6 +191,7 @@ export class SessionList {
     if (this.searchEl.value !== query) this.searchEl.value = query;
     if (query === this._query) return;
     this._query = query;
+    this.logHits?.search(query);
     this.render();
   }
 
@@ -197,6 +204,7 @@ export class SessionList {
     this.offStore();
     clearInterval(this.ticker);
     this.disk?.dispose();
+    this.logHits?.dispose();
     this.disarmRemove();
   }
 

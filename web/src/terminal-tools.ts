@@ -168,6 +168,13 @@ export class TerminalTools {
 
   /* ------------------------------------------------------------------ find */
 
+  /** Opens the find bar with `text` and finds its last occurrence (a search hit opened: log-hits.ts). */
+  findText(text: string): void {
+    this.findInput.value = text;
+    this.findBar.hidden = false;
+    this.find("previous");
+  }
+
   private openFind(): void {
     this.findBar.hidden = false;
     this.findInput.focus();

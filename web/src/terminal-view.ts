@@ -71,7 +71,8 @@ export class TerminalView implements View {
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
 
-  constructor(ctx: AppContext, session: SessionInfo) {
+  /** `find`: words of a search hit that opened the page (route.ts): found once the screen is restored. */
+  constructor(ctx: AppContext, session: SessionInfo, find?: string) {
     this.ctx = ctx;
     this.session = session;
     const pty = session.pty;
@@ -207,6 +208,7 @@ export class TerminalView implements View {
       restored: () => {
         this.element.dataset["restored"] = "true";
         for (const keys of this.restoring.finish()) type(keys);
+        if (find !== undefined) this.tools.findText(find);
       },
       // A pipe has no screen to skip to: its page shows every byte.
       ...(everyByte() || !session.pty ? {} : { behind: () => this.catchUp(), ping: () => ctx.client.ping() }),

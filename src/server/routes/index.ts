@@ -9,6 +9,7 @@ import { miscRoutes } from "./misc.js";
 import { pluginRoutes } from "./plugins.js";
 import { pushRoutes } from "./push.js";
 import { screenRoutes } from "./screen.js";
+import { searchRoutes } from "./search.js";
 import { sessionRoutes } from "./sessions.js";
 import { shareRoutes } from "./shares.js";
 import { streamRoutes } from "./stream.js";
@@ -18,6 +19,7 @@ export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
   shareRoutes(router, core);
   screenRoutes(router, core);
+  searchRoutes(router, core);
   changeRoutes(router, core);
   streamRoutes(router, core);
   castRoutes(router, core);

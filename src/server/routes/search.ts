@@ -1,0 +1,47 @@
+import {
+  SEARCH_PAGE_DEFAULT,
+  SEARCH_PAGE_MAX,
+  SEARCH_QUERY_MAX_CHARS,
+  SwitchboardError,
+} from "../../protocol/index.js";
+import type { SearchAnswer } from "../../protocol/index.js";
+import { sessionFor } from "../access.js";
+import { canSee } from "../auth.js";
+import type { GatewayCore } from "../context.js";
+import { intParam, queryParam, sendJson } from "../http.js";
+import type { Router } from "../router.js";
+
+/**
+ * `GET /v1/search?q=&limit=&cursor=&session=`: full-text search over the logs of the sessions the
+ * caller may see (docs/protocol.md, "Search"). The sessions are chosen by the same rule as
+ * `GET /v1/sessions` and handed to the query, which counts only their hits toward `limit`
+ * (test/search/search.test.ts, "never returns a session the caller may not see").
+ */
+export function searchRoutes(router: Router, core: GatewayCore): void {
+  router.add("GET", "/v1/search", (ctx) => {
+    const q = queryParam(ctx.url, "q") ?? "";
+    if (q.length > SEARCH_QUERY_MAX_CHARS)
+      throw new SwitchboardError("BAD_REQUEST", `q is ${q.length} characters; at most ${SEARCH_QUERY_MAX_CHARS}`);
+    const limit = intParam(ctx.url, "limit", SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX, 1);
+    const cursor = intParam(ctx.url, "cursor", Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1);
+    const only = queryParam(ctx.url, "session");
+    const visible =
+      only !== null
+        ? [sessionFor(core.sessions, ctx.identity, only, "see")]
+        : core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
+    const names = new Map(visible.map((s) => [s.id, s.record.name]));
+    const page = core.search.search(q, { sessions: [...names.keys()], limit, before: cursor });
+    const answer: SearchAnswer = {
+      hits: page.hits.map((h) => ({
+        sessionId: h.sessionId,
+        name: names.get(h.sessionId) ?? null,
+        seq: h.seq,
+        kind: h.kind,
+        snippet: h.snippet,
+        marks: h.marks,
+      })),
+      ...(page.next !== undefined ? { next: String(page.next) } : {}),
+    };
+    sendJson(ctx.res, 200, answer);
+  });
+}
