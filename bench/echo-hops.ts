@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
+import { Worker } from "node:worker_threads";
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { spawn as spawnRawPty } from "node-pty";
-import WebSocket from "ws";
 import * as wsModule from "ws";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import { SessionLog } from "../src/log/session-log.js";
@@ -21,11 +21,11 @@ const Receiver = (wsModule as unknown as { Receiver: { prototype: { _write: () =
 
 /**
  * Keystroke echo hop by hop: a key typed over `/ws/session` into a PTY `cat` until its echo
- * frame arrives, timed at each step of the way in one process (the gateway's own, in-process),
- * with holders off and on, beside a raw node-pty `cat` typed into in the same run (the floor)
- * and, when it is installed, ttyd (`TTYD`, or `ttyd` on PATH) serving `cat` to a WebSocket
- * client in this process. The hops are timed by wrapping the functions each step calls:
- * nothing in the gateway is changed for it.
+ * frame arrives, timed at each step of the way (the gateway runs in this process, its client on
+ * a thread of its own), with holders off and on, beside a raw node-pty `cat` typed into in the
+ * same run (the floor) and, when it is installed, ttyd (`TTYD`, or `ttyd` on PATH; see
+ * bench/ttyd-build.sh) serving `cat` to the same client. The hops are timed by wrapping the
+ * functions each step calls: nothing in the gateway is changed for it.
  */
 
 /** Keystrokes per round after the warm-up, and the pause between them (100 a second). */
@@ -44,7 +44,6 @@ const TTYD_START_MS = 10_000;
 /** The steps, in order; each hop is from the one before to it. */
 const STEPS = [
   "typed",
-  "wired",
   "arrived",
   "decoded",
   "steered",
@@ -57,8 +56,7 @@ const STEPS = [
 ] as const;
 type Step = (typeof STEPS)[number];
 const HOP_WHAT: Record<Exclude<Step, "typed">, string> = {
-  wired: "typed → wired (the client encodes the frame and writes it to its socket)",
-  arrived: "wired → arrived (loopback: the gateway's WebSocket receiver has the bytes)",
+  arrived: "typed → arrived (the client encodes the frame and writes it; loopback to the gateway's WebSocket receiver)",
   decoded: "arrived → decoded (WebSocket frame decoded, its message event: the next check phase)",
   steered: "decoded → steered (the frame's parse and checks, up to TerminalSession.write)",
   read: "steered → read (input appended, PTY write — held: its commit and the holder's hops — the echo, the read reaches the event loop)",
@@ -110,6 +108,80 @@ async function typeKeys(type: (echoed: () => void) => void): Promise<number[]> {
   return rtts;
 }
 
+/** A key's echo is given up on after this long (the round fails). */
+const ECHO_TIMEOUT_MS = 10_000;
+
+/**
+ * The client, on a thread of its own as a browser is apart from the gateway (and from ttyd):
+ * types the keys over `url` and answers each key's `[typed, received]` on the clock all threads
+ * share (`performance.timeOrigin + performance.now()`, ms).
+ */
+const CLIENT = `
+const { parentPort, workerData } = require("node:worker_threads");
+const WebSocket = require("ws");
+const { url, protocols, headers, ttyd, keys, gapMs, timeoutMs } = workerData;
+const now = () => performance.timeOrigin + performance.now();
+const ws = new WebSocket(url, protocols, { headers });
+let echoed;
+ws.on("error", (e) => parentPort.postMessage({ error: e.message }));
+ws.on("message", (raw) => {
+  if (ttyd ? raw[0] === 0x30 && raw.includes(0x78, 1) : /"type":"stdout"/.test(raw) && JSON.parse(raw.toString()).data.includes("x")) echoed && echoed(now());
+});
+ws.once("open", async () => {
+  // ttyd starts the command once the client says its size.
+  if (ttyd) ws.send(Buffer.from(JSON.stringify({ AuthToken: "", columns: 80, rows: 24 })));
+  const out = [];
+  for (let i = 0; i < keys; i++) {
+    let typed = 0;
+    const received = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(-1), timeoutMs);
+      echoed = (t) => { clearTimeout(timer); resolve(t); };
+      typed = now();
+      ws.send(ttyd ? Buffer.from("0x") : JSON.stringify({ type: "stdin", data: "x" }));
+    });
+    if (received < 0) { parentPort.postMessage({ error: "key " + i + " was not echoed within " + timeoutMs + " ms" }); return; }
+    out.push([typed, received]);
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  ws.close();
+  parentPort.postMessage({ keys: out });
+});
+`;
+
+/** Runs the client against `url`; every key's `[typed, received]`, the warm-up's included. */
+async function typeFromThread(o: {
+  url: string;
+  ttyd: boolean;
+  headers?: Record<string, string>;
+}): Promise<[number, number][]> {
+  const worker = new Worker(CLIENT, {
+    eval: true,
+    workerData: {
+      url: o.url,
+      protocols: o.ttyd ? ["tty"] : [],
+      headers: o.headers ?? {},
+      ttyd: o.ttyd,
+      keys: ECHO_SAMPLES + ECHO_WARMUP,
+      gapMs: ECHO_GAP_MS,
+      timeoutMs: ECHO_TIMEOUT_MS,
+    },
+  });
+  try {
+    return await new Promise((resolve, reject) => {
+      worker.on("message", (m: { keys?: [number, number][]; error?: string }) => {
+        if (m.error !== undefined) reject(new Error(`echo client: ${m.error}`));
+        if (m.keys !== undefined) resolve(m.keys);
+      });
+      worker.once("error", reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/** `performance.now()` of this thread on the clock the client's thread shares. */
+const shared = (t: number) => performance.timeOrigin + t;
+
 async function gatewayRound(holders: boolean): Promise<Record<Step, number>[]> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-echo-hops-"));
   const gw = await startGateway({
@@ -120,15 +192,24 @@ async function gatewayRound(holders: boolean): Promise<Record<Step, number>[]> {
     holders,
     logger: createLogger({ level: "silent" }),
   });
+  // The gateway's steps of each key, in order: a key starts when its frame's bytes arrive.
+  const seen: Partial<Record<Step, number>>[] = [];
   const untap = [
-    tap(Socket.prototype, "write", "wired"),
-    tap(Receiver.prototype, "_write", "arrived"),
+    tap(Receiver.prototype, "_write", "arrived", () => {
+      if (marks === undefined) seen.push((marks = {}));
+      return true;
+    }),
     tap(TerminalConnection.prototype as unknown as { onMessage: () => void }, "onMessage", "decoded"),
     tap(TerminalSession.prototype, "write", "steered"),
     tap(OutputCoalescer.prototype, "push", "read"),
     tap(SessionLog.prototype, "appendOutputBytes", "coalesced"),
     tap(SessionLog.prototype, "markDurable", "committed", () => marks?.coalesced !== undefined),
-    tap(Socket.prototype, "write", "sent", () => marks?.published !== undefined),
+    tap(Socket.prototype, "write", "sent", () => {
+      if (marks?.published === undefined) return false;
+      // The key's last step here: the next bytes to arrive are the next key's.
+      queueMicrotask(() => (marks = undefined));
+      return true;
+    }),
   ];
   try {
     const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
@@ -143,34 +224,23 @@ async function gatewayRound(holders: boolean): Promise<Record<Step, number>[]> {
       .log.subscribe((entry) => entry.type === "output" && marks?.coalesced !== undefined && mark("published"), {
         background: true,
       });
-    const ws = new WebSocket(`${gw.url.replace("http", "ws")}/ws/session/${id}`, {
+    const keys = await typeFromThread({
+      url: `${gw.url.replace("http", "ws")}/ws/session/${id}`,
+      ttyd: false,
       headers: { authorization: `Bearer ${TOKEN}` },
     });
-    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-    let echoed: (() => void) | undefined;
-    ws.on("message", (raw) => {
-      const frame = JSON.parse(String(raw)) as { type: string; data?: string };
-      if (frame.type === "stdout" && frame.data?.includes("x")) {
-        mark("received");
-        echoed?.();
-      }
-    });
     const samples: Record<Step, number>[] = [];
-    let i = 0;
-    await typeKeys((resolve) => {
-      echoed = () => {
-        const m = marks!;
-        marks = undefined;
-        if (i++ >= ECHO_WARMUP && STEPS.every((s) => m[s] !== undefined)) samples.push(m as Record<Step, number>);
-        resolve();
-      };
-      marks = { typed: performance.now() };
-      ws.send(JSON.stringify({ type: "stdin", data: "x" }));
+    keys.forEach(([typed, received], i) => {
+      const m = seen[i];
+      if (i < ECHO_WARMUP || m === undefined) return;
+      const at: Partial<Record<Step, number>> = { typed, received };
+      for (const step of STEPS) if (m[step] !== undefined) at[step] = shared(m[step]);
+      if (STEPS.every((s) => at[s] !== undefined)) samples.push(at as Record<Step, number>);
     });
-    ws.close();
     return samples;
   } finally {
-    // Undone last first: two of them wrap the same function.
+    marks = undefined;
+    // Undone last first: two of them could wrap the same function.
     for (const u of untap.reverse()) u();
     await gw.close();
     rmSync(dir, { recursive: true, force: true });
@@ -247,20 +317,8 @@ function startTtyd(file: string): Promise<{ child: ChildProcess; port: number }>
 async function ttydRound(file: string): Promise<number[]> {
   const { child, port } = await startTtyd(file);
   try {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, ["tty"]);
-    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-    ws.send(Buffer.from(JSON.stringify({ AuthToken: "", columns: 80, rows: 24 })));
-    let echoed: (() => void) | undefined;
-    ws.on("message", (raw: Buffer) => {
-      if (raw[0] === 0x30 && raw.includes(0x78, 1)) echoed?.();
-    });
-    const input = Buffer.from("0x");
-    const rtts = await typeKeys((resolve) => {
-      echoed = resolve;
-      ws.send(input);
-    });
-    ws.close();
-    return rtts;
+    const keys = await typeFromThread({ url: `ws://127.0.0.1:${port}/ws`, ttyd: true });
+    return keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed);
   } finally {
     child.kill();
   }
@@ -338,8 +396,8 @@ export async function run(): Promise<BenchSection> {
     rows,
     tables: [sideTable, hopTable],
     method: [
-      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client in this process, its protocol's `0` + bytes)"}, the gateway with holders off and on. Compared with: ${baseline}.`,
-      "Gateway and client share the process and its clock; each step is timed by wrapping the function it calls (TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
+      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, the gateway with holders off and on. Compared with: ${baseline}.`,
+      "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
     ],
     notes,
   };
