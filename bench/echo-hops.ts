@@ -57,7 +57,7 @@ const STEPS = [
 type Step = (typeof STEPS)[number];
 const HOP_WHAT: Record<Exclude<Step, "typed">, string> = {
   arrived: "typed → arrived (the client encodes the frame and writes it; loopback to the gateway's WebSocket receiver)",
-  decoded: "arrived → decoded (WebSocket frame decoded, its message event: the next check phase)",
+  decoded: "arrived → decoded (WebSocket frame decoded and handed to the connection's frame handler)",
   steered: "decoded → steered (the frame's parse and checks, up to TerminalSession.write)",
   read: "steered → read (input appended, PTY write — held: its commit and the holder's hops — the echo, the read reaches the event loop)",
   coalesced: "read → coalesced (OutputCoalescer hands the piece to the log: appended)",
