@@ -100,6 +100,7 @@ export class TerminalConnection {
       handle: (data, isBinary) => this.onMessage(data, isBinary),
       tell: () => this.send({ type: "error", ...FRAME_FAILED }),
       dispose: () => this.dispose(),
+      holdReads: () => this.outbox.holdReads(),
     });
 
     // The screen first; the replay goes on from the byte it reflects.

@@ -86,10 +86,9 @@ export function endpointServer(core: GatewayCore): WebSocketServer {
     perMessageDeflate: false,
     handleProtocols: selectProtocol,
     clientTracking: false,
-    // One message per turn of the event loop: a flood of small frames in one read shares the
-    // loop with other connections instead of being handled all at once (100,000 one-byte stdin
-    // frames held it 2.7 s; test/security/loop-isolation.test.ts).
-    allowSynchronousEvents: false,
+    // Each message at once: handleFrames takes the first of a turn at once and the rest one per
+    // turn of the event loop (FRAMES_AT_ONCE), so a flood still shares the loop.
+    allowSynchronousEvents: true,
   });
 }
 
@@ -354,10 +353,22 @@ export class ConnectionTracker {
 }
 
 /**
+ * Frames of one connection handled as they arrive in a turn of the event loop; the rest wait and
+ * are handled one per turn, with the connection not read meanwhile. A keystroke is handled at
+ * once (ws's own deferral put every frame a turn later: ~0.08 ms of an echo, docs/benchmarks.md
+ * "Keystroke echo, hop by hop"), and a flood of small frames in one read still shares the loop
+ * with other connections (100,000 one-byte stdin frames handled all at once held it 2.7 s;
+ * test/security/loop-isolation.test.ts). What waits is at most what ws had read when the
+ * connection was paused: one read of the socket.
+ */
+export const FRAMES_AT_ONCE = 1;
+
+/**
  * Hands a connection's frames to `handle` so that nothing it throws reaches the process (where
  * an uncaught exception ends the gateway and every session with it): the error is logged with
  * the connection's id, the client is told what it can (`tell`: an INTERNAL error frame), the
  * connection is disposed of and its WebSocket closed with 1011. Other connections go on.
+ * Frames past {@link FRAMES_AT_ONCE} in a turn wait for the next turns, in order, under `holdReads`.
  */
 export function handleFrames(options: {
   ws: WebSocket;
@@ -367,9 +378,11 @@ export function handleFrames(options: {
   handle: (data: RawData, isBinary: boolean) => void;
   tell: () => void;
   dispose: () => void;
+  /** Stops reading the connection until the returned release (Outbox.holdReads). */
+  holdReads: () => () => void;
 }): void {
   const { ws, core, endpoint, connId, handle } = options;
-  ws.on("message", (data, isBinary) => {
+  const run = (data: RawData, isBinary: boolean): void => {
     try {
       handle(data, isBinary);
     } catch (error) {
@@ -384,6 +397,37 @@ export function handleFrames(options: {
       }
       ws.close(CLOSE_CODES.INTERNAL, "internal error; the gateway log has details");
     }
+  };
+  /** Frames handled in this turn, and those waiting for later turns (in arrival order). */
+  let thisTurn = 0;
+  const waiting: { data: RawData; isBinary: boolean }[] = [];
+  let release: (() => void) | undefined;
+  const nextTurn = (): void => {
+    thisTurn = 0;
+    const next = waiting.shift();
+    if (next === undefined) return;
+    thisTurn = 1;
+    setImmediate(nextTurn);
+    if (waiting.length === 0) {
+      release?.();
+      release = undefined;
+    }
+    run(next.data, next.isBinary);
+  };
+  ws.on("message", (data, isBinary) => {
+    if (waiting.length === 0 && thisTurn < FRAMES_AT_ONCE) {
+      if (thisTurn++ === 0) setImmediate(nextTurn);
+      run(data, isBinary);
+      return;
+    }
+    waiting.push({ data, isBinary });
+    release ??= options.holdReads();
+  });
+  ws.once("close", () => {
+    // Nothing more is handled for a closed connection (its owner is disposed of).
+    waiting.length = 0;
+    release?.();
+    release = undefined;
   });
 }
 

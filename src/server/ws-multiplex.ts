@@ -152,6 +152,7 @@ class MultiplexConnection {
       handle: (data, isBinary) => this.onMessage(data, isBinary),
       tell: () => this.send({ op: "error", ...FRAME_FAILED }),
       dispose: () => this.dispose(),
+      holdReads: () => this.outbox.holdReads(),
     });
     this.send({
       op: "hello",
