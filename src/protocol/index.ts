@@ -15,6 +15,8 @@ export * from "./principal.js";
 export * from "./prompt-content.js";
 export * from "./push.js";
 export * from "./screen.js";
+export * from "./session-files.js";
 export * from "./sessions.js";
 export * from "./token-chars.js";
 export * from "./tool-call-view.js";
+export * from "./worktrees.js";

@@ -4,6 +4,7 @@ import { castRoutes } from "./cast.js";
 import { changeRoutes } from "./changes.js";
 import { deviceRoutes } from "./devices.js";
 import { diskRoutes } from "./disk.js";
+import { fileRoutes } from "./files.js";
 import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
 import { pluginRoutes } from "./plugins.js";
@@ -11,12 +12,15 @@ import { pushRoutes } from "./push.js";
 import { screenRoutes } from "./screen.js";
 import { sessionRoutes } from "./sessions.js";
 import { streamRoutes } from "./stream.js";
+import { worktreeRoutes } from "./worktree.js";
 
 /** Registers every authenticated HTTP route. */
 export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
   screenRoutes(router, core);
   changeRoutes(router, core);
+  worktreeRoutes(router, core);
+  fileRoutes(router, core);
   streamRoutes(router, core);
   castRoutes(router, core);
   diskRoutes(router, core);
