@@ -66,7 +66,14 @@ function requestedPath(ctx: RequestContext): string {
 
 /** A ConfinedFs refusal as the error a client gets. */
 function fileError(error: unknown): unknown {
-  if (!(error instanceof FsAccessError)) return error;
+  if (!(error instanceof FsAccessError)) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === "ENAMETOOLONG")
+      return new SwitchboardError("BAD_REQUEST", "a name in path is too long for the file system");
+    if (code === "EACCES" || code === "EPERM" || code === "EROFS")
+      return new SwitchboardError("FILE_REFUSED", `the file system refused it (${code})`, { reason: "not-permitted" });
+    return error;
+  }
   switch (error.reason) {
     case "not-found":
       return new SwitchboardError("FILE_NOT_FOUND", error.message);
