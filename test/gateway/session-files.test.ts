@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FILE_UPLOAD_MAX_BYTES } from "../../src/protocol/index.js";
 import type { FileUploaded, SessionEvent } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
+import { cli } from "../cli/helpers.js";
 import { createSession } from "../helpers/gateway.js";
 import { TOKENS, errorOf, eventsOf, http, secGateway } from "../security/helpers.js";
 import type { Who } from "../security/helpers.js";
@@ -218,6 +219,19 @@ describe("session files", () => {
     expect(statSync(path.join(cwd, "b.txt"), { throwIfNoEntry: false })).toBeUndefined();
     // Absent path: a usage mistake, not a file.
     expect((await http(gw, "alice").call("PUT", `/v1/sessions/${id}/files`, "x")).status).toBe(400);
+  });
+
+  it("puts and gets files from the CLI, byte for byte", async () => {
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: TOKENS.alice };
+    const local = path.join(base, "local.bin");
+    const bytes = randomBytes(200_000);
+    writeFileSync(local, bytes);
+    const put1 = await cli(["put", id, local, "sub/from-cli.bin"], env);
+    expect(put1).toMatchObject({ code: 0, stderr: "" });
+    expect(put1.stdout).toMatch(/^sub\/from-cli\.bin 200000 bytes sha256 [0-9a-f]{64}\n$/);
+    const copy = path.join(base, "copy.bin");
+    expect(await cli(["get", id, "sub/from-cli.bin", "-o", copy], env)).toMatchObject({ code: 0 });
+    expect(readFileSync(copy).equals(bytes)).toBe(true);
   });
 
   it("never writes outside for any hostile path (property)", async () => {

@@ -10,7 +10,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionInfo, WorktreeDiff, WorktreeStatus } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { errorOf, http, secGateway } from "../security/helpers.js";
+import { cli } from "../cli/helpers.js";
+import { TOKENS, errorOf, http, secGateway } from "../security/helpers.js";
 
 let gw: Gateway;
 let base: string;
@@ -118,6 +119,22 @@ describe("worktree sessions", () => {
     expect(purged.status).toBe(200);
     expect(existsSync(info.cwd!)).toBe(false);
     expect(git(repo, "branch", "--list", "existing").trim()).toBe("existing");
+  });
+
+  it("runs and removes a worktree session from the CLI (run --worktree, kill --remove-worktree)", async () => {
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: TOKENS.alice };
+    const ran = await cli(["run", "--cwd", repo, "--worktree", "cli-branch", "--base", "main", "--json", "cat"], env);
+    expect(ran.code).toBe(0);
+    const info = JSON.parse(ran.stdout) as SessionInfo;
+    expect(info.worktree).toMatchObject({ branch: "cli-branch", base: "main" });
+    writeFileSync(path.join(info.cwd!, "wip.txt"), "x\n");
+    const refused = await cli(["kill", "--remove-worktree", info.id], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("WORKTREE_DIRTY");
+    expect(existsSync(info.cwd!)).toBe(true);
+    const killed = await cli(["kill", "--remove-worktree", "--discard-changes", info.id], env);
+    expect(killed.code).toBe(0);
+    expect(existsSync(info.cwd!)).toBe(false);
   });
 
   it("refuses a repository outside the roots, a branch checked out elsewhere, and cwd with worktree, leaving nothing behind", async () => {
