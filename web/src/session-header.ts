@@ -5,6 +5,8 @@ import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
 import { clockTime, controlHolder, displayState, errorText, sessionTitle, shortId } from "./format.js";
+import { SessionFiles } from "./session-files.js";
+import { WorktreeChip } from "./worktree-chip.js";
 
 /** The second click of "Stop" or "Remove" must come within this long of the first. */
 export const CONFIRM_WINDOW_MS = 3_000;
@@ -46,6 +48,7 @@ export class SessionHeader {
   private gone = false;
   private checkingGone = false;
   private readonly control: SessionHeaderOptions["control"];
+  private readonly worktree: WorktreeChip;
 
   constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
@@ -56,6 +59,8 @@ export class SessionHeader {
     this.badgeEl = h("span", { class: "badge" });
     this.parentEl = h("span", { class: "parent-slot" });
     this.metaEl = h("div", { class: "view-meta" });
+    this.worktree = new WorktreeChip(ctx, session);
+    const filesSlot = h("span", { class: "files-slot" });
     this.stopButton = ctx.canSteer
       ? new TwoClickButton({
           label: "Stop",
@@ -86,7 +91,7 @@ export class SessionHeader {
       h(
         "div",
         { class: "view-heading" },
-        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl, this.parentEl),
+        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl, this.parentEl, this.worktree.element),
         this.detailEl,
       ),
       this.metaEl,
@@ -94,10 +99,14 @@ export class SessionHeader {
         "div",
         { class: "view-actions" },
         options.actions,
+        filesSlot,
         this.stopButton?.element ?? null,
         this.removeButton?.element ?? null,
       ),
     );
+    // Files into the working directory: the Upload button, or files dropped on the header.
+    if (ctx.canSteer && session.kind !== "stream")
+      filesSlot.append(new SessionFiles(ctx, session.id, this.element).element);
     this.update(session);
     this.stopFollowing = ctx.store.onChange(() => {
       const fresh = ctx.store.get(this.session.id);
@@ -118,6 +127,7 @@ export class SessionHeader {
   private update(session: SessionInfo): void {
     if (this.gone) return;
     this.session = session;
+    this.worktree.update(session);
     fill(this.titleEl, sessionTitle(session));
     this.titleEl.title = `${session.kind} ${session.id}`;
     const badge = displayState(session);
