@@ -10,7 +10,7 @@ const USAGE = `switchboard — a gateway for AI coding agents and the terminals 
 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T] [--tls-cert F --tls-key F]
-  switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--worktree BRANCH] [--env K=V]... [--attach] [--] CMD ARGS...
+  switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--worktree BRANCH [--base REF]] [--env K=V]... [--attach] [--] CMD ARGS...
   switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]   (Ctrl-] detaches)
   switchboard ls [--state STATE[,STATE]]
   switchboard logs ID [-f] [--since BYTE]
@@ -18,7 +18,7 @@ Usage:
   switchboard signal ID SIGNAL
   switchboard kill [--remove-worktree [--discard-changes]] ID
   switchboard shutdown [--sessions]          (stops the gateway; --sessions: every session too)
-  switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
+  switchboard rm [-f] [--remove-worktree [--discard-changes]] ID...  |  switchboard rm --ended [--older-than AGE]
   switchboard run --agent AGENT [--name N] [--cwd D]                 (an agent session)
   switchboard prompt ID [-w] [--image FILE] [--file FILE] [--link URI] [TEXT...]
   switchboard abort ID [--all]
