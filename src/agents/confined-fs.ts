@@ -58,9 +58,6 @@ interface OpenParent {
   close(): Promise<void>;
 }
 
-/** Characters of the target's name kept in an upload's temporary name (`.NAME.RANDOM.upload`), under NAME_MAX. */
-const UPLOAD_TEMP_NAME_CHARS = 200;
-
 function isInside(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
@@ -405,13 +402,15 @@ export class ConfinedFs {
       }
       if (existing !== undefined && !existing.isFile()) throw this.notAFile(requested);
       if (existing !== undefined && existing.nlink > 1) throw this.hardLinked(requested, existing.nlink);
-      temp = `.${name.slice(0, UPLOAD_TEMP_NAME_CHARS)}.${randomBytes(6).toString("hex")}.upload`;
+      // Its own short name: the target's may already be near NAME_MAX (255 bytes).
+      temp = `.switchboard-${randomBytes(8).toString("hex")}.upload`;
       const create = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
       const handle = await this.openFile(root, parent.dir, temp, create, requested);
       const hash = createHash("sha256");
       let bytes = 0;
       try {
-        if (existing !== undefined) await handle.chmod(existing.mode & 0o7777);
+        // The permission bits only: a setuid or setgid bit is not carried onto uploaded bytes.
+        if (existing !== undefined) await handle.chmod(existing.mode & 0o777);
         for await (const chunk of chunks) {
           bytes += chunk.byteLength;
           if (bytes > options.maxBytes) {

@@ -36,7 +36,7 @@ export function git(
         encoding: "utf8",
         windowsHide: true,
         env: {
-          ...process.env,
+          ...gatewayEnvWithoutGit(),
           GIT_TERMINAL_PROMPT: "0",
           GIT_EDITOR: "true",
           GIT_PAGER: "cat",
@@ -51,6 +51,14 @@ export function git(
       },
     );
   });
+}
+
+/**
+ * The gateway's environment without its `GIT_*` variables: a `GIT_DIR` or `GIT_WORK_TREE` the
+ * gateway was started with would point every command at another repository than the one named.
+ */
+function gatewayEnvWithoutGit(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("GIT_")));
 }
 
 function gitFailure(args: readonly string[], error: ExecFileException, stderr: string): SwitchboardError {

@@ -100,7 +100,7 @@ function leftovers(): string[] {
 }
 
 describe("session files", () => {
-  it("round-trips bytes exactly, logs the upload and keeps a replaced file's mode", async () => {
+  it("round-trips bytes exactly, logs the upload and keeps a replaced file's permission bits", async () => {
     const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(3 * 1024 * 1024)]);
     const put1 = await put("sub/deeper/blob.bin", bytes);
     expect(put1.status).toBe(201);
@@ -120,10 +120,11 @@ describe("session files", () => {
     expect(logged).toMatchObject({ by: { name: "alice" } });
 
     writeFileSync(path.join(cwd, "run.sh"), "old\n");
-    chmodSync(path.join(cwd, "run.sh"), 0o750);
+    chmodSync(path.join(cwd, "run.sh"), 0o4750);
     const replaced = await put("run.sh", Buffer.from("#!/bin/sh\necho new\n"));
     expect(replaced.json).toMatchObject({ replaced: true, bytes: 19 });
-    expect(statSync(path.join(cwd, "run.sh")).mode & 0o777).toBe(0o750);
+    // The permission bits, not the setuid bit.
+    expect(statSync(path.join(cwd, "run.sh")).mode & 0o7777).toBe(0o750);
     // Through a symlink that stays inside: written where it points.
     expect((await put("link-in/via-link.txt", Buffer.from("in"))).status).toBe(201);
     expect(readFileSync(path.join(cwd, "sub", "via-link.txt"), "utf8")).toBe("in");
