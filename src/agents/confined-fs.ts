@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, lstat, mkdir, open, readlink, realpath } from "node:fs/promises";
+import { access, lstat, mkdir, open, readlink, realpath, rename, rmdir, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 
@@ -48,6 +48,13 @@ export interface ConfinedFsOptions {
 /** A directory opened for confined access: names in it are reached through `at`. */
 interface OpenDir {
   at(name: string): string;
+  close(): Promise<void>;
+}
+
+/** The directory a write goes in, and those made on the way to it (see `openParent`). */
+interface OpenParent {
+  dir: OpenDir;
+  undoMade(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -204,12 +211,7 @@ export class ConfinedFs {
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
-      if (info.nlink > 1) {
-        throw new FsAccessError(
-          "hard-linked",
-          `${requested} has ${info.nlink} hard links; one may be outside the session's working directory, so it is not written`,
-        );
-      }
+      if (info.nlink > 1) throw this.hardLinked(requested, info.nlink);
       const before = created ? null : await readWhole(handle, info.size);
       // Opened without O_TRUNC: a file refused above is left as it was.
       await handle.truncate(0);
@@ -231,33 +233,10 @@ export class ConfinedFs {
     requested: string,
     followedLink: boolean,
   ): Promise<{ handle: FileHandle; created: boolean }> {
-    // The deepest ancestor that exists decides where the path really is.
-    const missing: string[] = [];
-    let existing = path.dirname(target);
-    let realDir: string;
-    for (;;) {
-      try {
-        realDir = await realpath(existing);
-        break;
-      } catch (err) {
-        if (errno(err) !== "ENOENT" || existing === path.dirname(existing)) throw err;
-        missing.unshift(path.basename(existing));
-        existing = path.dirname(existing);
-      }
-    }
-    if (!isInside(root, realDir)) throw this.outside(requested);
-    let dir = await this.openDir(root, realDir, requested);
+    const parent = await this.openParent(root, target, requested);
+    const dir = parent.dir;
     let opened: { handle: FileHandle; created: boolean } | undefined;
     try {
-      for (const name of missing) {
-        await mkdir(dir.at(name)).catch((err: unknown) => {
-          // Made by someone else meanwhile: opening it below (O_NOFOLLOW) decides whether it will do.
-          if (errno(err) !== "EEXIST") throw err;
-        });
-        const child = await this.openDir(root, dir.at(name), requested);
-        await dir.close();
-        dir = child;
-      }
       const name = path.basename(target);
       // O_EXCL first, to tell a file made now (a new file in the change log) from one replaced.
       const create = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
@@ -274,17 +253,193 @@ export class ConfinedFs {
           throw err;
         });
     } finally {
-      await dir.close();
+      await parent.close();
     }
     if (opened !== undefined) return opened;
     // The file is a symlink: one that points to another file inside the root is written through,
     // by its real path, where a symlink swapped in now is refused.
+    return this.openForWrite(root, await this.linkedInside(root, target, requested), requested, true);
+  }
+
+  /** Where the symlink `target` points, refused unless it is inside the root. */
+  private async linkedInside(root: string, target: string, requested: string): Promise<string> {
     const linked = await realpath(target).catch((err: unknown) => {
       if (errno(err) === "ENOENT") throw this.outside(requested);
       throw err;
     });
     if (!isInside(root, linked)) throw this.outside(requested);
-    return this.openForWrite(root, linked, requested, true);
+    return linked;
+  }
+
+  /**
+   * Opens the directory `target` goes in, making its missing parents (each opened and checked as
+   * it is made). `dir` is the innermost; `undoMade` removes the directories made (when empty),
+   * for a write that failed; `close` closes them all.
+   */
+  private async openParent(root: string, target: string, requested: string): Promise<OpenParent> {
+    // The deepest ancestor that exists decides where the path really is.
+    const missing: string[] = [];
+    let existing = path.dirname(target);
+    let realDir: string;
+    for (;;) {
+      try {
+        realDir = await realpath(existing);
+        break;
+      } catch (err) {
+        if (errno(err) !== "ENOENT" || existing === path.dirname(existing)) throw err;
+        missing.unshift(path.basename(existing));
+        existing = path.dirname(existing);
+      }
+    }
+    if (!isInside(root, realDir)) throw this.outside(requested);
+    const chain: OpenDir[] = [await this.openDir(root, realDir, requested)];
+    const made: string[] = [];
+    const close = async () => {
+      for (const dir of chain.splice(0).reverse()) await dir.close();
+    };
+    const undoMade = async () => {
+      for (let i = made.length; i > 0; i--) {
+        await rmdir(chain[i - 1]!.at(made[i - 1]!)).catch((err: unknown) => {
+          // Not empty (someone put a file there meanwhile) or gone already: it stays, or is gone.
+          if (errno(err) !== "ENOTEMPTY" && errno(err) !== "EEXIST" && errno(err) !== "ENOENT") throw err;
+        });
+      }
+    };
+    try {
+      for (const name of missing) {
+        const parent = chain.at(-1)!;
+        const fresh = await mkdir(parent.at(name)).then(
+          () => true,
+          (err: unknown) => {
+            // Made by someone else meanwhile: opening it below (O_NOFOLLOW) decides whether it will do.
+            if (errno(err) !== "EEXIST") throw err;
+            return false;
+          },
+        );
+        if (fresh) made.push(name);
+        chain.push(await this.openDir(root, parent.at(name), requested));
+      }
+    } catch (err) {
+      await undoMade().finally(close);
+      throw err;
+    }
+    return { dir: chain.at(-1)!, undoMade, close };
+  }
+
+  /**
+   * Opens a regular file for reading, as {@link readFile} finds it, but refusing one with more than
+   * one hard link (another of its names may be outside the root, and its bytes someone else's).
+   * The caller reads from `handle` and closes it; `size` is what fstat said at the open.
+   */
+  openRead(requested: string): Promise<{ handle: FileHandle; size: number }> {
+    return this.openReadNow(requested).catch((err: unknown) => {
+      throw this.refusal(err, requested);
+    });
+  }
+
+  private async openReadNow(requested: string): Promise<{ handle: FileHandle; size: number }> {
+    const root = await this.rootReal();
+    const real = await this.resolveExisting(requested);
+    if (real === root) throw this.notAFile(requested);
+    const dir = await this.openDir(root, path.dirname(real), requested);
+    let handle: FileHandle;
+    try {
+      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
+    } finally {
+      await dir.close();
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw this.notAFile(requested);
+      if (info.nlink > 1) throw this.hardLinked(requested, info.nlink);
+      return { handle, size: info.size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Writes a file from `chunks` (creating missing parent directories inside the root): into a
+   * new temporary file next to it, renamed over the target once all of it came. Past `maxBytes`
+   * (counted as the chunks come), or when `chunks` fails (the sender went away), the temporary
+   * file and the directories made for it are removed: nothing partial is left. The target is
+   * checked before any chunk is read: a directory, a symlink out of the root or a file with more
+   * than one hard link is refused as {@link writeTextFile} refuses it.
+   */
+  writeStream(
+    requested: string,
+    chunks: AsyncIterable<Uint8Array>,
+    options: { maxBytes: number },
+  ): Promise<{ bytes: number; sha256: string; replaced: boolean }> {
+    return this.writeStreamNow(requested, chunks, options, false).catch((err: unknown) => {
+      throw this.refusal(err, requested);
+    });
+  }
+
+  private async writeStreamNow(
+    requested: string,
+    chunks: AsyncIterable<Uint8Array>,
+    options: { maxBytes: number },
+    followedLink: boolean,
+    target?: string,
+  ): Promise<{ bytes: number; sha256: string; replaced: boolean }> {
+    const root = await this.rootReal();
+    const at = target ?? this.lexical(requested);
+    const parent = await this.openParent(root, at, requested);
+    const name = path.basename(at);
+    let temp: string | undefined;
+    try {
+      const existing = await lstat(parent.dir.at(name)).catch((err: unknown) => {
+        if (errno(err) === "ENOENT") return undefined;
+        throw err;
+      });
+      if (existing?.isSymbolicLink() === true) {
+        if (followedLink) throw this.outside(requested);
+        const linked = await this.linkedInside(root, at, requested);
+        await parent.close();
+        return await this.writeStreamNow(requested, chunks, options, true, linked);
+      }
+      if (existing !== undefined && !existing.isFile()) throw this.notAFile(requested);
+      if (existing !== undefined && existing.nlink > 1) throw this.hardLinked(requested, existing.nlink);
+      // Its own short name: the target's may already be near NAME_MAX (255 bytes).
+      temp = `.switchboard-${randomBytes(8).toString("hex")}.upload`;
+      const create = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+      const handle = await this.openFile(root, parent.dir, temp, create, requested);
+      const hash = createHash("sha256");
+      let bytes = 0;
+      try {
+        // The permission bits only: a setuid or setgid bit is not carried onto uploaded bytes.
+        if (existing !== undefined) await handle.chmod(existing.mode & 0o777);
+        for await (const chunk of chunks) {
+          bytes += chunk.byteLength;
+          if (bytes > options.maxBytes) {
+            throw new FsAccessError("too-large", `${requested} is larger than ${options.maxBytes} bytes`);
+          }
+          hash.update(chunk);
+          for (let done = 0; done < chunk.byteLength;) {
+            const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done);
+            done += bytesWritten;
+          }
+        }
+      } finally {
+        await handle.close();
+      }
+      await rename(parent.dir.at(temp), parent.dir.at(name));
+      temp = undefined;
+      return { bytes, sha256: hash.digest("hex"), replaced: existing !== undefined };
+    } catch (err) {
+      if (temp !== undefined) {
+        await unlink(parent.dir.at(temp)).catch((unlinkErr: unknown) => {
+          // Never made (the open failed): nothing to remove.
+          if (errno(unlinkErr) !== "ENOENT") throw unlinkErr;
+        });
+      }
+      await parent.undoMade();
+      throw err;
+    } finally {
+      await parent.close();
+    }
   }
 
   /** Opens the directory `dirPath`, whose realpath the caller found inside the root, and checks what was opened. */
@@ -399,6 +554,13 @@ export class ConfinedFs {
 
   private outside(requested: string): FsAccessError {
     return new FsAccessError("outside-root", `${requested} is outside the session's working directory`);
+  }
+
+  private hardLinked(requested: string, links: number): FsAccessError {
+    return new FsAccessError(
+      "hard-linked",
+      `${requested} has ${links} hard links; one may be outside the session's working directory, so it is refused`,
+    );
   }
 
   private notAFile(requested: string): FsAccessError {

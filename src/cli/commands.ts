@@ -20,8 +20,8 @@ import { printable } from "./printable.js";
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
 
-export const RUN_USAGE = `Usage: switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
-       switchboard run --agent AGENT [--name N] [--cwd D] [--json]
+export const RUN_USAGE = `Usage: switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--worktree BRANCH [--base REF]] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
+       switchboard run --agent AGENT [--name N] [--cwd D] [--worktree BRANCH [--base REF]] [--json]
 
 Starts CMD as a terminal session and prints its id (or, with --json, the session).
 Options go before CMD: from CMD on, everything is the command's (run make -j4 --keep-going).
@@ -31,7 +31,10 @@ pipes it would show no prompt; --no-pty keeps pipes. --cwd defaults to the curre
 when the gateway is on this machine.
 --attach attaches right away (see "switchboard attach --help").
 --agent starts an agent session instead: AGENT is an agent id of the gateway's config (the
-built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
+built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.
+--worktree BRANCH runs it in a new git worktree of the repository at --cwd (the current
+directory by default) on BRANCH, made from --base (default: the repository's current branch)
+when it does not exist; the repository must be inside the gateway's worktrees.roots.`;
 
 export const ATTACH_USAGE = `Usage: switchboard attach ID|NAME [--read-only | --force] [--since BYTE] [--detach-key KEY]
 
@@ -68,10 +71,12 @@ export const SIGNAL_USAGE = `Usage: switchboard signal ID SIGNAL
 Sends SIGNAL (${SIGNALS.join(", ")}; with or without SIG) to the session's process group;
 in a PTY to the terminal's foreground process group, where Ctrl-C goes (the command a shell runs).`;
 
-export const KILL_USAGE = `Usage: switchboard kill ID
+export const KILL_USAGE = `Usage: switchboard kill [--remove-worktree [--discard-changes]] ID
 
 Terminates the session and prints how it ended: TERM (a PTY is hung up first, HUP, as when a
-terminal closes, so a shell ends with its jobs), then KILL after a grace period.`;
+terminal closes, so a shell ends with its jobs), then KILL after a grace period.
+--remove-worktree then removes the session's git worktree (its branch stays); uncommitted work
+refuses it before anything stops, unless --discard-changes.`;
 
 export const SHUTDOWN_USAGE = `Usage: switchboard shutdown [--sessions]
 
@@ -80,11 +85,12 @@ their holders and the next serve adopts them. --sessions ends every session's pr
 sessions.onStop "end" does at every stop). Returns once the gateway took the request; it
 exits after committing what it read.`;
 
-export const RM_USAGE = `Usage: switchboard rm [-f] ID...
+export const RM_USAGE = `Usage: switchboard rm [-f] [--remove-worktree [--discard-changes]] ID...
        switchboard rm --ended [--older-than AGE]
 
 Removes sessions for good: their record and everything they logged, with the terminals an
 agent session ran. A running session is refused unless -f (--force): it is terminated first.
+--remove-worktree and --discard-changes remove the session's git worktree, as kill's do.
 --ended removes every ended session this token may steer; with --older-than (e.g. 90s, 30m,
 12h, 7d) only those that ended longer ago than AGE.`;
 
@@ -101,6 +107,8 @@ const run: Command = (argv) =>
         env: { type: "string", multiple: true },
         attach: { type: "boolean" },
         agent: { type: "string" },
+        worktree: { type: "string" },
+        base: { type: "string" },
       },
       operandsAfter: 0,
     },
@@ -124,13 +132,12 @@ const run: Command = (argv) =>
           `${printable(positionals[0]!)} is an interactive shell: running it in a PTY, as --pty does (--no-pty runs it on pipes)\n`,
         );
       const pty = values.pty === true || shell;
-      const cwd = cwdFor(ctx, values.cwd);
       const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       const session = await ctx.http.createSession({
         command: positionals,
         pty,
         ...size,
-        ...(cwd !== undefined ? { cwd } : {}),
+        ...whereToRun(ctx, values),
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(Object.keys(env).length > 0 ? { env } : {}),
       });
@@ -152,6 +159,22 @@ const run: Command = (argv) =>
       return EXIT.OK;
     },
   );
+
+/** `cwd`, or with --worktree the `worktree` of the repository at --cwd (the current directory by default). */
+function whereToRun(
+  ctx: CliContext,
+  values: { cwd?: string; worktree?: string; base?: string },
+): { cwd?: string; worktree?: { repo: string; branch: string; base?: string } } {
+  const cwd = cwdFor(ctx, values.cwd);
+  if (values.worktree === undefined) {
+    if (values.base !== undefined) throw new UsageError("--base goes with --worktree");
+    return cwd !== undefined ? { cwd } : {};
+  }
+  if (cwd === undefined) throw new UsageError("--worktree needs --cwd: the repository's path on the gateway's machine");
+  return {
+    worktree: { repo: cwd, branch: values.worktree, ...(values.base !== undefined ? { base: values.base } : {}) },
+  };
+}
 
 /** A relative --cwd means from here when the gateway is on this machine (the gateway refuses relative paths). */
 function cwdFor(ctx: CliContext, cwd: string | undefined): string | undefined {
@@ -180,6 +203,8 @@ async function runAgent(
     "no-pty"?: boolean;
     env?: string[];
     attach?: boolean;
+    worktree?: string;
+    base?: string;
   },
   positionals: readonly string[],
 ): Promise<number> {
@@ -190,11 +215,10 @@ async function runAgent(
     );
   for (const option of ["pty", "no-pty", "env", "attach"] as const)
     if (values[option] !== undefined) throw new UsageError(`--agent and --${option} exclude each other`);
-  const cwd = cwdFor(ctx, values.cwd);
   const session = await ctx.http.createSession({
     kind: "agent",
     agent: values.agent!,
-    ...(cwd !== undefined ? { cwd } : {}),
+    ...whereToRun(ctx, values),
     ...(values.name !== undefined ? { name: values.name } : {}),
   });
   if (ctx.json) writeJson(ctx, session);
@@ -315,10 +339,27 @@ const signal: Command = (argv) =>
     return EXIT.OK;
   });
 
+/** --remove-worktree and --discard-changes of `kill` and `rm`. */
+const WORKTREE_OPTIONS = {
+  "remove-worktree": { type: "boolean" },
+  "discard-changes": { type: "boolean" },
+} as const;
+
+function worktreeRemoval(values: { "remove-worktree"?: boolean; "discard-changes"?: boolean }): {
+  removeWorktree?: boolean;
+  discardChanges?: boolean;
+} {
+  if (values["discard-changes"] === true && values["remove-worktree"] !== true)
+    throw new UsageError("--discard-changes goes with --remove-worktree");
+  return values["remove-worktree"] === true
+    ? { removeWorktree: true, ...(values["discard-changes"] === true ? { discardChanges: true } : {}) }
+    : {};
+}
+
 const kill: Command = (argv) =>
-  runCommand(argv, { usage: KILL_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {
+  runCommand(argv, { usage: KILL_USAGE, options: WORKTREE_OPTIONS, positionals: 1 }, async (ctx, parsed) => {
     const id = await sessionOperand(ctx, parsed);
-    const session: SessionInfo = await ctx.http.deleteSession(id);
+    const session: SessionInfo = await ctx.http.deleteSession(id, worktreeRemoval(parsed.values));
     if (ctx.json) writeJson(ctx, session);
     else ctx.out.write(`${formatSessionLine(session)}\n`);
     return EXIT.OK;
@@ -350,10 +391,12 @@ const rm: Command = (argv) =>
         force: { type: "boolean", short: "f" },
         ended: { type: "boolean" },
         "older-than": { type: "string" },
+        ...WORKTREE_OPTIONS,
       },
     },
     async (ctx, parsed) => {
       const force = parsed.values.force === true;
+      const worktree = worktreeRemoval(parsed.values);
       const olderThan = parsed.values["older-than"];
       let ids = parsed.positionals;
       if (parsed.values.ended === true) {
@@ -377,7 +420,7 @@ const rm: Command = (argv) =>
         try {
           // --ended gives ids; given ones may be names or id prefixes.
           const resolved = parsed.values.ended === true ? id : await resolveSession(ctx.http, id);
-          const gone = await ctx.http.removeSession(resolved, { force });
+          const gone = await ctx.http.removeSession(resolved, { force, ...worktree });
           removed.push(...gone);
           if (!ctx.json)
             for (const s of gone)
@@ -446,6 +489,8 @@ export const COMMANDS: Record<string, Command> = {
   resume: async (argv) => (await import("./agent-commands.js")).resume(argv),
   diff: async (argv) => (await import("./diff-command.js")).diff(argv),
   grep: async (argv) => (await import("./grep-command.js")).grep(argv),
+  put: async (argv) => (await import("./file-commands.js")).put(argv),
+  get: async (argv) => (await import("./file-commands.js")).get(argv),
   plugins: async (argv) => (await import("./plugin-commands.js")).plugins(argv),
   pair: async (argv) => (await import("./device-commands.js")).pair(argv),
   devices: async (argv) => (await import("./device-commands.js")).devices(argv),

@@ -10,15 +10,15 @@ const USAGE = `switchboard — a gateway for AI coding agents and the terminals 
 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T] [--tls-cert F --tls-key F]
-  switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
+  switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--worktree BRANCH [--base REF]] [--env K=V]... [--attach] [--] CMD ARGS...
   switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]   (Ctrl-] detaches)
   switchboard ls [--state STATE[,STATE]]
   switchboard logs ID [-f] [--since BYTE]
   switchboard send ID [-n] [--eof] [--] TEXT...
   switchboard signal ID SIGNAL
-  switchboard kill ID
+  switchboard kill [--remove-worktree [--discard-changes]] ID
   switchboard shutdown [--sessions]          (stops the gateway; --sessions: every session too)
-  switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
+  switchboard rm [-f] [--remove-worktree [--discard-changes]] ID...  |  switchboard rm --ended [--older-than AGE]
   switchboard run --agent AGENT [--name N] [--cwd D]                 (an agent session)
   switchboard prompt ID [-w] [--image FILE] [--file FILE] [--link URI] [TEXT...]
   switchboard abort ID [--all]
@@ -29,6 +29,8 @@ Usage:
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard diff ID [RUN]                  (the git patch of what an agent changed in a run)
   switchboard grep PATTERN [--session ID] [--limit N]   (searches every session's log)
+  switchboard put ID FILE [PATH]             (uploads FILE into the session's working directory)
+  switchboard get ID PATH [-o FILE]          (downloads a file from the session's working directory)
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]
   switchboard devices  |  switchboard devices revoke ID

@@ -5,6 +5,9 @@ import type {
   SessionInfo,
   ServerFrame,
   SignalName,
+  FileUploaded,
+  WorktreeDiff,
+  WorktreeStatus,
 } from "../protocol/index.js";
 import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
@@ -32,6 +35,7 @@ import type {
   SessionsPage,
   SessionsPageQuery,
   SessionsQuery,
+  WorktreeRemoval,
 } from "./http.js";
 import { MultiplexConnection } from "./multiplex-connection.js";
 import type { ForwardedFrame, HelloFrame } from "./multiplex-connection.js";
@@ -405,13 +409,34 @@ export class SwitchboardClient {
     return this.http.getSession(id, options);
   }
 
-  deleteSession(id: string, options?: AbortOptions): Promise<SessionInfo> {
+  /** See {@link HttpClient.deleteSession}. */
+  deleteSession(id: string, options?: WorktreeRemoval & AbortOptions): Promise<SessionInfo> {
     return this.http.deleteSession(id, options);
   }
 
   /** See {@link HttpClient.removeSession}. */
-  removeSession(id: string, options?: { force?: boolean } & AbortOptions): Promise<SessionInfo[]> {
+  removeSession(id: string, options?: { force?: boolean } & WorktreeRemoval & AbortOptions): Promise<SessionInfo[]> {
     return this.http.removeSession(id, options);
+  }
+
+  /** See {@link HttpClient.worktree}. */
+  worktree(id: string, options?: AbortOptions): Promise<WorktreeStatus> {
+    return this.http.worktree(id, options);
+  }
+
+  /** See {@link HttpClient.worktreeDiff}. */
+  worktreeDiff(id: string, options?: AbortOptions): Promise<WorktreeDiff> {
+    return this.http.worktreeDiff(id, options);
+  }
+
+  /** See {@link HttpClient.uploadFile}. */
+  uploadFile(id: string, path: string, body: Blob | Uint8Array, options?: AbortOptions): Promise<FileUploaded> {
+    return this.http.uploadFile(id, path, body, options);
+  }
+
+  /** See {@link HttpClient.downloadFile}. */
+  downloadFile(id: string, path: string, options?: AbortOptions): Promise<Blob> {
+    return this.http.downloadFile(id, path, options);
   }
 
   events(id: string, query?: EventsQuery & AbortOptions): Promise<EventsPage> {

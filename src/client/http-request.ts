@@ -7,6 +7,16 @@ import { ConnectionError, errorFromWire } from "./errors.js";
 import { COOKIE_KEY_HEADER, endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
+/** A body sent as it is (`application/octet-stream`), not as JSON: a file upload's. */
+export class RawBody {
+  constructor(readonly bytes: Blob | Uint8Array) {}
+}
+
+/** `bytes` to send as they are. */
+export function rawBody(bytes: Blob | Uint8Array): RawBody {
+  return new RawBody(bytes);
+}
+
 /** The gateway a request goes to, and how long it may take (HttpClient's `timeoutMs`). */
 export interface HttpEndpoint {
   readonly target: GatewayTarget;
@@ -88,13 +98,18 @@ async function send(
   const headers: Record<string, string> = {};
   if (target.token !== undefined && target.token !== "") headers["Authorization"] = `Bearer ${target.token}`;
   else if (target.cookieKey !== undefined && target.cookieKey !== "") headers[COOKIE_KEY_HEADER] = target.cookieKey;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined)
+    headers["Content-Type"] = body instanceof RawBody ? "application/octet-stream" : "application/json";
   const url = endpointUrl(target.url, path, "http");
   try {
     return await fetchImpl(url, {
       method,
       headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      ...(body instanceof RawBody
+        ? { body: body.bytes as BodyInit }
+        : body !== undefined
+          ? { body: JSON.stringify(body) }
+          : {}),
       credentials: "same-origin",
       signal,
     });

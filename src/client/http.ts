@@ -15,6 +15,9 @@ import type {
   ShareRequest,
   ShareScope,
   SignalName,
+  FileUploaded,
+  WorktreeDiff,
+  WorktreeStatus,
 } from "../protocol/index.js";
 import type { PermissionPolicyInput, PolicyInForce, PolicyPreviewRow, SearchAnswer } from "../protocol/index.js";
 import { LIMITS } from "../protocol/limits.js";
@@ -24,7 +27,7 @@ import { ConnectionError } from "./errors.js";
 import { inputError } from "./input-size.js";
 import type { Delivery, InboundMessage, RouteResult } from "./messages.js";
 import type { GatewayTarget } from "./transport.js";
-import { request, requestJson } from "./http-request.js";
+import { rawBody, request, requestJson } from "./http-request.js";
 import type { HttpEndpoint } from "./http-request.js";
 import type {
   CreateSessionRequest,
@@ -276,24 +279,57 @@ export class HttpClient {
     return this.json("GET", sessionPath(id), options.signal);
   }
 
-  /** Terminates the session (TERM, then KILL after a grace period); resolves with its final state. */
-  deleteSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {
-    return this.json("DELETE", sessionPath(id), options.signal);
+  /**
+   * Terminates the session (TERM, then KILL after a grace period); resolves with its final state.
+   * `removeWorktree`: then removes its git worktree (WORKTREE_DIRTY, before anything stops, while
+   * it has uncommitted work, unless `discardChanges`).
+   */
+  deleteSession(id: string, options: WorktreeRemoval & AbortOptions = {}): Promise<SessionInfo> {
+    return this.json("DELETE", `${sessionPath(id)}${worktreeQuery(options, "?")}`, options.signal);
   }
 
   /**
    * Removes the session for good: deletes its record and log, and those of its child sessions.
    * A running session is refused (SESSION_RUNNING) unless `force`: then it is terminated first.
-   * Resolves with every session removed, `id` last.
+   * Resolves with every session removed, `id` last. `removeWorktree` as {@link deleteSession}.
    */
-  async removeSession(id: string, options: { force?: boolean } & AbortOptions = {}): Promise<SessionInfo[]> {
-    const query = options.force === true ? "?purge=true&force=true" : "?purge=true";
+  async removeSession(
+    id: string,
+    options: { force?: boolean } & WorktreeRemoval & AbortOptions = {},
+  ): Promise<SessionInfo[]> {
+    const query = (options.force === true ? "?purge=true&force=true" : "?purge=true") + worktreeQuery(options, "&");
     const { removed } = await this.json<{ removed: SessionInfo[] }>(
       "DELETE",
       `${sessionPath(id)}${query}`,
       options.signal,
     );
     return removed;
+  }
+
+  /** A worktree session's branch, uncommitted changes and commits ahead of its base (docs/protocol.md, "Worktrees"). */
+  worktree(id: string, options: AbortOptions = {}): Promise<WorktreeStatus> {
+    return this.json("GET", `${sessionPath(id)}/worktree`, options.signal);
+  }
+
+  /** A worktree session's diff against where it forked from its base, per file. */
+  worktreeDiff(id: string, options: AbortOptions = {}): Promise<WorktreeDiff> {
+    return this.json("GET", `${sessionPath(id)}/worktree/diff`, options.signal);
+  }
+
+  /**
+   * Uploads `body` to `path` (relative) in the session's working directory (docs/protocol.md,
+   * "Files"): at most FILE_UPLOAD_MAX_BYTES; logged as a `file.upload` event.
+   *
+   * @example
+   * await http.uploadFile(id, "assets/photo.jpg", await openAsBlob("photo.jpg"));
+   */
+  uploadFile(id: string, path: string, body: Blob | Uint8Array, options: AbortOptions = {}): Promise<FileUploaded> {
+    return requestJson(this.endpoint, "PUT", filePath(id, path), options.signal, rawBody(body));
+  }
+
+  /** A file of the session's working directory, as a Blob (a browser keeps a large one out of its heap). */
+  downloadFile(id: string, path: string, options: AbortOptions = {}): Promise<Blob> {
+    return request(this.endpoint, "GET", filePath(id, path), options.signal, undefined, (res) => res.blob());
   }
 
   events(id: string, query: EventsQuery & AbortOptions = {}): Promise<EventsPage> {
@@ -623,6 +659,23 @@ export class HttpClient {
 
 function sessionPath(id: string): string {
   return `/v1/sessions/${encodeURIComponent(id)}`;
+}
+
+/** `DELETE /v1/sessions/:id`'s worktree options. */
+export interface WorktreeRemoval {
+  /** Also remove the session's git worktree (its branch stays). */
+  removeWorktree?: boolean;
+  /** With `removeWorktree`: even when it has uncommitted changes, which are lost. */
+  discardChanges?: boolean;
+}
+
+function worktreeQuery(options: WorktreeRemoval, lead: "?" | "&"): string {
+  if (options.removeWorktree !== true) return "";
+  return `${lead}removeWorktree=true${options.discardChanges === true ? "&discardChanges=true" : ""}`;
+}
+
+function filePath(id: string, path: string): string {
+  return `${sessionPath(id)}/files?path=${encodeURIComponent(path)}`;
 }
 
 /**

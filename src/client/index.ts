@@ -33,6 +33,7 @@ export type {
   SessionsPage,
   SessionsPageQuery,
   SessionsQuery,
+  WorktreeRemoval,
 } from "./http.js";
 export type { Delivery, InboundMessage, RouteResult } from "./messages.js";
 export { OutputView, OUTPUT_VIEW_MAX_BYTES, outputBytes, utf8Length } from "./output-view.js";

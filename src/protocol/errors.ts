@@ -174,6 +174,27 @@ export const ERROR_CODES = {
     summary:
       "The gateway or the system is out of file descriptors: nothing can start; the message says which. Retry later.",
   },
+  OUTSIDE_ROOTS: {
+    status: 403,
+    summary:
+      "A worktree's repository (or the directory it would be made in) is outside `worktrees.roots`, or the config names no roots: worktrees are off.",
+  },
+  GIT_FAILED: {
+    status: 409,
+    summary:
+      "A git command failed (a branch checked out elsewhere, a base that is not a commit, not a repository, git missing or too slow); the message quotes git's.",
+  },
+  WORKTREE_DIRTY: {
+    status: 409,
+    summary:
+      "The worktree has uncommitted changes (untracked files count): commit them, or remove it with `discardChanges=true`. Nothing was stopped or removed.",
+  },
+  FILE_REFUSED: {
+    status: 403,
+    summary:
+      "A file path escapes the session's working directory (`..`, absolute, a symlink out, a hard-linked file) or names something that is not a regular file; `reason` says which. Nothing was written.",
+  },
+  FILE_NOT_FOUND: { status: 404, summary: "No such file in the session's working directory." },
   INTERNAL: { status: 500, summary: "An unexpected error; the gateway log has the details." },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

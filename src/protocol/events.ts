@@ -226,6 +226,19 @@ export const FileChangeEvent = z.object({
   newSha256: z.string().nullable(),
   region: z.literal(true).optional(),
 });
+/**
+ * A file was uploaded into the session's working directory (`PUT /v1/sessions/:id/files`):
+ * its path relative to the cwd, its size and SHA-256, whether it replaced one, and who sent it.
+ */
+export const FileUploadEvent = z.object({
+  ...base,
+  type: z.literal("file.upload"),
+  path: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  replaced: z.boolean(),
+  by: Actor,
+});
 export const PlanEvent = z.object({
   ...base,
   type: z.literal("plan"),
@@ -488,6 +501,7 @@ export const SessionEvent = z.discriminatedUnion("type", [
   ChatAbortedEvent,
   ToolEvent,
   FileChangeEvent,
+  FileUploadEvent,
   PlanEvent,
   PermissionRequestEvent,
   PermissionResolvedEvent,

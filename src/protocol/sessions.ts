@@ -7,6 +7,7 @@ import { AgentState } from "./agent-state.js";
 import { PromptContent } from "./prompt-content.js";
 import { Attention } from "./attention.js";
 import { PermissionPolicy } from "./permission-policy.js";
+import { SessionWorktree, WorktreeRequest } from "./worktrees.js";
 
 import { SESSION_KINDS, SESSION_STATES, SIGNALS } from "./session-constants.js";
 export { SESSION_KINDS, SESSION_STATES, SIGNALS, signalName } from "./session-constants.js";
@@ -70,6 +71,8 @@ export const CreateTerminalSession = z.strictObject({
     .min(1, "command needs at least the program")
     .max(LIMITS.COMMAND_ARGS),
   cwd: Cwd.optional(),
+  /** A new git worktree to run in (its cwd; give one or the other): docs/protocol.md, "Worktrees". */
+  worktree: WorktreeRequest.optional(),
   env: Env.optional(),
   pty: z.boolean().optional(),
   cols: Cols.optional(),
@@ -131,6 +134,8 @@ export const CreateAgentSession = z.strictObject({
     error: (issue) => (issue.code === "invalid_union" ? agentProblem(issue.input) : undefined),
   }),
   cwd: Cwd.optional(),
+  /** A new git worktree to run in (its cwd; give one or the other): docs/protocol.md, "Worktrees". */
+  worktree: WorktreeRequest.optional(),
   name: SessionName.optional(),
 });
 
@@ -347,5 +352,7 @@ export const SessionInfo = z.object({
   promptCapabilities: z.object({ image: z.boolean(), audio: z.boolean(), embeddedContext: z.boolean() }).optional(),
   /** Why the session needs someone, since when; absent when it does not (see attention.ts). */
   attention: Attention.optional(),
+  /** The git worktree the session was created in (`worktree` of its create); absent for others. */
+  worktree: SessionWorktree.optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import type { AgentSpec, ChildTerminalFactory } from "../agents/index.js";
 import { ResumeBody, SwitchboardError } from "../protocol/index.js";
-import type { CreateAgentSession } from "../protocol/index.js";
+import type { CreateAgentSession, SessionWorktree } from "../protocol/index.js";
 import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gateway-session.js";
 import type { AgentStartOptions } from "../sessions/agent-gateway-session.js";
 import { ownerKeyOf, ownerOf } from "../sessions/session.js";
@@ -43,10 +43,11 @@ export function createAgentGatewaySession(
   core: GatewayCore,
   body: CreateAgentSession,
   owner: SessionOwner,
+  worktree?: SessionWorktree,
 ): AgentGatewaySession {
   const agentId = typeof body.agent === "string" ? body.agent : `inline:${body.agent.adapter}`;
   const spec = typeof body.agent === "string" ? agentSpec(core, body.agent) : body.agent;
-  const cwd = body.cwd ?? spec.cwd ?? process.cwd();
+  const cwd = worktree?.path ?? body.cwd ?? spec.cwd ?? process.cwd();
   let isDir: boolean;
   try {
     isDir = statSync(cwd).isDirectory();
@@ -56,7 +57,7 @@ export function createAgentGatewaySession(
   }
   if (!isDir) throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} does not exist or is not a directory`);
   return core.sessions.create(
-    { kind: "agent", owner, name: body.name, agent: agentId, cwd, command: spec.command ?? null },
+    { kind: "agent", owner, name: body.name, agent: agentId, cwd, command: spec.command ?? null, worktree },
     (record, log, ctx) => {
       const session = new AgentGatewaySession(record, log, ctx);
       session.start(startOptions(core, record, spec, cwd));

@@ -193,6 +193,13 @@ function originOf(text: string): string | undefined {
   return origin === "null" ? undefined : origin;
 }
 
+/** A directory named in the config: absolute, without NUL. */
+const AbsolutePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.startsWith("/") && !p.includes("\0"), "an absolute path");
+
 const RedisUrl = z.string().superRefine(named(redisUrlProblem));
 
 export const ConfigSchema = z.strictObject({
@@ -280,6 +287,17 @@ export const ConfigSchema = z.strictObject({
       quietAfterMs: z.number().int().min(1_000).max(86_400_000).optional(),
     })
     .default({}),
+  /**
+   * Git worktree sessions (docs/protocol.md, "Worktrees"): repositories must be inside one of
+   * `roots` (none: worktrees are off); new worktrees go to `dir/REPO-NAME/BRANCH`, or next to the
+   * repository (`REPO.worktrees/BRANCH`, inside a root too). Read at each create: a reload applies.
+   */
+  worktrees: z
+    .strictObject({
+      roots: z.array(AbsolutePath).max(100).default([]),
+      dir: AbsolutePath.optional(),
+    })
+    .default({ roots: [] }),
   /** Agents by id: `{adapter: "acp" | "command" | "echo", command?, cwd?, env?}`. `echo` is built in. */
   agents: z
     .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "agent ids are letters, digits, _ . -"), InlineAgent)

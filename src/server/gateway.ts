@@ -10,6 +10,8 @@ import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { createTerminalSession } from "../sessions/terminal-session.js";
+import { inNewWorktree } from "../sessions/worktree.js";
+import type { WorktreeSettings } from "../sessions/worktree.js";
 import { adoptHeldAgents, createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate, ownerFor } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
@@ -283,10 +285,18 @@ function buildCore(
       try {
         switch (body.kind) {
           case "terminal":
+            if (body.worktree !== undefined)
+              return await inNewWorktree(worktreeSettings(core, body), body.worktree, (worktree) =>
+                createTerminalSession(sessions, body, ownerFor(identity), { creator: actorOf(identity), worktree }),
+              );
             return await createTerminalSession(sessions, body, ownerFor(identity), { creator: actorOf(identity) });
           case "stream":
             return sessions.createStream(ownerFor(identity), body.name);
           case "agent":
+            if (body.worktree !== undefined)
+              return await inNewWorktree(worktreeSettings(core, body), body.worktree, async (worktree) =>
+                createAgentGatewaySession(core, body, ownerFor(identity), worktree),
+              );
             return createAgentGatewaySession(core, body, ownerFor(identity));
         }
       } catch (error) {
@@ -301,6 +311,13 @@ function buildCore(
   // A link revoked or expired closes its connections (every transport) and frees what it held.
   shares.ended = (identity, why) => endShare(core, identity, why);
   return { core, live, routing, notifier };
+}
+
+/** `worktrees` of the config now, for a create that asks for a worktree (and so gives no `cwd`). */
+function worktreeSettings(core: GatewayCore, body: { cwd?: string | undefined }): WorktreeSettings {
+  if (body.cwd !== undefined)
+    throw new SwitchboardError("VALIDATION_FAILED", "cwd: give cwd or worktree, not both (a worktree is the cwd)");
+  return core.config.worktrees;
 }
 
 /** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */

@@ -7,7 +7,7 @@ import type { EndedRetention } from "../log/ended-retention.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, SessionKind } from "../protocol/index.js";
+import type { Actor, SessionKind, SessionWorktree } from "../protocol/index.js";
 import type { Holders } from "./holders.js";
 import { ownerKey, ownerKeyOf } from "./session.js";
 import type { Session, SessionContext, SessionOwner, SessionRecord } from "./session.js";
@@ -81,6 +81,7 @@ export interface NewSession {
   pty?: boolean;
   cols?: number | null;
   rows?: number | null;
+  worktree?: SessionWorktree | undefined;
 }
 
 /**
@@ -206,6 +207,7 @@ export class SessionManager {
       endedAt: null,
       parent: init.parent ?? null,
       agent: init.agent ?? null,
+      ...(init.worktree !== undefined ? { worktree: init.worktree } : {}),
     };
   }
 

@@ -7,6 +7,7 @@ import type { PersistedSession } from "../log/store.js";
 import type { HolderRef, Holders } from "./holders.js";
 import { SwitchboardError } from "../protocol/index.js";
 import { ATTENTION_TEXT_CHARS } from "../protocol/index.js";
+import type { SessionWorktree } from "../protocol/index.js";
 import type {
   Actor,
   AgentState,
@@ -136,6 +137,8 @@ export interface SessionRecord {
   agentState?: AgentState;
   /** Why the session needs someone (SessionInfo `attention`), as its last `attention` event said. */
   attention?: Attention | undefined;
+  /** The git worktree the session was created in (its cwd), kept until the session is removed (worktree.ts). */
+  worktree?: SessionWorktree | undefined;
 }
 
 /** See {@link Session.shutdown}. */
@@ -317,6 +320,7 @@ export abstract class Session {
       lastActivityAt: this.lastActivityAt,
       ...(r.agentState !== undefined ? { agentState: r.agentState } : {}),
       ...(r.attention !== undefined ? { attention: r.attention } : {}),
+      ...(r.worktree !== undefined ? { worktree: r.worktree } : {}),
     };
   }
 
@@ -336,6 +340,14 @@ export abstract class Session {
     };
     this.record.attention = attention;
     this.log.append({ type: "attention", attention });
+    this.persist();
+    this.ctx.changed(this);
+  }
+
+  /** Its worktree was removed (`DELETE … removeWorktree=true`): the record keeps when, to show. */
+  worktreeRemoved(at: number): void {
+    if (this.record.worktree === undefined || this._removed) return;
+    this.record.worktree = { ...this.record.worktree, removedAt: at };
     this.persist();
     this.ctx.changed(this);
   }

@@ -5,7 +5,7 @@ import { OutputCoalescer } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, CreateTerminalSession, OutputStream, SignalName } from "../protocol/index.js";
+import type { Actor, CreateTerminalSession, OutputStream, SessionWorktree, SignalName } from "../protocol/index.js";
 import { Session, wrongKind } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -375,9 +375,9 @@ export async function createTerminalSession(
   sessions: SessionManager,
   spec: CreateTerminalSession,
   owner: SessionOwner,
-  extra: { parent?: string; creator?: Actor } = {},
+  extra: { parent?: string; creator?: Actor; worktree?: SessionWorktree } = {},
 ): Promise<TerminalSession> {
-  const cwd = spec.cwd ?? process.cwd();
+  const cwd = extra.worktree?.path ?? spec.cwd ?? process.cwd();
   checkCwd(cwd);
   return sessions.createStarting(
     {
@@ -390,6 +390,7 @@ export async function createTerminalSession(
       cols: spec.pty ? (spec.cols ?? DEFAULT_COLS) : null,
       rows: spec.pty ? (spec.rows ?? DEFAULT_ROWS) : null,
       parent: extra.parent ?? null,
+      worktree: extra.worktree,
     },
     async (record, log, ctx) => {
       const session = new TerminalSession(record, log, ctx);

@@ -1,7 +1,19 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import type * as FsPromises from "node:fs/promises";
-import { link, mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import {
+  link,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -245,5 +257,51 @@ describe.runIf(existsSync("/proc/self/fd"))("ConfinedFs against a symlink swappe
     race.afterRealpath.set(dir, () => symlink(away, path.join(dir, "made")));
     expect(await refusal(fs.writeTextFile(path.join(dir, "made", "sub", "f.txt"), "x"))).toBe("outside-root");
     expect(existsSync(path.join(away, "sub"))).toBe(false);
+  });
+
+  it("does not upload outside when the parent directory becomes a symlink, and leaves no temporary file", async () => {
+    const dir = await fresh(root);
+    await mkdir(path.join(dir, "d"));
+    const away = await fresh(outside);
+    const fs = await warmFs();
+    race.afterRealpath.set(path.join(dir, "d"), () => swapForSymlink(path.join(dir, "d"), away));
+    const upload = fs.writeStream(path.relative(root, path.join(dir, "d", "f.bin")), chunksOf("x"), { maxBytes: 10 });
+    expect(await refusal(upload)).toBe("outside-root");
+    expect(await readdir(away)).toEqual([]);
+  });
+});
+
+async function* chunksOf(...parts: string[]): AsyncGenerator<Uint8Array> {
+  for (const part of parts) yield Buffer.from(part);
+}
+
+async function* failingAfter(part: string): AsyncGenerator<Uint8Array> {
+  yield Buffer.from(part);
+  throw new Error("the sender went away");
+}
+
+describe("ConfinedFs.writeStream", () => {
+  it("leaves nothing when the sender goes away or sends too much: no file, no temporary file, no directory it made", async () => {
+    const fs = new ConfinedFs(root);
+    await expect(fs.writeStream("up/a/b.bin", failingAfter("partial"), { maxBytes: 100 })).rejects.toThrow(/went away/);
+    expect(existsSync(path.join(root, "up"))).toBe(false);
+    const tooLarge = fs.writeStream("sub/big.bin", chunksOf("12345", "67890", "x"), { maxBytes: 10 });
+    await expect(tooLarge).rejects.toMatchObject({ reason: "too-large" });
+    expect((await readdir(path.join(root, "sub"))).filter((n) => n.includes("big"))).toEqual([]);
+    expect(await fs.writeStream("sub/ok.bin", chunksOf("12345", "67890"), { maxBytes: 10 })).toMatchObject({
+      bytes: 10,
+      replaced: false,
+    });
+    expect(await readFile(path.join(root, "sub", "ok.bin"), "utf8")).toBe("1234567890");
+  });
+
+  it("refuses to read a hard-linked file for download, and opens a plain one with its size", async () => {
+    const fs = new ConfinedFs(root);
+    await writeFile(path.join(outside, "linked-secret.txt"), "secret");
+    await link(path.join(outside, "linked-secret.txt"), path.join(root, "linked-for-read.txt"));
+    expect(await refusal(fs.openRead("linked-for-read.txt"))).toBe("hard-linked");
+    const { handle, size } = await fs.openRead("sub/in.txt");
+    await handle.close();
+    expect(size).toBe("inside".length);
   });
 });

@@ -3,9 +3,11 @@
  * (test/agents/fixtures/scripted-agent.mjs, op "edit") asks to edit a file; the permission card
  * shows the tool's kind and the edit's unified diff; once allowed, the agent writes the file
  * through the gateway and the run's Changes panel, and the session's, list it with its diff. On
- * a desktop and on a phone viewport.
+ * a desktop and on a phone viewport. A worktree session's header shows its branch and dirty
+ * state and its diff against the base; a file picked with Upload lands in its working directory.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
@@ -18,7 +20,9 @@ import { DESKTOP, PHONE, SCREENSHOTS, sharedStack, useBrowser } from "./ui-helpe
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
-const shared = sharedStack();
+/** Where the worktree test's repository lives: the gateway's only worktrees root. */
+const WORKTREE_ROOT = realpathSync(tempDir());
+const shared = sharedStack({ worktrees: { roots: [WORKTREE_ROOT] } });
 
 const OLD = 'export function parseList(s) {\n  return s.split(",");\n}\n\nexport const VERSION = 1;\n';
 const NEW =
@@ -145,4 +149,45 @@ describe("reviewing an agent's edits", () => {
     expect(await listed.getAttribute("data-path")).toBe("notes.md");
     expect(await listed.innerText()).toContain("+review first");
   }, 150_000);
+
+  it("shows a worktree session's branch, dirty state and diff, and uploads a picked file into it", async () => {
+    const s = shared();
+    const repo = path.join(WORKTREE_ROOT, "app");
+    mkdirSync(repo);
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" });
+    git("init", "-q", "-b", "main");
+    writeFileSync(path.join(repo, "app.txt"), "one\n");
+    git("add", ".");
+    git("commit", "-q", "-m", "first");
+    const created = await s.http.post("/v1/sessions", { command: ["cat"], worktree: { repo, branch: "ui-branch" } });
+    const { id, cwd } = created.json as { id: string; cwd: string };
+    writeFileSync(path.join(cwd, "app.txt"), "one\ntwo\n");
+    const page = await s.page({ hash: `#/s/${id}`, take: false });
+    const chip = page.locator("[data-test=worktree-chip]");
+    await chip.locator("[data-test=worktree-dirty]").waitFor();
+    expect(await chip.locator("[data-test=worktree-branch]").textContent()).toBe("ui-branch");
+    await chip.click();
+    const file = page.locator("[data-test=worktree-diff] [data-test=worktree-file]");
+    expect(await file.getAttribute("data-path")).toBe("app.txt");
+    expect(await file.innerText()).toContain("+two");
+    await page.locator("[data-test=worktree-diff] .dialog-head button").click();
+    await page.locator("[data-test=upload-input]").setInputFiles({
+      name: "photo.bin",
+      mimeType: "application/octet-stream",
+      buffer: Buffer.from([0, 1, 2, 255]),
+    });
+    await waitFor(
+      async () => {
+        try {
+          return readFileSync(path.join(cwd, "photo.bin")).equals(Buffer.from([0, 1, 2, 255])) || undefined;
+        } catch {
+          // Not there yet: the upload is on its way.
+          return undefined;
+        }
+      },
+      10_000,
+      "the uploaded file",
+    );
+  });
 });

@@ -45,6 +45,14 @@ export class CreateDialog {
     }),
     name: h("input", { name: "name", placeholder: "optional", autocomplete: "off", maxlength: 200 }),
     cwd: h("input", { name: "cwd", placeholder: "the gateway's directory", autocomplete: "off", spellcheck: "false" }),
+    // A branch makes the session run in a new git worktree of the repository at cwd (docs/ui.md).
+    branch: h("input", { name: "branch", placeholder: "optional", autocomplete: "off", spellcheck: "false" }),
+    base: h("input", {
+      name: "base",
+      placeholder: "the repository's branch",
+      autocomplete: "off",
+      spellcheck: "false",
+    }),
   };
 
   constructor(ctx: Pick<AppContext, "http" | "store" | "navigate">) {
@@ -160,6 +168,7 @@ export class CreateDialog {
         ),
         field("Name", this.inputs.name),
         field("Working directory", this.inputs.cwd),
+        ...this.worktreeFields(field),
       );
     } else {
       fill(
@@ -171,14 +180,31 @@ export class CreateDialog {
         ),
         field("Name", this.inputs.name),
         field("Working directory", this.inputs.cwd),
+        ...this.worktreeFields(field),
       );
     }
+  }
+
+  /** Branch and base of a new git worktree: with a branch, the working directory names the repository. */
+  private worktreeFields(field: (label: string, input: HTMLElement, hint?: string) => HTMLElement): HTMLElement[] {
+    return [
+      field(
+        "Worktree branch",
+        this.inputs.branch,
+        "Runs in a new git worktree of the repository above, on this branch (made from the base when new).",
+      ),
+      field("Worktree base", this.inputs.base),
+    ];
   }
 
   private request(): CreateSessionRequest {
     const name = this.inputs.name.value.trim();
     const cwd = this.inputs.cwd.value.trim();
-    const extra = { ...(name ? { name } : {}), ...(cwd ? { cwd } : {}) };
+    const branch = this.inputs.branch.value.trim();
+    const base = this.inputs.base.value.trim();
+    if (branch && !cwd) throw new Error("a worktree needs the repository: type its path as the working directory");
+    const where = branch ? { worktree: { repo: cwd, branch, ...(base ? { base } : {}) } } : cwd ? { cwd } : {};
+    const extra = { ...(name ? { name } : {}), ...where };
     if (this.kind === "agent")
       return { kind: "agent", agent: this.inputs.agent.value.trim() || DEFAULT_AGENT, ...extra };
     const command = splitCommand(this.inputs.command.value);

@@ -10,6 +10,7 @@ import { renderElicitation } from "./elicitation-form.js";
 import { renderPermission } from "./permission-request.js";
 import type { PermissionPage } from "./permission-request.js";
 import { renderToolCall } from "./tool-call.js";
+import { downloadLink } from "./session-files.js";
 import { renderRunChanges } from "./changes-panel.js";
 import type { ChangesPage } from "./changes-panel.js";
 
@@ -211,6 +212,7 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
             page.app.store,
             section(page, `tool:${run.runId}:${tool.toolCallId}`, false),
             page.app.store.get(page.sessionId)?.cwd,
+            page.app.canSteer ? (file) => downloadLink(page.app, page.sessionId, file) : undefined,
           )
         : h("div");
     }

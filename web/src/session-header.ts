@@ -5,6 +5,8 @@ import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
 import { clockTime, controlHolder, displayState, errorText, sessionTitle, shortId } from "./format.js";
+import { SessionFiles } from "./session-files.js";
+import { WorktreeChip } from "./worktree-chip.js";
 
 /** The second click of "Stop" or "Remove" must come within this long of the first. */
 export const CONFIRM_WINDOW_MS = 3_000;
@@ -47,6 +49,7 @@ export class SessionHeader {
   private checkingGone = false;
   private readonly control: SessionHeaderOptions["control"];
   private readonly shareButton: HTMLButtonElement | null;
+  private readonly worktree: WorktreeChip;
 
   constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
@@ -57,6 +60,8 @@ export class SessionHeader {
     this.badgeEl = h("span", { class: "badge" });
     this.parentEl = h("span", { class: "parent-slot" });
     this.metaEl = h("div", { class: "view-meta" });
+    this.worktree = new WorktreeChip(ctx, session);
+    const filesSlot = h("span", { class: "files-slot" });
     this.stopButton = ctx.canSteer
       ? new TwoClickButton({
           label: "Stop",
@@ -102,7 +107,7 @@ export class SessionHeader {
       h(
         "div",
         { class: "view-heading" },
-        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl, this.parentEl),
+        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl, this.parentEl, this.worktree.element),
         this.detailEl,
       ),
       this.metaEl,
@@ -111,10 +116,14 @@ export class SessionHeader {
         { class: "view-actions" },
         options.actions,
         this.shareButton,
+        filesSlot,
         this.stopButton?.element ?? null,
         this.removeButton?.element ?? null,
       ),
     );
+    // Files into the working directory: the Upload button, or files dropped on the header.
+    if (ctx.canSteer && session.kind !== "stream")
+      filesSlot.append(new SessionFiles(ctx, session.id, this.element).element);
     this.update(session);
     this.stopFollowing = ctx.store.onChange(() => {
       const fresh = ctx.store.get(this.session.id);
@@ -135,6 +144,7 @@ export class SessionHeader {
   private update(session: SessionInfo): void {
     if (this.gone) return;
     this.session = session;
+    this.worktree.update(session);
     fill(this.titleEl, sessionTitle(session));
     this.titleEl.title = `${session.kind} ${session.id}`;
     const badge = displayState(session);

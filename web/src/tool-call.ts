@@ -19,7 +19,13 @@ export function renderToolCall(
   store: AppContext["store"],
   detailsAttrs: Attrs,
   cwd?: string | null,
+  download?: (relative: string) => HTMLElement,
 ): HTMLElement {
+  // A path inside the session's cwd gets a download link (GET .../files takes it relative).
+  const downloadOf = (file: string): HTMLElement | null => {
+    const relative = shownPath(file, cwd);
+    return download !== undefined && !relative.startsWith("/") && relative !== "" ? download(relative) : null;
+  };
   const diffs = toolCallDiffs({ content: tool.content });
   const output = textOutput(tool.content);
   const detail: Child[] = [];
@@ -42,10 +48,10 @@ export function renderToolCall(
       ? h(
           "div",
           { class: "tool-paths", "data-test": "tool-paths" },
-          tool.locations.map((p) => h("code", { title: p }, shownPath(p, cwd))),
+          tool.locations.flatMap((p) => [h("code", { title: p }, shownPath(p, cwd)), downloadOf(p)]),
         )
       : null,
-    diffs.map((diff) => renderToolDiff(diff, cwd)),
+    diffs.flatMap((diff) => [renderToolDiff(diff, cwd), downloadOf(diff.path)]),
     output !== "" ? h("pre", { class: "tool-output", "data-test": "tool-output" }, output) : null,
     tool.terminalSessionIds.length > 0
       ? h(

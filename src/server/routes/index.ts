@@ -4,6 +4,7 @@ import { castRoutes } from "./cast.js";
 import { changeRoutes } from "./changes.js";
 import { deviceRoutes } from "./devices.js";
 import { diskRoutes } from "./disk.js";
+import { fileRoutes } from "./files.js";
 import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
 import { pluginRoutes } from "./plugins.js";
@@ -13,6 +14,7 @@ import { searchRoutes } from "./search.js";
 import { sessionRoutes } from "./sessions.js";
 import { shareRoutes } from "./shares.js";
 import { streamRoutes } from "./stream.js";
+import { worktreeRoutes } from "./worktree.js";
 
 /** Registers every authenticated HTTP route. */
 export function registerRoutes(router: Router, core: GatewayCore): void {
@@ -21,6 +23,8 @@ export function registerRoutes(router: Router, core: GatewayCore): void {
   screenRoutes(router, core);
   searchRoutes(router, core);
   changeRoutes(router, core);
+  worktreeRoutes(router, core);
+  fileRoutes(router, core);
   streamRoutes(router, core);
   castRoutes(router, core);
   diskRoutes(router, core);

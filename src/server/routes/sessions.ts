@@ -24,7 +24,7 @@ import {
   needsCapabilities,
   promptInput,
 } from "../../protocol/index.js";
-import type { ExternalEvent, SessionInfo } from "../../protocol/index.js";
+import type { ExternalEvent, SessionInfo, SessionWorktree } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import type { SessionLog } from "../../log/session-log.js";
@@ -60,6 +60,7 @@ import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
 import { steerTarget } from "../../sessions/steer-target.js";
 import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
+import { assertClean, removeWorktree } from "../../sessions/worktree.js";
 
 /** Reads a request's JSON body within the gateway's body limit. */
 type BodyReader = (ctx: RequestContext) => Promise<unknown>;
@@ -117,10 +118,59 @@ class SessionList {
   }
 }
 
-/** `DELETE /v1/sessions/:id`: stops the session, or with `purge` forgets it. */
+/**
+ * `DELETE /v1/sessions/:id`: stops the session, or with `purge` forgets it; with `removeWorktree`
+ * then removes its worktree (refused before anything is stopped while it has uncommitted work,
+ * unless `discardChanges`).
+ */
 async function deleteSession(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
   const session = sessionFor(core.sessions, call.identity, call.sessionId, "steer");
   const url = new URL(`?${call.query}`, "http://localhost/");
+  const worktree = await worktreeToRemove(session, url);
+  const answer = await stopOrForget(core, call, session, url);
+  if (worktree !== undefined) await removeSessionWorktree(core, session, worktree, boolParam(url, "discardChanges"));
+  return answer.status === 200 && worktree !== undefined && !boolParam(url, "purge")
+    ? { status: 200, body: session.info() }
+    : answer;
+}
+
+/** The worktree `removeWorktree=true` asks to remove, checked clean unless `discardChanges`; undefined when not asked. */
+async function worktreeToRemove(session: Session, url: URL): Promise<SessionWorktree | undefined> {
+  if (!boolParam(url, "removeWorktree")) {
+    if (boolParam(url, "discardChanges")) {
+      throw new SwitchboardError("BAD_REQUEST", "discardChanges goes with removeWorktree=true");
+    }
+    return undefined;
+  }
+  const worktree = session.record.worktree;
+  if (worktree === undefined || worktree.removedAt !== undefined) {
+    throw new SwitchboardError("BAD_REQUEST", `session ${session.id} has no worktree to remove`);
+  }
+  if (!boolParam(url, "discardChanges")) await assertClean(worktree);
+  return worktree;
+}
+
+/** Removes the stopped (or forgotten) session's worktree; a failure says the session is stopped all the same. */
+async function removeSessionWorktree(
+  core: GatewayCore,
+  session: Session,
+  worktree: SessionWorktree,
+  discardChanges: boolean,
+): Promise<void> {
+  try {
+    await removeWorktree(worktree, { discardChanges });
+  } catch (error) {
+    if (!(error instanceof SwitchboardError)) throw error;
+    throw new SwitchboardError(
+      error.code,
+      `session ${session.id} is stopped, but its worktree was not removed: ${error.message}`,
+      error.details === undefined ? undefined : { ...error.details },
+    );
+  }
+  session.worktreeRemoved(core.clock.now());
+}
+
+async function stopOrForget(core: GatewayCore, call: SessionCall, session: Session, url: URL): Promise<SessionAnswer> {
   if (!boolParam(url, "purge")) {
     // The answer says how it ended, once that is in the log (also when the process had ended
     // already and its exit was still on its way to the disk: it said "running").
