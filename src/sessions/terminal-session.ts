@@ -118,12 +118,15 @@ export class TerminalSession extends Session {
       );
       return true;
     }
-    holders.adoptions.add(r.id, () => this.takeOver(holders, ref));
+    // What the log held from the earlier gateway: held input of a later seq was never recorded,
+    // whatever this gateway appends before the take-over (a lease's end, at once).
+    const committedSeq = this.log.head;
+    holders.adoptions.add(r.id, () => this.takeOver(holders, ref, committedSeq));
     return true;
   }
 
   /** Connects to the holder of a restored session (queued by {@link adoptHeld}). */
-  private takeOver(holders: Holders, ref: NonNullable<SessionRecord["holder"]>): void {
+  private takeOver(holders: Holders, ref: NonNullable<SessionRecord["holder"]>, committedSeq: number): void {
     const r = this.record;
     if (!this.running || this.removed || r.pid === null) return;
     const coalescer = this.outputCoalescer();
@@ -139,7 +142,7 @@ export class TerminalSession extends Session {
       onOutput: (stream, chunk) => coalescer.push(stream, chunk),
       onExit: (exit) => this.processExited(exit),
       onLost: (reason) => this.processLost(reason),
-      committedSeq: this.log.head,
+      committedSeq,
       onAdopted: () => holders.adopted(this.record),
       onRefused: (refusal) => holders.refused(this.record, refusal),
     });
