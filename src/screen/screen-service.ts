@@ -206,8 +206,6 @@ export class ScreenService {
     }
     const lost = this.unavailable.get(session.id);
     if (lost !== undefined) throw new SwitchboardError("SCREEN_UNAVAILABLE", lost);
-    // A held session restored at start is taken over first: what its holder kept follows the screen.
-    session.demand();
     const stored = this.tracked.has(session.id) ? undefined : this.storedView(session, view);
     if (stored !== undefined) return stored;
     const head = session.log.head;
