@@ -81,6 +81,22 @@ describe("a restart with many held sessions", () => {
       "every take-over",
     );
     expect(second.core.sessions.adoptionsPending).toBe(0);
-    await second.close({ sessions: "end" });
+    await second.close();
+
+    // A stop that ends the sessions before any is taken over ends every program all the same.
+    const third = await testGateway({ dataDir, config: CONFIG });
+    expect(third.core.sessions.adoptionsPending).toBe(SESSIONS);
+    const pids = third.core.sessions.list().map((s) => s.record.pid!);
+    await third.close({ sessions: "end" });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        // ESRCH: gone.
+        return false;
+      }
+    };
+    await waitFor(() => pids.every((pid) => !alive(pid)), 20_000, "every program ended");
   }, 90_000);
 });
