@@ -30,6 +30,7 @@ const MODULES = [
   "cluster-idle",
   "cluster-peers",
   "cluster-copy-storm",
+  "scale",
 ];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];

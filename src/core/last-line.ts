@@ -11,13 +11,17 @@ const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b
 /**
  * The last line a session wrote, for the sessions list: keeps only the newest
  * {@link LAST_LINE_TAIL_BYTES} of output (a copy of at most that much per chunk) and finds the
- * line when asked, so a busy session pays nothing per line and a list poll little per session.
+ * line when asked (once per change), so a busy session pays nothing per line and a list poll
+ * little per session.
  */
 export class LastLine {
   private tail = new Uint8Array(0);
   private readonly encoder = new TextEncoder();
+  /** The line found since the last push: a list asks every session at each poll, most printed nothing since. */
+  private found: string | null | undefined;
 
   push(chunk: Uint8Array | string): void {
+    this.found = undefined;
     const bytes = typeof chunk === "string" ? this.encoder.encode(chunk.slice(-LAST_LINE_TAIL_BYTES)) : chunk;
     if (bytes.length >= LAST_LINE_TAIL_BYTES) {
       this.tail = bytes.slice(bytes.length - LAST_LINE_TAIL_BYTES);
@@ -32,7 +36,8 @@ export class LastLine {
 
   /** The last line with visible text, escapes and control characters removed; null before any. */
   value(): string | null {
-    return lastLine(new TextDecoder().decode(this.tail));
+    if (this.found === undefined) this.found = lastLine(new TextDecoder().decode(this.tail));
+    return this.found;
   }
 }
 

@@ -98,6 +98,7 @@ export class SqliteEventStore implements EventStore {
     head: Statement<[string]>;
     first: Statement<[string]>;
     trimmedEnd: Statement<[string]>;
+    logState: Statement<[string]>;
   };
 
   constructor(file: string, options: SqliteEventStoreOptions = {}) {
@@ -185,6 +186,12 @@ export class SqliteEventStore implements EventStore {
       head: this.db.prepare("SELECT MAX(seq) FROM events WHERE session_id = ?").pluck(),
       first: this.db.prepare("SELECT MIN(seq) FROM events WHERE session_id = ?").pluck(),
       trimmedEnd: this.db.prepare("SELECT out_end FROM output_ends WHERE session_id = ?").pluck(),
+      // Prepared once: a restart after a crash asks it of every session that was running.
+      logState: this.db.prepare(
+        `SELECT COALESCE(MAX(seq), 0) AS head, COALESCE(MIN(seq), 0) AS first,
+                COALESCE(MAX(out_end), 0) AS outputBytes, COALESCE(SUM(${ROW_SIZE}), 0) AS retainedBytes
+         FROM events WHERE session_id = ?`,
+      ),
     };
     this.files = new OutputFileIndex(outputDirOf(file), options.outputFileBytes ?? OUTPUT_FILE_BYTES);
     this.files.open(this.db, options.onOutputLost);
@@ -382,13 +389,7 @@ export class SqliteEventStore implements EventStore {
     }
     // Reads every row of the session (the sum of their sizes): only for a log whose saved state
     // is missing or out of date (an older version's record, a crash while it appended).
-    const row = this.db
-      .prepare(
-        `SELECT COALESCE(MAX(seq), 0) AS head, COALESCE(MIN(seq), 0) AS first,
-                COALESCE(MAX(out_end), 0) AS outputBytes, COALESCE(SUM(${ROW_SIZE}), 0) AS retainedBytes
-         FROM events WHERE session_id = ?`,
-      )
-      .get(sessionId) as StoredLogState;
+    const row = this.stmt.logState.get(sessionId) as StoredLogState;
     return {
       ...row,
       first: row.head === 0 ? 1 : row.first,

@@ -36,6 +36,7 @@ export class CheckpointStore {
   private readonly db: Database.Database;
   private readonly stmt: {
     get: Statement<[string]>;
+    offset: Statement<[string]>;
     put: Statement<[string, number, number, number, number, string, string | null, number]>;
     remove: Statement<[string]>;
     ids: Statement<[]>;
@@ -65,6 +66,7 @@ export class CheckpointStore {
       get: this.db.prepare(
         "SELECT seq, output_offset AS offset, cols, rows, state, views, saved_at AS savedAt FROM screen_checkpoints WHERE session_id = ?",
       ),
+      offset: this.db.prepare("SELECT output_offset FROM screen_checkpoints WHERE session_id = ?").pluck(),
       put: this.db.prepare(
         "INSERT OR REPLACE INTO screen_checkpoints (session_id, seq, output_offset, cols, rows, state, views, saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
@@ -79,6 +81,14 @@ export class CheckpointStore {
     if (row === undefined) return undefined;
     const { views, ...rest } = row;
     return views === null ? rest : { ...rest, views: JSON.parse(views) as CheckpointViews };
+  }
+
+  /**
+   * The output offset a session's checkpoint reflects, without reading its screen: what the feed
+   * asks of every session after a restart (a whole checkpoint is a few hundred KiB of JSON).
+   */
+  offset(sessionId: string): number | undefined {
+    return this.stmt.offset.get(sessionId) as number | undefined;
   }
 
   put(sessionId: string, c: ScreenCheckpoint): void {

@@ -277,7 +277,7 @@ export class ScreenService {
       const recent = ended === null || ended >= this.options.clock.now() - 2 * SCREEN_SWEEP_MS;
       if (!session.record.pty || !(recent || this.tracked.has(session.id))) continue;
       const t = this.tracked.get(session.id);
-      const saved = t?.saved ?? this.options.checkpoints.get(session.id)?.offset ?? 0;
+      const saved = t?.saved ?? this.options.checkpoints.offset(session.id) ?? 0;
       const behind = session.log.outputBytes - saved;
       if (behind <= 0) continue;
       const quiet = session.record.state !== "running" || this.quietSince(session) <= now - SCREEN_QUIET_MS;
@@ -362,7 +362,7 @@ export class ScreenService {
     if (session.record.state !== "running") return false;
     let covered = this.retired.get(session.id);
     if (covered === undefined) {
-      covered = this.options.checkpoints.get(session.id)?.offset ?? 0;
+      covered = this.options.checkpoints.offset(session.id) ?? 0;
       this.retired.set(session.id, covered);
     }
     return session.log.outputBytes > covered;

@@ -150,6 +150,9 @@ async function openGateway(
   const close = closer({ base, log, sessions, core, pruner, front, watcher, notifier, rpc: rpc || undefined });
   // `serve` replaces this with its own stop (its stop line, then the exit).
   core.stopRequest.onRequest((asked) => void close({ sessions: asked.sessions }));
+  // Listening: the held sessions' processes are taken over from here on, in the background or at
+  // a viewer's demand (adoption-queue.ts).
+  sessions.manager.adoptInBackground();
   return {
     url: front.url,
     host: front.address.address,

@@ -30,6 +30,8 @@ export async function viewerScreen(
   session: Session,
   size: { cols: number | undefined; rows: number | undefined },
 ): Promise<ViewerScreen> {
+  // A held session restored at start and not taken over yet is taken over first (adoption-queue.ts).
+  session.demand();
   const log = session.log;
   // The screen reflects at least what is published now (its parser catches up to the head).
   const before = { seq: log.head, bytes: log.outputBytes };

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PeerRefusal } from "./holder-peer.js";
 import { processStartTime } from "./processes.js";
+import { AdoptionQueue } from "./adoption-queue.js";
 
 /*
  * Where a gateway's session holders live (native/holder.c): one Unix socket per held session
@@ -95,6 +96,8 @@ export class Holders {
   private readonly spawnQueue: Array<() => void> = [];
   private spawnTimer: NodeJS.Timeout | undefined;
   private launching = 0;
+  /** Held sessions restored at start and not taken over yet: after the gateway listens, or at once when needed. */
+  readonly adoptions = new AdoptionQueue();
 
   private readonly onAdopted: ((session: HeldSession) => void) | undefined;
   private readonly onRefused: ((session: HeldSession, refusal: PeerRefusal) => void) | undefined;
@@ -259,6 +262,7 @@ export class Holders {
   }
 
   close(): void {
+    this.adoptions.close();
     if (this.dirFd !== null) closeSync(this.dirFd);
     this.dirFd = null;
   }

@@ -141,6 +141,19 @@ export class SessionManager {
   }
 
   /**
+   * Once the gateway listens: takes over the held sessions {@link restore} queued, in background
+   * slices (Holders.adoptions), those something needs first.
+   */
+  adoptInBackground(): void {
+    this.options.holders?.adoptions.start();
+  }
+
+  /** Held sessions restored at start whose processes are not taken over yet. */
+  get adoptionsPending(): number {
+    return this.options.holders?.adoptions.pending ?? 0;
+  }
+
+  /**
    * Registers a new session built by `factory`. Checks the running-session limits first, so a
    * refused create changes nothing.
    */

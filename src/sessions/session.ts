@@ -235,6 +235,7 @@ export abstract class Session {
 
   /** Counts `name` as watching until the returned function is called (once; later calls do nothing). */
   watch(name: string): () => void {
+    this.demand();
     this.watchers.set(name, (this.watchers.get(name) ?? 0) + 1);
     let done = false;
     return () => {
@@ -442,6 +443,12 @@ export abstract class Session {
   adoptHeld(): boolean {
     return false;
   }
+
+  /**
+   * Something needs the session's process now (a viewer, a screen): one restored at start whose
+   * holder is not taken over yet is taken over at once, ahead of the background (terminal sessions).
+   */
+  demand(): void {}
 
   /** Marks a session whose process is gone without an exit status (e.g. the gateway died under it). */
   markLost(reason: string): void {

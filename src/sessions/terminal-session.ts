@@ -97,7 +97,9 @@ export class TerminalSession extends Session {
 
   /**
    * Takes the process over from the holder an earlier gateway left it under: the holder resends
-   * the output after what the log has, so the log goes on at its next seq and byte offset.
+   * the output after what the log has, so the log goes on at its next seq and byte offset. A live
+   * holder is queued (Holders.adoptions): taken over once the gateway listens, in background
+   * slices, or at once when something needs the process ({@link demand}).
    */
   override adoptHeld(): boolean {
     const r = this.record;
@@ -116,6 +118,17 @@ export class TerminalSession extends Session {
       );
       return true;
     }
+    // What the log held from the earlier gateway: held input of a later seq was never recorded,
+    // whatever this gateway appends before the take-over (a lease's end, at once).
+    const committedSeq = this.log.head;
+    holders.adoptions.add(r.id, () => this.takeOver(holders, ref, committedSeq));
+    return true;
+  }
+
+  /** Connects to the holder of a restored session (queued by {@link adoptHeld}). */
+  private takeOver(holders: Holders, ref: NonNullable<SessionRecord["holder"]>, committedSeq: number): void {
+    const r = this.record;
+    if (!this.running || this.removed || r.pid === null) return;
     const coalescer = this.outputCoalescer();
     this.coalescer = coalescer;
     this.proc = adoptTerminalProcess({
@@ -129,12 +142,16 @@ export class TerminalSession extends Session {
       onOutput: (stream, chunk) => coalescer.push(stream, chunk),
       onExit: (exit) => this.processExited(exit),
       onLost: (reason) => this.processLost(reason),
-      committedSeq: this.log.head,
+      committedSeq,
       onAdopted: () => holders.adopted(this.record),
       onRefused: (refusal) => holders.refused(this.record, refusal),
     });
     this.acknowledgeCommits();
-    return true;
+  }
+
+  /** A restored held session not taken over yet is taken over now: a viewer, a keystroke or a stop needs it. */
+  override demand(): void {
+    if (this.proc === undefined) this.ctx.holders?.adoptions.now(this.id);
   }
 
   /** Output bytes its holder keeps that this gateway has not acknowledged as committed (0 without a holder). */
@@ -239,6 +256,16 @@ export class TerminalSession extends Session {
    * once everything read from it is committed; the next gateway adopts it. Otherwise as ever.
    */
   override async shutdown(by: Actor, options: ShutdownOptions = {}): Promise<void> {
+    const holders = this.ctx.holders;
+    if (holders?.adoptions.has(this.id) === true) {
+      // Restored and never taken over: kept, it stays with its holder as it is, for the next gateway.
+      if (holders.onStop === "keep" && options.endHeld !== true) {
+        holders.adoptions.drop(this.id);
+        this.detached = true;
+        return;
+      }
+      this.demand();
+    }
     const proc = this.proc;
     if (
       !this.running ||
@@ -301,6 +328,7 @@ export class TerminalSession extends Session {
   /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
   write(data: Uint8Array, by: Actor, eof = false): void {
     this.assertRunning();
+    this.demand();
     if (this.inputEnded) {
       throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
     }
@@ -323,6 +351,7 @@ export class TerminalSession extends Session {
 
   signal(signal: SignalName, by: Actor): void {
     this.assertRunning();
+    this.demand();
     this.proc!.signal(signal);
     this.log.append({ type: "signal", by, signal });
     this.touch();
@@ -331,6 +360,7 @@ export class TerminalSession extends Session {
   resize(cols: number, rows: number, by: Actor): void {
     this.assertRunning();
     if (!this.record.pty) throw wrongKind(this.record, "resize");
+    this.demand();
     this.proc!.resize(cols, rows);
     this.record.cols = cols;
     this.record.rows = rows;
@@ -340,6 +370,7 @@ export class TerminalSession extends Session {
   }
 
   async terminate(by: Actor): Promise<void> {
+    this.demand();
     if (!this.running || !this.proc) return;
     // Who stopped it, in the log as every steering action is: the first signal it sends (a PTY is
     // hung up first). Stopping is not under the control lease (docs/security.md), so this is the
@@ -351,6 +382,7 @@ export class TerminalSession extends Session {
 
   override dispose(): void {
     super.dispose();
+    this.ctx.holders?.adoptions.drop(this.id);
     this.quietTimer?.cancel();
     this.quietTimer = undefined;
     this.stopAcks?.();

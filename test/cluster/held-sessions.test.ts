@@ -94,7 +94,12 @@ describe("held sessions in cluster mode", () => {
     const { aDir, a, id, pid } = await heldOnA("gw-a1", 15_000);
     await exit(a, "SIGKILL");
     const again = await node(redis, "gw-a1", aDir, 15_000);
-    expect(again.log.some((l) => l.msg === "session adopted from its holder" && l.session === id)).toBe(true);
+    // Taken over once the node listens (src/sessions/adoption-queue.ts).
+    await waitFor(
+      () => again.log.some((l) => l.msg === "session adopted from its holder" && l.session === id),
+      10_000,
+      "the take-over",
+    );
     const before = (await counted(again, id)).length;
     await waitFor(
       async () => ((await counted(again, id)).length > before + 10 ? true : undefined),

@@ -19,6 +19,18 @@ const FILTERS: { id: Filter; label: string }[] = [
   { id: "ended", label: "Ended" },
 ];
 
+/**
+ * Past this many rows the list is virtual: only the rows in view, and
+ * {@link VIRTUAL_OVERSCAN_ROWS} on each side, are in the DOM, the rest stand in as padding
+ * (1,000 rows in the DOM made each poll's layout and the scroll slow;
+ * test/web/ui-session-list-scale.test.ts). Below it every row is in the DOM, as a page find expects.
+ */
+export const VIRTUAL_MIN_ROWS = 150;
+/** Rows kept in the DOM beyond each edge of the view of a virtual list. */
+export const VIRTUAL_OVERSCAN_ROWS = 10;
+/** A row's height until one is measured (px). */
+const ROW_HEIGHT_GUESS = 56;
+
 /** "Remove ended" waits this long for its confirming second click. */
 export const REMOVE_ENDED_ARM_MS = 5_000;
 
@@ -74,6 +86,21 @@ export class SessionList {
   private readonly ticker: ReturnType<typeof setInterval>;
   /** Admins only, on the full list: the data directory's size. */
   private readonly disk: DiskUsageLine | null;
+  /** The rows the filter and search leave, in order, as the last render found them (a scroll renders a window of them). */
+  private visible: SessionInfo[] = [];
+  /** A row's height in a virtual list (px), measured from the rows shown. */
+  private rowHeight = ROW_HEIGHT_GUESS;
+  /** The rows of {@link visible} in the DOM, `to` excluded. */
+  private drawn = { from: 0, to: 0 };
+  /** A scroll or resize asked for the window again; drawn at the next frame. */
+  private windowFrame: number | null = null;
+  private readonly onScroll = () => {
+    if (this.visible.length <= VIRTUAL_MIN_ROWS || this.windowFrame !== null) return;
+    this.windowFrame = requestAnimationFrame(() => {
+      this.windowFrame = null;
+      this.renderRows(Date.now(), true);
+    });
+  };
 
   /**
    * `filter` and `query`: the chip chosen and the search typed at first (the home page and the
@@ -167,6 +194,9 @@ export class SessionList {
     );
     this.offStore = ctx.store.onChange(() => this.render());
     this.ticker = setInterval(() => this.render(), LIST_TICK_MS);
+    // Any scroll (the page's or the sidebar's): a virtual list shows the rows in view.
+    document.addEventListener("scroll", this.onScroll, { capture: true, passive: true });
+    window.addEventListener("resize", this.onScroll, { passive: true });
     this.render();
   }
 
@@ -203,6 +233,9 @@ export class SessionList {
   dispose(): void {
     this.offStore();
     clearInterval(this.ticker);
+    document.removeEventListener("scroll", this.onScroll, { capture: true });
+    window.removeEventListener("resize", this.onScroll);
+    if (this.windowFrame !== null) cancelAnimationFrame(this.windowFrame);
     this.disk?.dispose();
     this.logHits?.dispose();
     this.disarmRemove();
@@ -281,30 +314,73 @@ export class SessionList {
       return;
     }
     this.emptyShown = null;
+    this.visible = visible;
+    this.renderRows(now);
+  }
+
+  /** Draws the rows of {@link visible}: all of them, or those in view of a virtual list. */
+  private renderRows(now: number, scrolled = false): void {
+    const visible = this.visible;
+    const { from, to } =
+      visible.length > VIRTUAL_MIN_ROWS ? this.window(visible.length) : { from: 0, to: visible.length };
+    // A scroll within the rows drawn already changes nothing.
+    if (scrolled && from === this.drawn.from && to === this.drawn.to) return;
+    this.drawn = { from, to };
     const seen = new Set<string>();
     const ordered: HTMLElement[] = [];
-    for (const s of visible) {
+    for (let i = from; i < to; i++) {
+      const s = visible[i]!;
       seen.add(s.id);
-      const key = rowKey(s, this.parentTitle(s));
       let row = this.rows.get(s.id);
-      if (!row || row.key !== key) {
-        row = { ...this.row(s), key };
-        this.rows.set(s.id, row);
+      // A scroll draws the rows it brings in; a poll or tick also redraws those whose content changed.
+      if (!row || !scrolled) {
+        const key = rowKey(s, this.parentTitle(s));
+        if (!row || row.key !== key) {
+          row = { ...this.row(s), key };
+          this.rows.set(s.id, row);
+        }
+        markSelected(row.link, s.id === this.selected);
+        setActivity(row.activity, s, now);
       }
-      markSelected(row.link, s.id === this.selected);
-      setActivity(row.activity, s, now);
       ordered.push(row.el);
     }
     for (const id of [...this.rows.keys()]) if (!seen.has(id)) this.rows.delete(id);
-    // Reorder only when needed so hover and focus survive a poll; a focused row that had to be
-    // redrawn or moved gets the focus back.
+    // The rows out of view stand in as padding, so the scrollbar and the scroll position are those of the whole list.
+    const top = from > 0 ? `${from * this.rowHeight}px` : "";
+    const bottom = to < visible.length ? `${(visible.length - to) * this.rowHeight}px` : "";
+    if (this.rowsEl.style.paddingTop !== top) this.rowsEl.style.paddingTop = top;
+    if (this.rowsEl.style.paddingBottom !== bottom) this.rowsEl.style.paddingBottom = bottom;
+    // Only the rows that left or came are moved, so hover and focus survive a poll and a scroll;
+    // a focused row that had to be redrawn or moved gets the focus back.
     const current = [...this.rowsEl.children];
     if (current.length !== ordered.length || ordered.some((el, i) => current[i] !== el)) {
       const focused = current.find((el) => el.contains(document.activeElement)) as HTMLElement | undefined;
-      fill(this.rowsEl, ordered);
+      const keep = new Set(ordered);
+      for (const el of current) if (!keep.has(el as HTMLElement)) el.remove();
+      let next: ChildNode | null = this.rowsEl.firstChild;
+      for (const el of ordered) {
+        if (next === el) next = el.nextSibling;
+        else this.rowsEl.insertBefore(el, next);
+      }
       const again = focused && this.rows.get(focused.dataset["item"] ?? "");
       if (again && !again.el.contains(document.activeElement)) again.link.focus({ preventScroll: true });
     }
+    if (!scrolled && ordered.length >= 2) {
+      const measured = ordered[1]!.offsetTop - ordered[0]!.offsetTop;
+      if (measured > 0) this.rowHeight = measured;
+    }
+  }
+
+  /** The rows of a virtual list of `count` in view of its scrolling ancestor (or the window), with the overscan. */
+  private window(count: number): { from: number; to: number } {
+    const scroller = scrollingAncestor(this.rowsEl);
+    const viewTop = scroller?.getBoundingClientRect().top ?? 0;
+    const viewHeight = scroller?.clientHeight ?? window.innerHeight;
+    const listTop = this.rowsEl.getBoundingClientRect().top + this.rowsEl.clientTop;
+    const first = Math.floor((viewTop - listTop) / this.rowHeight);
+    const from = Math.min(Math.max(0, first - VIRTUAL_OVERSCAN_ROWS), Math.max(0, count - 1));
+    const to = Math.min(count, Math.max(0, first) + Math.ceil(viewHeight / this.rowHeight) + VIRTUAL_OVERSCAN_ROWS);
+    return { from, to: Math.max(to, from + 1) };
   }
 
   private renderChips(all: SessionInfo[]): void {
@@ -376,6 +452,15 @@ export class SessionList {
         : null,
     );
   }
+}
+
+/** The nearest ancestor of `el` that scrolls its content vertically; null when the page does. */
+function scrollingAncestor(el: HTMLElement): HTMLElement | null {
+  for (let at = el.parentElement; at !== null && at !== document.body; at = at.parentElement) {
+    const overflow = getComputedStyle(at).overflowY;
+    if ((overflow === "auto" || overflow === "scroll") && at.scrollHeight > at.clientHeight) return at;
+  }
+  return null;
 }
 
 /** The row of the open session, also for a screen reader (`aria-current`). */

@@ -9,6 +9,8 @@ export function screenRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/screen", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
     await currentCopy(core.sessions, session);
+    // A held session restored at start and not taken over yet is taken over first (adoption-queue.ts).
+    session.demand();
     const format = ScreenFormat.safeParse(queryParam(ctx.url, "format") ?? "text");
     if (!format.success) throw new SwitchboardError("BAD_REQUEST", "format must be text or ansi");
     const cols = intParam(ctx.url, "cols", 0, LIMITS.MAX_COLS, 1);
