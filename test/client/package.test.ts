@@ -259,8 +259,10 @@ describe("the switchboard-client package", () => {
       "protocol/prompt-content.js": ["zod"],
       "protocol/push.js": ["zod"],
       "protocol/screen.js": ["zod"],
+      "protocol/search.js": ["zod"],
       "protocol/sessions.js": ["zod"],
       "protocol/shares.js": ["zod"],
+      "protocol/worktrees.js": ["zod"],
     });
   });
 
