@@ -72,6 +72,7 @@ describe("docs/security.md", () => {
     ["## Hardening, round 2", "test", "gap"],
     ["## Hardening, round 4", "test", "gap"],
     ["## Agents, review and the first hour", "test", "gap"],
+    ["## Files, worktrees and search", "test", "gap"],
     ["## Share links", "test", "rule"],
   ] as const) {
     it(`names, in every row of the table under "${heading}", tests that exist`, () => {
