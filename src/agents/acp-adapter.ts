@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
 import { SwitchboardError, unsupportedContent } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { Actor, PromptCapabilities } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
@@ -516,7 +517,7 @@ export class AcpAdapter implements AgentAdapter {
         this.context.processes?.start(launch) ??
         new AgentProcess({ ...launch, clock: this.context.clock, logger: this.context.logger });
     } catch (error) {
-      if (error instanceof SwitchboardError) throw new AcpStartError(error.code, error.message);
+      if (isPublicError(error)) throw new AcpStartError(error.code, error.message);
       throw error;
     }
     if (proc.spawnFailure) {

@@ -1,5 +1,6 @@
 import type { AgentConfigOption } from "../protocol/index.js";
 import { isRecord } from "./acp-wire.js";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * The id of the model option the gateway makes of an agent's `models`: what `POST
@@ -31,7 +32,7 @@ export class SessionModels {
 
   /** The option once the agent confirmed `modelId` (its `session/set_model` answer is empty). */
   chosen(modelId: string): AgentConfigOption {
-    if (this.option === undefined) throw new Error("no session models to choose from");
+    if (this.option === undefined) throw new InternalError("no session models to choose from");
     this.option = { ...this.option, currentValue: modelId };
     return this.option;
   }

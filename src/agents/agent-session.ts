@@ -7,6 +7,7 @@ import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
 import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError, TEXT_ONLY, needsCapabilities, unsupportedContent } from "../protocol/index.js";
+import { isPublicError, InternalError } from "../protocol/errors.js";
 import type {
   Actor,
   ContentBlock,
@@ -519,7 +520,7 @@ export class AgentSession {
             });
       } catch (err) {
         // The adapter contract says `run` never throws; if one does, the run still gets its one ending.
-        running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+        running = Promise.reject(err instanceof Error ? err : new InternalError(String(err)));
       }
       void running
         .catch((err: unknown): RunOutcome => ({ kind: "error", code: "INTERNAL", message: describeError(err) }))
@@ -583,7 +584,7 @@ export class AgentSession {
     try {
       this.adapter = this.makeAdapter(this.context);
     } catch (err) {
-      return { code: err instanceof SwitchboardError ? err.code : "SPAWN_FAILED", message: describeError(err) };
+      return { code: isPublicError(err) ? err.code : "SPAWN_FAILED", message: describeError(err) };
     }
     return this.adapter;
   }

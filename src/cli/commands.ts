@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 // time"): modules from their files, not the indexes; the heavier commands on demand.
 import { ConnectionError } from "../client/errors.js";
 import type { SessionInfo } from "../client/node.js";
-import { SwitchboardError } from "../protocol/errors.js";
+import { isPublicError } from "../protocol/errors.js";
 import { SESSION_STATES, SIGNALS, signalName } from "../protocol/session-constants.js";
 import type { SessionState } from "../protocol/session-constants.js";
 import { matchSessions, resolveSession, sessionOperand } from "./session-ref.js";
@@ -430,7 +430,7 @@ const rm: Command = (argv) =>
           if (error instanceof ConnectionError) throw error;
           // --ended goes through what the token may see: one it may only watch, or one removed
           // meanwhile (with its parent, by retention), is not the caller's mistake.
-          const code = error instanceof SwitchboardError ? error.code : undefined;
+          const code = isPublicError(error) ? error.code : undefined;
           if (parsed.values.ended === true && (code === "FORBIDDEN" || code === "SESSION_NOT_FOUND")) {
             skipped++;
             continue;
@@ -446,7 +446,7 @@ const rm: Command = (argv) =>
           // Shaped as --json errors are elsewhere, with the session each is about.
           errors: errors.map(({ id, error }) => ({
             id,
-            code: error instanceof SwitchboardError ? error.code : "INTERNAL",
+            code: isPublicError(error) ? error.code : "INTERNAL",
             message: (error as Error).message,
             exitCode: exitCodeFor(error),
           })),

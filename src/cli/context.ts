@@ -5,7 +5,7 @@ import type { ParseArgsConfig } from "node:util";
 // From the modules themselves, not the indexes: a command's start loads neither zod nor ws.
 import { ConnectionError } from "../client/errors.js";
 import { HttpClient } from "../client/http.js";
-import { SwitchboardError } from "../protocol/errors.js";
+import { isPublicError, InternalError } from "../protocol/errors.js";
 import { tokenCharsProblem } from "../protocol/token-chars.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
@@ -90,7 +90,7 @@ export async function runCommand<O extends Options>(
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true }) as Parsed<O>;
     parsed.positionals.forEach((p, i) => (parsed.positionals[i] = unprotect(p)));
     const extra = spec.positionals !== undefined ? parsed.positionals[spec.positionals] : undefined;
-    if (extra !== undefined) throw new Error(`unexpected argument ${JSON.stringify(extra)}`);
+    if (extra !== undefined) throw new InternalError(`unexpected argument ${JSON.stringify(extra)}`);
   } catch (error) {
     // The parser stops at the first mistake, so --json is looked for in the raw arguments.
     return reportUsageError(io, wantsJson(argv), parseErrorMessage(error, spec), spec.usage);
@@ -327,7 +327,7 @@ function withoutCredentials(url: string): string {
 
 /** Prints an error: a sentence on stderr, or `{"error": {...}}` on stdout with --json. */
 export function reportError(ctx: CliContext, error: unknown): void {
-  const code = error instanceof SwitchboardError || error instanceof ConnectionError ? error.code : "INTERNAL";
+  const code = isPublicError(error) || error instanceof ConnectionError ? error.code : "INTERNAL";
   const message = describeError(ctx, error);
   if (ctx.json) ctx.out.write(`${JSON.stringify({ error: { code, message, exitCode: exitCodeFor(error) } })}\n`);
   // Messages quote the gateway, which quotes what others sent (names, commands).
@@ -356,7 +356,7 @@ export function describeError(
     }
     return tagged(error.message, error.code);
   }
-  if (error instanceof SwitchboardError) {
+  if (isPublicError(error)) {
     switch (error.code) {
       case "UNAUTHORIZED":
         return ctx.target.token === undefined

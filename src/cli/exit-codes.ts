@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import { ConnectionError } from "../client/errors.js";
-import { SwitchboardError } from "../protocol/errors.js";
+import { isPublicError } from "../protocol/errors.js";
 
 /**
  * Exit codes of the client commands. `attach` (and `run --attach`) exit with the session's
@@ -45,7 +45,7 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.USAGE;
   if (error instanceof ConnectionError)
     return error.code === "UNREACHABLE" || error.code === "TIMEOUT" ? EXIT.UNREACHABLE : EXIT.FAILURE;
-  if (error instanceof SwitchboardError) {
+  if (isPublicError(error)) {
     switch (error.code) {
       case "UNAUTHORIZED":
       case "FORBIDDEN":

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { SwitchboardError } from "../protocol/errors.js";
+import { isPublicError } from "../protocol/errors.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { firstOperand, hoistGlobalOptions, isGlobalOption } from "./global-options.js";
@@ -120,7 +120,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (brokenPipe(error)) process.exit(EXIT.BROKEN_PIPE);
-    if (error instanceof SwitchboardError) console.error(`switchboard: ${error.code}: ${error.message}`);
+    if (isPublicError(error)) console.error(`switchboard: ${error.code}: ${error.message}`);
     else console.error(`switchboard: ${(error as Error).message ?? String(error)}`);
     process.exitCode = 1;
   },

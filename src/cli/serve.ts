@@ -12,6 +12,7 @@ import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 import { parseByteSize, parseDuration } from "../core/units.js";
 import type { EndedRetentionSetting } from "../server/gateway.js";
 import type { StopAsked } from "../server/stop-request.js";
+import { InternalError } from "../protocol/errors.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]
@@ -148,7 +149,7 @@ export async function serve(argv: string[]): Promise<number> {
   try {
     redis = redisText === undefined ? undefined : parseRedisSeeds(redisText);
     const problem = nodeId === undefined ? undefined : nodeIdProblem(nodeId);
-    if (problem !== undefined) throw new Error(problem);
+    if (problem !== undefined) throw new InternalError(problem);
   } catch (error) {
     const from =
       redis === undefined

@@ -1,6 +1,6 @@
 // From the modules themselves, not the protocol's index: the CLI loads these without zod.
 import { CLOSE_CODES } from "../protocol/close-codes.js";
-import { SwitchboardError, isErrorCode } from "../protocol/errors.js";
+import { SwitchboardError, isErrorCode, isPublicError } from "../protocol/errors.js";
 import type { ErrorCode } from "../protocol/errors.js";
 
 /**
@@ -65,7 +65,7 @@ export function errorFromWire(
  * compile): `if (isSwitchboardError(e, "SESSION_NOT_FOUND")) ...`.
  */
 export function isSwitchboardError(error: unknown, ...codes: ErrorCode[]): error is SwitchboardError {
-  return error instanceof SwitchboardError && (codes.length === 0 || codes.includes(error.code));
+  return isPublicError(error) && (codes.length === 0 || codes.includes(error.code));
 }
 
 /** Narrows `error` to a connection error, optionally with one of `codes`. */

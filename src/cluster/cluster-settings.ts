@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { InternalError } from "../protocol/errors.js";
 
 /** What a gateway in cluster mode runs with (see docs/cluster.md). */
 export interface ClusterSettings {
@@ -74,20 +75,22 @@ export function parseSentinelUrl(text: string): SentinelTarget {
   const m = /^(rediss?)\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+)\/([^/]*)(?:\/(\d{1,2}))?\/?$/i.exec(
     text.trim(),
   );
-  if (m === null) throw new Error(`a Sentinel URL looks like ${SENTINEL_URL_SHAPE}`);
+  if (m === null) throw new InternalError(`a Sentinel URL looks like ${SENTINEL_URL_SHAPE}`);
   const [, scheme = "", user = "", password = "", hostList = "", name = "", db = "0"] = m;
   if (!MASTER_NAME_PATTERN.test(name))
-    throw new Error(
+    throw new InternalError(
       `a Sentinel URL names the master as its path, 1 to 64 letters, digits and _ . - (${SENTINEL_URL_SHAPE})`,
     );
   const hosts = hostList.split(",").filter((h) => h !== "");
   if (hosts.length === 0 || hosts.length > MAX_REDIS_SEEDS)
-    throw new Error(`a Sentinel URL names 1 to ${MAX_REDIS_SEEDS} Sentinels (${SENTINEL_URL_SHAPE})`);
+    throw new InternalError(`a Sentinel URL names 1 to ${MAX_REDIS_SEEDS} Sentinels (${SENTINEL_URL_SHAPE})`);
   const sentinels = hosts.map((h) => {
     const address = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(h);
     const port = Number(address?.[2] ?? DEFAULT_SENTINEL_PORT);
     if (address === null || port < 1 || port > 65_535)
-      throw new Error(`${JSON.stringify(h.slice(0, 100))} is not a Sentinel's HOST:PORT (${SENTINEL_URL_SHAPE})`);
+      throw new InternalError(
+        `${JSON.stringify(h.slice(0, 100))} is not a Sentinel's HOST:PORT (${SENTINEL_URL_SHAPE})`,
+      );
     return { host: address[1]!.replace(/^\[|\]$/g, ""), port };
   });
   return {
@@ -141,12 +144,12 @@ export function parseRedisSeeds(text: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
-  if (seeds.length === 0) throw new Error("no Redis URL given: write redis://HOST:PORT[/DB]");
+  if (seeds.length === 0) throw new InternalError("no Redis URL given: write redis://HOST:PORT[/DB]");
   if (seeds.length > MAX_REDIS_SEEDS)
-    throw new Error(`at most ${MAX_REDIS_SEEDS} Redis seed URLs, not ${seeds.length}`);
+    throw new InternalError(`at most ${MAX_REDIS_SEEDS} Redis seed URLs, not ${seeds.length}`);
   for (const seed of seeds) {
     const problem = redisUrlProblem(seed);
-    if (problem !== undefined) throw new Error(problem);
+    if (problem !== undefined) throw new InternalError(problem);
   }
   return seeds;
 }

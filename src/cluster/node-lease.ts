@@ -3,6 +3,7 @@ import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
 import { oneWriteThisTurn } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * How long a node's lease (its heartbeat) lives without renewal; it is renewed every third of
@@ -133,7 +134,7 @@ export class NodeLease {
       lease.holderValue = previous;
     else if (taken !== "OK") {
       const left = await options.redis.pttl(lease.key);
-      throw new Error(
+      throw new InternalError(
         `another node is live with the id ${options.nodeId} (its lease ${lease.key} in Redis expires in ${Math.max(left, 0)} ms unless renewed): stop it, or give this one another --node-id`,
       );
     }

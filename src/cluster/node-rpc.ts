@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import { untilAligned } from "../core/clock.js";
 import { duplicateClient, oneWriteThisTurn, subscriberClient } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
@@ -379,7 +380,7 @@ function unavailable(nodeId: string, why: string): SwitchboardError {
 
 /** An error as it crosses to the requesting node: a SwitchboardError as is, anything else as INTERNAL. */
 function wireError(error: unknown): Record<string, unknown> {
-  if (error instanceof SwitchboardError) return error.toJSON();
+  if (isPublicError(error)) return error.toJSON();
   return {
     code: "INTERNAL",
     message: "an unexpected error on the node that runs this session; its log has the details",

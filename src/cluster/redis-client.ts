@@ -1,6 +1,7 @@
 import type * as IORedis from "ioredis";
 import type { Cluster, ClusterNode, Redis } from "ioredis";
 import { isSentinelUrl, parseSentinelUrl } from "./cluster-settings.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** A connection to the cluster's Redis: one server, or a Redis Cluster named by several seeds. */
 export type RedisClient = Redis | Cluster;
@@ -92,7 +93,7 @@ export async function connectRedis(seeds: readonly string[]): Promise<RedisClien
   if (seeds[0] !== undefined && isSentinelUrl(seeds[0])) return connected(sentinelClient(Redis, seeds[0]), seeds);
   const urls = seeds.map((s) => new URL(s));
   const first = urls[0];
-  if (first === undefined) throw new Error("no Redis URL given");
+  if (first === undefined) throw new InternalError("no Redis URL given");
   let client: RedisClient;
   if (urls.length === 1) {
     const db = Number(first.pathname.slice(1) || 0);
@@ -127,7 +128,7 @@ function failSentOnDrop(client: RedisClient): RedisClient {
       const sent = (redis as unknown as { commandQueue: { toArray(): Array<{ command: { reject(e: Error): void } }> } })
         .commandQueue;
       for (const { command } of sent.toArray())
-        command.reject(new Error("the connection to Redis closed before it answered"));
+        command.reject(new InternalError("the connection to Redis closed before it answered"));
     });
   if (isCluster(client)) client.on("+node", watch);
   else watch(client);
@@ -142,7 +143,7 @@ async function connected(client: RedisClient, seeds: readonly string[]): Promise
     await client.connect();
   } catch (error) {
     client.disconnect();
-    throw new Error(`cannot connect to Redis at ${describeSeeds(seeds)}: ${(error as Error).message}`, {
+    throw new InternalError(`cannot connect to Redis at ${describeSeeds(seeds)}: ${(error as Error).message}`, {
       cause: error,
     });
   }

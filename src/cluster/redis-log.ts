@@ -4,6 +4,7 @@ import type { PersistedSession, StoredEntry } from "../log/store.js";
 import { jsonSize } from "../log/types.js";
 import type { RedisClient } from "./redis-client.js";
 import { NOTICE_ENTRIES_MAX_BYTES, digitsAt } from "./live-notice.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** Arguments per entry of the append script (see APPEND). */
 const ENTRY_ARGS = 7;
@@ -317,7 +318,7 @@ export class RedisLog {
     const { meta, log } = sessionKeys(this.prefix, sessionId);
     const results = await this.redis.multi().hgetall(meta).xrangeBuffer(log, `${from}-0`, "+", "COUNT", count).exec();
     const failed = results?.find(([error]) => error !== null)?.[0];
-    if (results === null || failed) throw failed ?? new Error(`reading session ${sessionId} was aborted`);
+    if (results === null || failed) throw failed ?? new InternalError(`reading session ${sessionId} was aborted`);
     const rows = results[1]![1] as Array<[Buffer, Buffer[]]>;
     return {
       session: sharedSession(results[0]![1] as Record<string, string>),

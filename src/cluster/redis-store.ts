@@ -15,6 +15,7 @@ import { Ownerships } from "../core/ownership.js";
 import type { Ownership } from "../core/ownership.js";
 import { FencedError, sameEntry } from "./redis-log.js";
 import type { RedisLog, RedisLogPosition } from "./redis-log.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** How soon an append that failed for want of Redis is tried again. */
 export const REDIS_RETRY_MS = 250;
@@ -174,7 +175,8 @@ export class RedisEventStore implements EventStore {
    */
   adopt(sessionId: string, position: RedisLogPosition): void {
     const state = this.ownerships.get(sessionId);
-    if (state?.at !== "adopting") throw new Error(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
+    if (state?.at !== "adopting")
+      throw new InternalError(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
     this.ownerships.move(sessionId, { at: "owned", epoch: state.epoch });
     // A box this one replaces took its failure with it: only the new box's writes may hold new work back.
     this.recovered(sessionId);

@@ -1,4 +1,4 @@
-import { SwitchboardError, controlHolder } from "../protocol/errors.js";
+import { SwitchboardError, controlHolder, InternalError } from "../protocol/errors.js";
 import type { Actor } from "../protocol/events.js";
 import type { Clock, Timer } from "./clock.js";
 
@@ -148,7 +148,7 @@ export class ControlLease {
    */
   heldError(name: string, message: (by: string) => string): SwitchboardError {
     const holder = this.current;
-    if (holder === null) throw new Error("heldError: nobody holds the lease");
+    if (holder === null) throw new InternalError("heldError: nobody holds the lease");
     const sameName = holder.actor.name === name;
     const by = controlHolder(holder.actor.name, sameName);
     return new SwitchboardError("CONTROL_HELD", message(by), {

@@ -3,6 +3,7 @@ import { Utf8Chunker, UTF8_MAX_HELD_BYTES } from "./utf8-chunker.js";
 import type { BytePiece } from "./utf8-chunker.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { BufferPool, BufferPools } from "./buffer-pool.js";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * Batches raw process output into `output` events: one event per few
@@ -127,7 +128,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
 
   /** Adds a chunk read from `stream`. The chunk is copied, not retained. */
   push(stream: S, chunk: Uint8Array): void {
-    if (this.disposed) throw new Error("OutputCoalescer: push after dispose");
+    if (this.disposed) throw new InternalError("OutputCoalescer: push after dispose");
     if (this.stream !== null && this.stream !== stream) this.emitBuffered(true);
     this.stream = stream;
     let pos = 0;

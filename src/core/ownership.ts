@@ -2,6 +2,7 @@
 // states. In cluster mode RedisEventStore (src/cluster/redis-store.ts) keeps one per session and is
 // the only one to move it; everything else asks it (SessionManager.ownership, .copyOf), so the order
 // of calls elsewhere cannot leave two owners or none. A gateway without a cluster owns every session.
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * A session's ownership on this node ({@link OWNERSHIP_MOVES} lists the moves):
@@ -57,7 +58,7 @@ export class Ownerships {
   begin(sessionId: string, state: Ownership): void {
     const now = this.states.get(sessionId);
     if (now !== undefined)
-      throw new Error(`session ${sessionId} is ${now.at} on this node already: it cannot begin as ${state.at}`);
+      throw new InternalError(`session ${sessionId} is ${now.at} on this node already: it cannot begin as ${state.at}`);
     this.states.set(sessionId, state);
   }
 
@@ -65,7 +66,7 @@ export class Ownerships {
   move(sessionId: string, state: Ownership): void {
     const now = this.states.get(sessionId);
     if (now === undefined || !OWNERSHIP_MOVES[now.at].includes(state.at))
-      throw new Error(`session ${sessionId}: ownership cannot move from ${now?.at ?? "none"} to ${state.at}`);
+      throw new InternalError(`session ${sessionId}: ownership cannot move from ${now?.at ?? "none"} to ${state.at}`);
     this.states.set(sessionId, state);
   }
 

@@ -9,6 +9,7 @@ import { RING_IDLE_MS, SessionLog } from "./session-log.js";
 import type { AppendMark } from "./session-log.js";
 import { logUnavailable } from "./store.js";
 import type { EventStore, LogWriteFailure, PersistedSession, StoredLogState } from "./store.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** The key of a session record's meta under which its log's state is saved (see {@link EventLog.saveSession}). */
 export const LOG_STATE_KEY = "logState";
@@ -89,7 +90,7 @@ export class EventLog {
    * mode: it starts where the shared log's retained part does).
    */
   create(sessionId: string, initial?: StoredLogState): SessionLog {
-    if (this.logs.has(sessionId)) throw new Error(`log ${sessionId} already exists`);
+    if (this.logs.has(sessionId)) throw new InternalError(`log ${sessionId} already exists`);
     const log = this.make(sessionId, initial);
     this.logs.set(sessionId, log);
     return log;

@@ -23,6 +23,7 @@ import { InflightBatches } from "./inflight-batches.js";
 import { WriterThread } from "./writer-thread.js";
 import type { WriterMessage } from "./writer-thread.js";
 import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * Where batches are committed:
@@ -202,7 +203,7 @@ export class GroupCommit {
 
   /** Queues `op` for the next group commit; `key` is its session, `size` about its bytes. */
   push(key: string, size: number, op: CommitOp): void {
-    if (this._state.at === "closed") throw new Error("event store is closed");
+    if (this._state.at === "closed") throw new InternalError("event store is closed");
     this.queues.push(key, size, op);
     if (this.queues.ops >= LOG_FLUSH_MAX_BATCH) {
       if (this.inflight.size === 0) this.commitOrPostQueued();
@@ -483,7 +484,7 @@ export class GroupCommit {
     if (!this.onWriter) {
       this.commitHeldInOrder(this.queues.ops > 0 ? this.queues.take(Infinity) : undefined);
       if (this.heldHere.length > 0)
-        throw new Error(
+        throw new InternalError(
           `the log cannot write ${this.unwrittenOps} queued events and records: ${this._writeFailure?.message}`,
         );
       return writes;
@@ -493,11 +494,13 @@ export class GroupCommit {
     const batch = this.post(this.queues.take(Infinity), signal);
     // The main thread may block here: this is the one place the log waits for the disk.
     if (Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS) === "timed-out") {
-      throw new Error(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
+      throw new InternalError(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
     }
     if (Atomics.load(signal, 0) === 2) {
       // The failure message is posted before the signal is set, but not read yet: this thread was blocked.
-      throw new Error(`the log cannot write ${this.unwrittenOps} queued events and records: the disk refused them`);
+      throw new InternalError(
+        `the log cannot write ${this.unwrittenOps} queued events and records: the disk refused them`,
+      );
     }
     this.recovered();
     this.complete(batch, performance.now() - started);
@@ -528,7 +531,7 @@ export class GroupCommit {
       this.flush();
     } catch (error) {
       this.onError(
-        new Error(
+        new InternalError(
           `${this.unwrittenOps} events and records were not written before the log closed, and are lost: ${this._writeFailure?.message ?? (error as Error).message}`,
           { cause: error },
         ),

@@ -1,4 +1,5 @@
 import { loadAddon } from "../system/native-addon.js";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * The bytes of `${head}${JSON.stringify(decode(text))}${tail}`, built from the bytes; `text` (one
@@ -50,7 +51,7 @@ export function jsonFrame(
     out[at++] = QUOTE;
   }
   // Only bytes changed by another thread meanwhile (shared memory) could make this differ.
-  if (at !== size) throw new Error(`json-text: wrote ${at} bytes of a ${size}-byte frame`);
+  if (at !== size) throw new InternalError(`json-text: wrote ${at} bytes of a ${size}-byte frame`);
   return out;
 }
 

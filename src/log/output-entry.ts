@@ -4,6 +4,7 @@ import { jsonFrame } from "./json-text.js";
 import type { FramePiece } from "./json-text.js";
 import type { StoredEntry } from "./store.js";
 import type { LogEntry } from "./types.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** Bytes counted for an output entry besides its data (its fields in JSON), for budgets and retention. */
 export const OUTPUT_ENTRY_OVERHEAD = 96;
@@ -52,7 +53,7 @@ export class OutputEntry implements StoredEntry {
   /** The bytes; not to be modified, nor kept past the entry's holds (see {@link hold}). */
   get bytes(): Uint8Array {
     // A pooled buffer given back is detached: reading it would silently give nothing.
-    if (this.released) throw new Error(`output entry ${this.seq} was read after its bytes were released`);
+    if (this.released) throw new InternalError(`output entry ${this.seq} was read after its bytes were released`);
     return this._bytes;
   }
 

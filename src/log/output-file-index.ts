@@ -4,6 +4,7 @@ import type Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { OutputEntry } from "./output-entry.js";
 import { SESSION_ID_FILE, fileName, listFiles, readId, sessionDirName, writeId } from "./output-files.mjs";
+import { InternalError } from "../protocol/errors.js";
 
 /** A session's output files in use (see output-files.mjs). */
 interface SessionFiles {
@@ -43,7 +44,7 @@ export class OutputFileIndex {
     if (!files) this.files.set(sessionId, (files = { lastSeq: new Map(), current: undefined }));
     const previous = files.current;
     if (previous !== undefined && entry.outStart < previous) {
-      throw new Error(
+      throw new InternalError(
         `output at byte ${entry.outStart} of session ${sessionId} comes before its output file at ${previous}`,
       );
     }
@@ -258,14 +259,14 @@ export class OutputFileReader {
     // The file with the greatest start at or before `from` (a session has a few dozen at most).
     let start: number | undefined;
     for (const s of this.starts) if (s <= from) start = s;
-    if (start === undefined) throw new Error(`no output file of ${this.dir} holds byte ${from}`);
+    if (start === undefined) throw new InternalError(`no output file of ${this.dir} holds byte ${from}`);
     let fd = this.fds.get(start);
     if (fd === undefined) this.fds.set(start, (fd = openSync(join(this.dir, fileName(start)), "r")));
     const bytes = Buffer.allocUnsafe(to - from);
     for (let done = 0; done < bytes.length;) {
       const n = readSync(fd, bytes, done, bytes.length - done, from - start + done);
       if (n === 0) {
-        throw new Error(
+        throw new InternalError(
           `the output file ${join(this.dir, fileName(start))} ends at ${from - start + done} bytes, before byte ${to} of the session's output it should hold`,
         );
       }

@@ -13,6 +13,7 @@ import type { EventStore, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
 import { jsonSize } from "./types.js";
 import { StoreBacklog } from "./store-backlog.js";
+import { InternalError } from "../protocol/errors.js";
 
 export interface SessionLogOptions {
   sessionId: string;
@@ -373,7 +374,7 @@ export class SessionLog implements AppendableLog {
     if (this.appender.by === "copy") throw this.appender.refusal();
     if (event.type === "output") {
       // Offsets are the log's to assign; callers use appendOutput.
-      throw new Error("use appendOutput for output events");
+      throw new InternalError("use appendOutput for output events");
     }
     const stored = { seq: this.appendedSeq + 1, ts: this.clock.now(), ...event } as SessionEvent;
     const json = JSON.stringify(stored);
@@ -423,12 +424,12 @@ export class SessionLog implements AppendableLog {
    */
   appendCopy(entry: StoredEntry): void {
     if (entry.seq !== this.appendedSeq + 1)
-      throw new Error(
+      throw new InternalError(
         `log ${this.sessionId} is at seq ${this.appendedSeq}: a copy of seq ${entry.seq} does not follow it`,
       );
     if (entry.outStart !== undefined && entry.outEnd !== undefined) {
       if (entry.outStart !== this.appendedBytes)
-        throw new Error(
+        throw new InternalError(
           `log ${this.sessionId} has ${this.appendedBytes} output bytes: a copy from ${entry.outStart} does not follow them`,
         );
       this.appendedBytes = entry.outEnd;
@@ -461,7 +462,7 @@ export class SessionLog implements AppendableLog {
   skipCopyTo(first: number, outputBytes: number): void {
     if (first <= this.appendedSeq + 1) return;
     if (!this.settled)
-      throw new Error(`log ${this.sessionId}: a copy skips ahead only once what it holds is published`);
+      throw new InternalError(`log ${this.sessionId}: a copy skips ahead only once what it holds is published`);
     this.trimTo(first, this.retainedBytes);
     this.appendedSeq = this.durableSeq = this.sharedSeq = this.publishedSeq = first - 1;
     this.appendedBytes = this.publishedBytes = outputBytes;

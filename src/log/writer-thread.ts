@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { LOG_FLUSH_WAIT_MS } from "./commit-limits.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** How long after the writer thread stopped it is started again; doubled after each start that fails, up to the max. */
 export const LOG_WRITER_RESTART_MS = 1000;
@@ -58,7 +59,7 @@ export class WriterThread {
 
   /** Posts to the thread; only while it is {@link ready}. */
   post(message: unknown, transfer?: ArrayBuffer[]): void {
-    if (!this._ready || this.worker === undefined) throw new Error("the log's writer thread is not running");
+    if (!this._ready || this.worker === undefined) throw new InternalError("the log's writer thread is not running");
     this.worker.postMessage(message, transfer);
   }
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ConnectionError, SwitchboardError } from "../client/node.js";
+import { ConnectionError } from "../client/node.js";
+import { isPublicError } from "../protocol/errors.js";
 import { LIMITS, PromptContent } from "../protocol/index.js";
 import type { AgentState, SessionInfo } from "../protocol/index.js";
 import { sessionLine, summarize } from "./format.js";
@@ -127,7 +128,7 @@ const promptAgent = defineTool({
         // model would prompt again. A gateway gone between the prompt's answer and the follower's
         // connect answers as a drop during the wait does (test/mcp/prompt-queued-loss.test.ts).
         if (error instanceof ConnectionError) return unfollowedRun(runId);
-        const code = error instanceof SwitchboardError || error instanceof ToolError ? error.code : "INTERNAL";
+        const code = isPublicError(error) || error instanceof ToolError ? error.code : "INTERNAL";
         const message = error instanceof Error ? error.message : String(error);
         throw new ToolError(
           code,

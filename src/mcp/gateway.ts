@@ -1,5 +1,6 @@
 import { HttpClient, connect } from "../client/node.js";
 import type { GatewayTarget, SwitchboardClient } from "../client/node.js";
+import { InternalError } from "../protocol/errors.js";
 
 export interface GatewayAccessOptions {
   target: GatewayTarget & { url: string };
@@ -52,7 +53,7 @@ export class GatewayAccess {
    * had finished at once.
    */
   async client(): Promise<SwitchboardClient> {
-    if (this.closed) throw new Error("the MCP server is shutting down");
+    if (this.closed) throw new InternalError("the MCP server is shutting down");
     const current = this.socket;
     if (current !== undefined) {
       const open = await current.catch((error: unknown) => {

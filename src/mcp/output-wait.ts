@@ -6,6 +6,7 @@ import { decodePage } from "./output-text.js";
 import type { ScanMatch } from "./output-scanner.js";
 import { reportWhileWaiting } from "./tool.js";
 import type { ProgressSink } from "./tool.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** Without a pattern, the wait returns once output has been quiet this long after it started… */
 export const OUTPUT_QUIET_MS = 150;
@@ -113,7 +114,7 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     const fail = (error: unknown) => {
       if (settled) return;
       settled = true;
-      reject(error instanceof Error ? error : new Error(String(error)));
+      reject(error instanceof Error ? error : new InternalError(String(error)));
     };
     // Without a pattern, output that came is the answer, also when the time ran out first…
     // …but not when all of it is the start of an escape sequence or a character: the answer

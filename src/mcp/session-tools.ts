@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { LIMITS, SESSION_STATES, SIGNALS, SessionName, SwitchboardError } from "../protocol/index.js";
+import { LIMITS, SESSION_STATES, SIGNALS, SessionName } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { SessionState } from "../protocol/index.js";
 import { describeState, sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
@@ -238,7 +239,7 @@ const removeSession = defineTool({
     } catch (error) {
       // The gateway's message names its HTTP and CLI ways ("DELETE without purge", "switchboard
       // rm -f"); an agent here has tools for it.
-      if (!(error instanceof SwitchboardError) || error.code !== "SESSION_RUNNING") throw error;
+      if (!isPublicError(error) || error.code !== "SESSION_RUNNING") throw error;
       const what = error.message.split(": terminate it first")[0] ?? `session ${args.id} is running`;
       throw new ToolError(
         "SESSION_RUNNING",

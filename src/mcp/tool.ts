@@ -1,6 +1,7 @@
 import type { CallToolResult, Tool as ToolListing, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { ConnectionError, SwitchboardError } from "../client/node.js";
+import { ConnectionError } from "../client/node.js";
+import { isPublicError } from "../protocol/errors.js";
 import { controlHeldText } from "../protocol/index.js";
 import type { GatewayAccess } from "./gateway.js";
 
@@ -137,12 +138,10 @@ function describeIssues(error: z.ZodError): string {
  */
 export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "tokenSource">): CallToolResult {
   const code =
-    error instanceof SwitchboardError || error instanceof ConnectionError || error instanceof ToolError
-      ? error.code
-      : "INTERNAL";
+    isPublicError(error) || error instanceof ConnectionError || error instanceof ToolError ? error.code : "INTERNAL";
   // CONTROL_HELD said from who holds control: the gateway's own advice ("acquire control with
   // force") names something no tool here does.
-  const held = error instanceof SwitchboardError ? controlHeldText(error) : undefined;
+  const held = isPublicError(error) ? controlHeldText(error) : undefined;
   const message = toolWords(held ?? (error instanceof Error ? error.message : String(error)));
   const text = `${code}: ${message}${hint(code, gateway)}`;
   return { content: [{ type: "text", text }], isError: true };

@@ -1,4 +1,5 @@
 import { SwitchboardError } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import { AgentFinal } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
 import { PluginExitedError, type PluginProcess } from "./plugin-process.js";
@@ -83,7 +84,7 @@ export function runPluginAgent(options: AgentRunOptions): Promise<AgentRunOutcom
           );
       },
       (error: unknown) => {
-        const err = error instanceof SwitchboardError ? error : new SwitchboardError("INTERNAL", String(error));
+        const err = isPublicError(error) ? error : new SwitchboardError("INTERNAL", String(error));
         if (err instanceof PluginExitedError) {
           finish("error", () => sink.error("AGENT_EXITED", err.message));
           return;

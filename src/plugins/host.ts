@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SwitchboardError } from "../protocol/index.js";
+import { isPublicError, InternalError } from "../protocol/errors.js";
 import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
 import { runPluginAgent } from "./agent-run.js";
 import { callHook, callPublicHook, hookBodyBytes } from "./http-hooks.js";
@@ -55,7 +56,7 @@ export class PluginHost {
     const runnerDir = options.runnerDir ?? fileURLToPath(new URL("./runner/", import.meta.url));
     const runnerEntry = join(runnerDir, RUNNER_ENTRY);
     if (!existsSync(runnerEntry))
-      throw new Error(
+      throw new InternalError(
         `plugin runner not found at ${runnerEntry}: the build must copy the folder src/plugins/runner/ next to the compiled host`,
       );
     this.runnerDir = realpathSync(runnerDir);
@@ -188,7 +189,7 @@ export class PluginHost {
       this.metrics.hookRequest(slot.id, access, answer.status);
       return answer;
     } catch (error) {
-      this.metrics.hookRequest(slot.id, access, error instanceof SwitchboardError ? error.status : 500);
+      this.metrics.hookRequest(slot.id, access, isPublicError(error) ? error.status : 500);
       throw error;
     }
   }

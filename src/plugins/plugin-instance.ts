@@ -1,4 +1,5 @@
 import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { ActiveRun } from "./agent-run.js";
 import type { PluginEntry } from "./config.js";
 import { PluginToolEvent, type ChildFrame, type LogLevel, type RuntimeMethod } from "./ipc.js";
@@ -225,10 +226,9 @@ export class PluginInstance {
       },
       (error: unknown) => {
         this.inFlight--;
-        const err =
-          error instanceof SwitchboardError
-            ? error
-            : new SwitchboardError("INTERNAL", error instanceof Error ? error.message : String(error));
+        const err = isPublicError(error)
+          ? error
+          : new SwitchboardError("INTERNAL", error instanceof Error ? error.message : String(error));
         const outcome: CallOutcome =
           err.code === "PLUGIN_PERMISSION_DENIED" ? "denied" : err.code === "PLUGIN_TIMEOUT" ? "timeout" : "error";
         metrics.call(pluginId, method, outcome);

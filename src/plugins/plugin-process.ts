@@ -8,6 +8,7 @@ import { FrameReader } from "./frame-reader.js";
 import { StderrTail } from "./stderr-tail.js";
 import { ChildFrame, type HostFrame, type PluginCall, type RuntimeMethod, type WireError } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
+import { InternalError } from "../protocol/errors.js";
 
 type InitFrame = Extract<HostFrame, { t: "init" }>;
 type StreamFrame = Extract<ChildFrame, { t: "agent.delta" | "agent.tool" }>;
@@ -147,7 +148,7 @@ export class PluginProcess {
     }
     const channel = this.child.stdio[3];
     if (channel === null || channel === undefined || !("write" in channel))
-      throw new Error("plugin process has no frame pipe on fd 3");
+      throw new InternalError("plugin process has no frame pipe on fd 3");
     this.channel = channel as Socket;
 
     const reader = new FrameReader(

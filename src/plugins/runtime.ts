@@ -1,6 +1,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import { RUNTIME_PARAMS, type RuntimeMethod, type RuntimeParams } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
 import { requirePermission, type PluginPermission, type PluginPermissions } from "./permissions.js";
@@ -228,7 +229,7 @@ export class PluginRuntime {
         signal: this.commands.signal,
       });
     } catch (error) {
-      if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") this.ctx.deps.reportFdExhausted();
+      if (isPublicError(error) && error.code === "RESOURCE_EXHAUSTED") this.ctx.deps.reportFdExhausted();
       throw error;
     } finally {
       this.runningCommands--;

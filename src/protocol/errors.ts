@@ -225,7 +225,7 @@ export function controlHeldText(error: SwitchboardError): string | undefined {
 
 /** The one error type that crosses the wire. Throw it anywhere; the edges turn it into a response. */
 export class SwitchboardError extends Error {
-  override readonly name = "SwitchboardError";
+  override readonly name: string = "SwitchboardError";
   readonly code: ErrorCode;
   /** Extra fields that travel with the error (e.g. `head` for HISTORY_TRIMMED). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
@@ -243,4 +243,27 @@ export class SwitchboardError extends Error {
   toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
     return { ...this.details, code: this.code, message: this.message };
   }
+}
+
+/**
+ * An unexpected failure inside the gateway (a broken invariant, a failed system call, a bug):
+ * code INTERNAL, its message for the gateway log and the operator's terminal only. Every edge
+ * treats it as it treats an unknown `Error`: clients get 500 INTERNAL with the generic message,
+ * the CLI prints the message without a code and exits 1 (test/protocol/internal-error.test.ts).
+ */
+export class InternalError extends SwitchboardError {
+  override readonly name: string = "InternalError";
+
+  constructor(message: string, options?: ErrorOptions) {
+    super("INTERNAL", message);
+    if (options !== undefined && "cause" in options) this.cause = options.cause;
+  }
+}
+
+/**
+ * A SwitchboardError meant for the caller: its code and message may cross the wire. False for an
+ * {@link InternalError} (and anything not a SwitchboardError), whose words stay in the log.
+ */
+export function isPublicError(error: unknown): error is SwitchboardError {
+  return error instanceof SwitchboardError && !(error instanceof InternalError);
 }

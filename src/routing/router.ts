@@ -1,4 +1,4 @@
-import { SwitchboardError } from "../protocol/errors.js";
+import { SwitchboardError, InternalError } from "../protocol/errors.js";
 import type { Binding } from "./bindings.js";
 import type { BindingIndex } from "./binding-index.js";
 import { DEFAULT_SESSION_MODE, sessionKey } from "./session-key.js";
@@ -50,7 +50,8 @@ export class IndexedRouter implements Router {
     if (match !== null) {
       const binding = this.bindings[match.bindingIndex];
       // The index holds only positions of this.bindings; a miss would be a bug in the index.
-      if (binding === undefined) throw new Error(`routing index returned unknown binding ${match.bindingIndex}`);
+      if (binding === undefined)
+        throw new InternalError(`routing index returned unknown binding ${match.bindingIndex}`);
       const { agentId } = binding;
       const mode = binding.session ?? DEFAULT_SESSION_MODE;
       return {

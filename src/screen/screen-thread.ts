@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { CheckpointViews } from "./checkpoint-store.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * The screen thread's nice value (Linux): under CPU contention it gets about a tenth of what the
@@ -114,13 +115,13 @@ export class ScreenThread {
 
   async view(id: string, view: ViewOptions): Promise<ScreenView> {
     const r = await this.ask<{ t: "view" }>((req) => ({ t: "view", req, id, view }));
-    if (r.view === undefined) throw new Error(r.error ?? "the screen thread returned no view");
+    if (r.view === undefined) throw new InternalError(r.error ?? "the screen thread returned no view");
     return r.view;
   }
 
   async checkpoint(id: string): Promise<ThreadCheckpoint> {
     const r = await this.ask<{ t: "checkpoint" }>((req) => ({ t: "checkpoint", req, id }));
-    if (r.cols === undefined || r.rows === undefined) throw new Error(r.error ?? "no checkpoint");
+    if (r.cols === undefined || r.rows === undefined) throw new InternalError(r.error ?? "no checkpoint");
     return { state: r.state, views: r.views, cols: r.cols, rows: r.rows };
   }
 
@@ -148,7 +149,7 @@ export class ScreenThread {
   }
 
   private started(): Worker {
-    if (this.closed) throw new Error("the screen service is closed");
+    if (this.closed) throw new InternalError("the screen service is closed");
     if (this.worker !== undefined) return this.worker;
     const parsing = new Int32Array(new SharedArrayBuffer(4));
     const worker = spawn({ parsing }, this.options.heapMb ?? SCREEN_THREAD_HEAP_MB);
@@ -178,7 +179,7 @@ export class ScreenThread {
   }
 
   private failPending(message: string): void {
-    for (const p of this.pending.values()) p.reject(new Error(message));
+    for (const p of this.pending.values()) p.reject(new InternalError(message));
     this.pending.clear();
   }
 }

@@ -4,6 +4,7 @@ import { tokenCharsProblem } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
 import { generateToken } from "./auth.js";
 import { MIN_TOKEN_CHARS } from "./config.js";
+import { InternalError } from "../protocol/errors.js";
 
 /**
  * The token to run with: the given one, else DATA_DIR/token, else a new one written there with
@@ -18,26 +19,26 @@ export function resolveAdminToken(dataDir: string, given: string | undefined): {
     try {
       stored = readFileSync(file, "utf8").trim();
     } catch (error) {
-      throw new Error(
+      throw new InternalError(
         `cannot read the token file ${file}: ${(error as Error).message}; make it a readable file, or remove it to have a token generated`,
         { cause: error },
       );
     }
     if (stored) {
       if (stored.length < MIN_TOKEN_CHARS)
-        throw new Error(
+        throw new InternalError(
           `the token in ${file} has ${stored.length} characters: a token needs at least ${MIN_TOKEN_CHARS}; put a longer one there, or remove the file to have one generated`,
         );
       const problem = tokenCharsProblem(stored);
       if (problem !== undefined)
-        throw new Error(
+        throw new InternalError(
           `the token in ${file} cannot be a token: ${problem}; put another there, or remove the file to have one generated`,
         );
       if ((statSync(file).mode & 0o077) !== 0) {
         try {
           chmodSync(file, 0o600);
         } catch (error) {
-          throw new Error(
+          throw new InternalError(
             `the token file ${file} can be read by others and could not be narrowed (${(error as Error).message}): chmod 600 it`,
             { cause: error },
           );

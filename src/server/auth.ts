@@ -9,6 +9,7 @@ import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
 import type { DeviceStore } from "./devices.js";
 import type { ShareStore } from "./identity/share-links.js";
 import { TrustedProxy } from "./trusted-proxy.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** Who is calling: resolved once per request or connection from its credentials. */
 export interface Identity {
@@ -276,7 +277,7 @@ export class TokenRegistry {
    */
   issueCookie(identity: Identity, now: number, key: string = generateToken()): BrowserSignIn {
     const record = this.all().find((r) => r.identity === identity);
-    if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
+    if (!record) throw new InternalError(`no token for ${identity.name}: pass an identity verify() returned`);
     const own: string[] = [];
     for (const [key, entry] of this.cookies) {
       if (entry.expires <= now) this.cookies.delete(key);

@@ -26,6 +26,7 @@ import { writePrivateFile } from "../system/private-file.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** Cluster mode as `serve` was told it (`--redis`, `--node-id` or their variables): ahead of the config's. */
 export interface ClusterOptions {
@@ -46,7 +47,7 @@ export function resolveClusterSettings(
   if (seeds === undefined) return undefined;
   const nodeId = given?.nodeId ?? config?.nodeId ?? defaultNodeId(port);
   const problem = nodeIdProblem(nodeId) ?? redisSeedsProblem(seeds, config?.waitReplicas);
-  if (problem !== undefined) throw new Error(problem);
+  if (problem !== undefined) throw new InternalError(problem);
   return {
     seeds,
     nodeId,

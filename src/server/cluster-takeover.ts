@@ -9,6 +9,7 @@ import { copyShared } from "./cluster-mirror.js";
 import type { ClusterLink } from "./cluster-mode.js";
 import type { Logger } from "./logger.js";
 import type { Clock } from "../core/clock.js";
+import { InternalError } from "../protocol/errors.js";
 
 export interface TakeoverOptions {
   cluster: ClusterLink;
@@ -72,7 +73,7 @@ async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<vo
       // Its copy may not have been kept up (nobody here watched it): brought up from where it is.
       await copyShared(o.cluster.log, sessionId, copy.log, shared.position);
       if (copy.log.appendedHead !== shared.position.head)
-        throw new Error(
+        throw new InternalError(
           `session ${sessionId}: its copy stopped at ${copy.log.appendedHead}, Redis holds ${shared.position.head}`,
         );
       o.store.adopt(sessionId, shared.position);

@@ -1,6 +1,7 @@
 import { accessSync, constants, mkdirSync, statSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
+import { InternalError } from "../protocol/errors.js";
 
 /** The file in the data directory whose lock says a gateway is using it. */
 export const DATA_DIR_LOCK_FILE = "gateway.lock";
@@ -18,7 +19,7 @@ export function prepareDataDir(dataDir: string): { created: boolean } {
     accessSync(dataDir, constants.W_OK);
     return { created };
   } catch (error) {
-    throw new Error(
+    throw new InternalError(
       `the data directory ${dataDir} cannot be used: ${whyNotWritable(dataDir, error as NodeJS.ErrnoException)}; the gateway keeps its log, token and lock there: make it writable or give another --data-dir`,
       { cause: error },
     );
@@ -40,7 +41,7 @@ export function dataDirFullError(dataDir: string, error: unknown): Error | undef
   // SQLITE_IOERR_SHMSIZE ("disk I/O error"): an I/O error is taken for a full disk when it is one.
   const full = FULL_CODES.has(code) || (code.startsWith("SQLITE_IOERR") && freeBytes(dataDir) < FULL_BELOW_BYTES);
   if (!full) return undefined;
-  return new Error(
+  return new InternalError(
     `the data directory ${dataDir} is full (${code}: ${(error as Error).message}): the gateway keeps its log and token there; free some space there or give another --data-dir`,
     { cause: error },
   );
@@ -111,7 +112,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
   } catch (error) {
     db.close();
     if ((error as { code?: unknown }).code !== "SQLITE_BUSY") throw error;
-    throw new Error(
+    throw new InternalError(
       `another gateway is using the data directory ${dataDir} (it holds ${file}): stop it, or give this one another --data-dir`,
       { cause: error },
     );

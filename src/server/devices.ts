@@ -6,6 +6,7 @@ import type { DeviceListing } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
 import { generateToken, sha256 } from "./auth.js";
 import type { Identity } from "./auth.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** The paired devices' file in the data directory: names, rights and token hashes, never a token. */
 export const DEVICES_FILE = "devices.json";
@@ -57,7 +58,7 @@ export class DeviceStore {
     try {
       saved = z.array(SavedDevice).parse(JSON.parse(readFileSync(file, "utf8")));
     } catch (error) {
-      throw new Error(
+      throw new InternalError(
         `the devices file ${file} is not valid (${(error as Error).message.slice(0, 200)}): restore it, or remove it to unpair every device`,
         { cause: error },
       );

@@ -1,7 +1,7 @@
 import { FILTERED_SCAN_EVENTS } from "../log/log-reader.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
-import { SwitchboardError } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { CatchUpScheduler, CatchUpStep, TokenCatchUp } from "./catch-up.js";
 
 /** Entries and bytes read from the log per catch-up step. */
@@ -139,7 +139,7 @@ export class SessionFeed implements CatchUpStep {
         ...(this.types ? { types: this.types } : {}),
       });
     } catch (error) {
-      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+      if (!isPublicError(error) || error.code !== "HISTORY_TRIMMED") throw error;
       // Retention overtook this consumer: say so explicitly, then go on from what is kept.
       const from = this._cursor;
       this._cursor = this.log.first - 1;

@@ -6,6 +6,7 @@ import { CheckpointStore } from "../screen/checkpoint-store.js";
 import { ScreenService } from "../screen/screen-service.js";
 import { SearchIndex } from "../log/search/search-index.js";
 import { PROMPT_BODY_MAX_BYTES, SwitchboardError } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
@@ -308,7 +309,7 @@ function buildCore(
       }
     },
     countFdExhaustion(error, what) {
-      if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
+      if (isPublicError(error) && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
     },
   };
   // A link revoked or expired closes its connections (every transport) and frees what it held.

@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
+import { isPublicError, InternalError } from "../protocol/errors.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
@@ -248,7 +249,7 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       );
     await core.events.tracking(appended, () => match.handler(ctx));
   } catch (error) {
-    if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
+    if (!isPublicError(error) && req.destroyed && !req.complete) {
       // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.
       core.logger.debug({ path: url.pathname }, "request aborted by the client");
       res.destroy();
@@ -329,15 +330,19 @@ export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
 function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
   const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   if (error.code === "EADDRINUSE")
-    return new Error(
+    return new InternalError(
       `${where} is in use (another gateway?): stop what listens there, or choose another port with --port or SWITCHBOARD_PORT (0 picks a free one)`,
     );
   if (error.code === "EADDRNOTAVAIL")
-    return new Error(`${host} is not an address of this machine: choose another with --host or SWITCHBOARD_HOST`);
+    return new InternalError(
+      `${host} is not an address of this machine: choose another with --host or SWITCHBOARD_HOST`,
+    );
   if (error.code === "EACCES")
-    return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
+    return new InternalError(
+      `not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`,
+    );
   if (error.code === "ENOTFOUND" || error.code === "EAI_AGAIN")
-    return new Error(
+    return new InternalError(
       `${host} is not a name this machine can resolve (${error.code}): give an address (127.0.0.1, 0.0.0.0, ::1) or a host name that resolves, with --host or SWITCHBOARD_HOST`,
     );
   return error;

@@ -2,6 +2,7 @@ import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, textNestsDeeperThan } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import { describeJsonError, formatIssues } from "./config.js";
 
 /**
@@ -113,7 +114,7 @@ export function rawHttpError(error: SwitchboardError, headers: Record<string, st
 }
 
 export function toSwitchboardError(error: unknown): SwitchboardError {
-  if (error instanceof SwitchboardError) return error;
+  if (isPublicError(error)) return error;
   return new SwitchboardError("INTERNAL", "internal error; the gateway log has details");
 }
 

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { PUSH_ENDPOINT_MAX_CHARS, SwitchboardError } from "../protocol/index.js";
 import type { PushSubscriptionBody } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** The push subscriptions' file in the data directory: endpoints and their keys, by principal and sign-in. */
 export const PUSH_SUBSCRIPTIONS_FILE = "push-subscriptions.json";
@@ -79,7 +80,7 @@ export class PushSubscriptions {
       this.droppedNamed = named.length;
       if (named.length > 0) this.save();
     } catch (error) {
-      throw new Error(
+      throw new InternalError(
         `the push subscriptions file ${file} is not valid (${(error as Error).message.slice(0, 200)}): remove it (browsers then subscribe again from Alerts)`,
         { cause: error },
       );

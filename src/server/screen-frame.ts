@@ -2,7 +2,7 @@ import { incompleteTail } from "../core/sequence-tail.js";
 import { outputOf } from "../log/output-entry.js";
 import type { StoredEntry } from "../log/store.js";
 import type { LogEntry } from "../log/types.js";
-import { SwitchboardError } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { TerminalScreenFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { GatewayCore } from "./context.js";
@@ -46,7 +46,7 @@ export async function viewerScreen(
     offset -= incompleteTail(tail.subarray(0, offset - from));
   } catch (error) {
     // Retention dropped the bytes before the screen's offset: nothing to look back at.
-    if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+    if (!isPublicError(error) || error.code !== "HISTORY_TRIMMED") throw error;
   }
   const frame: TerminalScreenFrame = {
     type: "screen",

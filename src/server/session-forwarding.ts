@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
 import { CONTROL_VIA, SwitchboardError } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { ControlVia } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee } from "./auth.js";
@@ -176,7 +177,7 @@ export async function forwardToOwner(core: GatewayCore, owner: string, call: Ses
 
 /** The new owner a FENCED refusal names (undefined for any other error). */
 function movedTo(error: unknown): string | undefined {
-  if (!(error instanceof SwitchboardError) || error.code !== "FENCED") return undefined;
+  if (!isPublicError(error) || error.code !== "FENCED") return undefined;
   const node = error.details?.["node"];
   return typeof node === "string" && node !== "" ? node : undefined;
 }
@@ -225,7 +226,7 @@ export function forwardedCallHandler(
         }),
       );
     } catch (error) {
-      if (!(error instanceof SwitchboardError))
+      if (!isPublicError(error))
         o.logger.error({ err: error, sessionId: call.data.sessionId }, "a forwarded request failed");
       throw error;
     }

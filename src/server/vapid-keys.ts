@@ -2,6 +2,7 @@ import { createECDH } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { writePrivateFile } from "../system/private-file.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** The gateway's VAPID key pair in the data directory (mode 0600): push services know the gateway by it. */
 export const VAPID_FILE = "vapid.json";
@@ -26,7 +27,7 @@ export function loadVapidKeys(file: string): VapidKeys {
   try {
     return VapidKeys.parse(JSON.parse(readFileSync(file, "utf8")));
   } catch (error) {
-    throw new Error(
+    throw new InternalError(
       `the VAPID key file ${file} is not valid (${(error as Error).message.slice(0, 200)}): restore it, or remove it (every browser then subscribes to notifications again)`,
       { cause: error },
     );

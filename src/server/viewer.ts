@@ -6,7 +6,8 @@
 import type { OutputSlice } from "../log/log-reader.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
-import { LAG_SCREEN_QUEUE_BYTES, SwitchboardError } from "../protocol/index.js";
+import { LAG_SCREEN_QUEUE_BYTES } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import type { Session } from "../sessions/session.js";
 import type { CatchUpStep } from "./catch-up.js";
 import type { GatewayCore } from "./context.js";
@@ -185,7 +186,7 @@ export class Viewer {
       this.feed = new SessionFeed(this.log, seq, this.feedSink, types, this.feedHooks, pacing);
       return undefined;
     } catch (error) {
-      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+      if (!isPublicError(error) || error.code !== "HISTORY_TRIMMED") throw error;
       this.feed = new SessionFeed(this.log, this.log.first - 1, this.feedSink, types, this.feedHooks, pacing);
       return seq;
     }
@@ -268,7 +269,7 @@ export class Viewer {
       } catch (error) {
         // Only the first read can hit the trimmed front of the log (readOutput says where output
         // starts again: the end of it when retention kept no output event at all).
-        if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+        if (!isPublicError(error) || error.code !== "HISTORY_TRIMMED") throw error;
         const first = error.details?.["first"];
         this.skipOutput(from, typeof first === "number" ? first : log.outputBytes);
         return;

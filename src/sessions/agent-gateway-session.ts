@@ -38,6 +38,7 @@ import {
   reduceAgentState,
   replaceHiddenChars,
 } from "../protocol/index.js";
+import { isPublicError } from "../protocol/errors.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -1039,8 +1040,7 @@ function tailOutput(session: TerminalSession, limit: number): { output: string; 
     slices = session.log.readOutput(from);
   } catch (error) {
     // Retention dropped the start of that tail: what is kept of it.
-    const first =
-      error instanceof SwitchboardError && error.code === "HISTORY_TRIMMED" ? error.details?.["first"] : undefined;
+    const first = isPublicError(error) && error.code === "HISTORY_TRIMMED" ? error.details?.["first"] : undefined;
     if (typeof first !== "number") throw error;
     from = first;
     slices = session.log.readOutput(from);

@@ -1,4 +1,5 @@
 import type { OutputStream } from "../protocol/events.js";
+import { InternalError } from "../protocol/errors.js";
 
 /*
  * The wire between the gateway and a session's holder (native/holder.c): frames of
@@ -181,14 +182,14 @@ export class HolderFrameReader {
     const type = this.header[0]!;
     const length = this.header.readUInt32LE(1);
     if (type === H.OUTPUT) {
-      if (length < OUTPUT_PREFIX_BYTES) throw new Error("holder: short OUTPUT frame");
+      if (length < OUTPUT_PREFIX_BYTES) throw new InternalError("holder: short OUTPUT frame");
       const stream: OutputStream = this.header[5] === 1 ? "stderr" : "stdout";
       const offset = Number(this.header.readBigUInt64LE(6));
       const left = length - OUTPUT_PREFIX_BYTES;
       if (left > 0) this.output = { stream, offset, left };
       return;
     }
-    if (length > HOLDER_FRAME_MAX_BYTES) throw new Error(`holder: frame of ${length} bytes (type ${type})`);
+    if (length > HOLDER_FRAME_MAX_BYTES) throw new InternalError(`holder: frame of ${length} bytes (type ${type})`);
     if (length === 0) this.onFrame(decodeSmall(type, Buffer.alloc(0)));
     else this.small = { type, buf: Buffer.allocUnsafe(length), fill: 0 };
   }
@@ -197,7 +198,7 @@ export class HolderFrameReader {
 function decodeSmall(type: number, p: Buffer): HolderFrame {
   switch (type) {
     case H.HELLO:
-      if (p.length < 32) throw new Error("holder: short HELLO");
+      if (p.length < 32) throw new InternalError("holder: short HELLO");
       return {
         type: "hello",
         hello: {
@@ -213,7 +214,7 @@ function decodeSmall(type: number, p: Buffer): HolderFrame {
         },
       };
     case H.CHILD_EXIT: {
-      if (p.length < 8) throw new Error("holder: short CHILD_EXIT");
+      if (p.length < 8) throw new InternalError("holder: short CHILD_EXIT");
       const code = p.readInt32LE(0);
       const signal = p.readInt32LE(4);
       return signal !== 0
@@ -223,7 +224,7 @@ function decodeSmall(type: number, p: Buffer): HolderFrame {
     case H.END:
       return { type: "end" };
     case H.INPUT_TAKEN:
-      if (p.length < 8) throw new Error("holder: short INPUT_TAKEN");
+      if (p.length < 8) throw new InternalError("holder: short INPUT_TAKEN");
       return { type: "inputTaken", bytes: Number(p.readBigUInt64LE(0)) };
     case H.INPUT_CLOSED:
       return { type: "inputClosed" };

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import type { PeerRefusal } from "./holder-peer.js";
 import { processStartTime } from "./processes.js";
 import { AdoptionQueue } from "./adoption-queue.js";
+import { InternalError } from "../protocol/errors.js";
 
 /*
  * Where a gateway's session holders live (native/holder.c): one Unix socket per held session
@@ -122,7 +123,7 @@ export class Holders {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const stat = lstatSync(this.dir);
     if (!stat.isDirectory() || stat.uid !== process.getuid?.())
-      throw new Error(`${this.dir} is not a directory of this user's: remove it`);
+      throw new InternalError(`${this.dir} is not a directory of this user's: remove it`);
     chmodSync(this.dir, 0o700);
   }
 
@@ -167,7 +168,7 @@ export class Holders {
       child.stdin.end(encodeSpec(spec));
       let failure: Error | undefined;
       const timer = setTimeout(() => {
-        failure = new Error(`the session holder did not answer within ${HOLDER_START_TIMEOUT_MS} ms`);
+        failure = new InternalError(`the session holder did not answer within ${HOLDER_START_TIMEOUT_MS} ms`);
         child.kill("SIGKILL");
       }, HOLDER_START_TIMEOUT_MS);
       child.once("error", (error) => (failure ??= error));
@@ -280,13 +281,13 @@ function launched(stdout: string, stderr: string): Launched {
   if (failed) {
     const errno = Number(failed[1]);
     const name = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
-    const error = new Error(
+    const error = new InternalError(
       `${name} (${failed[2] === "exec" ? "exec" : `holder: ${failed[2]}`})`,
     ) as NodeJS.ErrnoException;
     error.code = name;
     throw error;
   }
-  throw new Error(`the session holder did not start: ${(line || stderr.trim() || "no answer").slice(0, 200)}`);
+  throw new InternalError(`the session holder did not start: ${(line || stderr.trim() || "no answer").slice(0, 200)}`);
 }
 
 /** Text gathered from a stream, at most {@link HOLDER_ANSWER_MAX_BYTES}. */

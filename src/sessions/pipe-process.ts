@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcessByStdio } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { SwitchboardError } from "../protocol/errors.js";
+import { SwitchboardError, InternalError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
 import type { TerminalProcessOptions } from "./terminal-process.js";
@@ -16,7 +16,7 @@ import type { TerminalProcessOptions } from "./terminal-process.js";
  */
 export function openPipeTransport(options: TerminalProcessOptions, sink: TransportSink): ProcessTransport {
   const [file, ...args] = options.command;
-  if (file === undefined) throw new Error("the command is empty");
+  if (file === undefined) throw new InternalError("the command is empty");
   const child = spawn(file, args, {
     cwd: options.cwd,
     env: options.env,
@@ -26,7 +26,7 @@ export function openPipeTransport(options: TerminalProcessOptions, sink: Transpo
   if (child.pid === undefined) {
     // Node emits the spawn error on the next tick; the caller learns it from our throw instead.
     child.on("error", () => undefined);
-    throw new Error("the system refused to start it (out of processes or file descriptors?)");
+    throw new InternalError("the system refused to start it (out of processes or file descriptors?)");
   }
   return new PipeTransport(child.pid, child, sink);
 }

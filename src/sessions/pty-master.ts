@@ -17,6 +17,7 @@ import { THREAD_QUEUE_BYTES, readerThread } from "./pty-reader-thread.js";
 import type { ReaderThread } from "./pty-reader-thread.js";
 import { CLOSED, DRAINING, ENDED, LOOP, READER_MOVES, RESTING } from "./pty-reader-state.js";
 import type { ReaderAt, ReaderState } from "./pty-reader-state.js";
+import { InternalError } from "../protocol/errors.js";
 
 // Part of the reader's API, defined with the flood policy and the thread they belong to.
 export {
@@ -212,7 +213,7 @@ export class PtyMasterReader implements MasterReader {
 
   private moveTo(next: ReaderState): void {
     if (!READER_MOVES[this._state.at].includes(next.at))
-      throw new Error(`PTY master reader: no move from ${this._state.at} to ${next.at}`);
+      throw new InternalError(`PTY master reader: no move from ${this._state.at} to ${next.at}`);
     this._state = next;
   }
 

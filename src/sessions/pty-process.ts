@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { noteInput, readMaster, type MasterReader } from "./pty-master.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
 import type { TerminalExit, TerminalProcessOptions } from "./terminal-process.js";
+import { InternalError } from "../protocol/errors.js";
 
 /** ^D, what a terminal sends to end its input. */
 const EOF_KEY = Uint8Array.of(0x04);
@@ -53,14 +54,15 @@ function loadNative(): { pty: NativePty; helperPath: string } {
   const require = createRequire(import.meta.url);
   const { version } = require("node-pty/package.json") as { version: string };
   // The native fork() signature is internal to node-pty; it is stable across 1.x so far.
-  if (!version.startsWith("1.")) throw new Error(`node-pty ${version} is not supported (pty-process.ts expects 1.x)`);
+  if (!version.startsWith("1."))
+    throw new InternalError(`node-pty ${version} is not supported (pty-process.ts expects 1.x)`);
   const utilsPath = require.resolve("node-pty/lib/utils.js");
   const { loadNativeModule } = require(utilsPath) as {
     loadNativeModule(name: string): { dir: string; module: NativePty };
   };
   const loaded = loadNativeModule("pty");
   if (typeof loaded.module.fork !== "function" || typeof loaded.module.resize !== "function") {
-    throw new Error(`node-pty ${version}: native module has no fork/resize`);
+    throw new InternalError(`node-pty ${version}: native module has no fork/resize`);
   }
   // Only macOS execs through the helper; node-pty resolves it the same way.
   native = { pty: loaded.module, helperPath: resolve(dirname(utilsPath), loaded.dir, "spawn-helper") };
@@ -70,7 +72,7 @@ function loadNative(): { pty: NativePty; helperPath: string } {
 export function openPtyTransport(options: TerminalProcessOptions, sink: TransportSink): ProcessTransport {
   const { pty, helperPath } = loadNative();
   const [file, ...args] = options.command;
-  if (file === undefined) throw new Error("the command is empty");
+  if (file === undefined) throw new InternalError("the command is empty");
   // As node-pty's UnixTerminal does: the shell learns its directory from PWD, and TERM is the
   // caller's or ours (the caller leaves out a TERM it did not choose: see createTerminalSession).
   const env = { ...options.env, TERM: options.env["TERM"] ?? PTY_TERM, PWD: options.cwd };
@@ -169,7 +171,7 @@ class PtyTransport implements ProcessTransport {
   }
 
   resize(cols: number, rows: number): void {
-    if (!this.master.fdOpen) throw new Error("the terminal is closed");
+    if (!this.master.fdOpen) throw new InternalError("the terminal is closed");
     this.pty.resize(this.fd, cols, rows);
   }
 

@@ -1,4 +1,4 @@
-import { SwitchboardError } from "../protocol/errors.js";
+import { SwitchboardError, InternalError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { SignalName } from "../protocol/sessions.js";
 import { spawnError } from "../system/spawn-error.js";
@@ -387,7 +387,7 @@ class ManagedProcess implements TerminalProcess {
 
   private moveTo(next: ProcessState): void {
     if (!PROCESS_MOVES[this.state.at].includes(next.at))
-      throw new Error(`terminal process ${this.pid}: no move from ${this.state.at} to ${next.at}`);
+      throw new InternalError(`terminal process ${this.pid}: no move from ${this.state.at} to ${next.at}`);
     this.state = next;
   }
 

@@ -13,6 +13,7 @@ import type { ShareListing } from "../../protocol/index.js";
 import { writePrivateFile } from "../../system/private-file.js";
 import { generateToken, sha256 } from "../auth.js";
 import type { Identity } from "../auth.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** The share links' file in the data directory: names, scopes and secret hashes, never a secret. */
 export const SHARES_FILE = "shares.json";
@@ -105,7 +106,7 @@ export class ShareStore {
     try {
       saved = z.array(SavedShare).parse(JSON.parse(readFileSync(this.file, "utf8")));
     } catch (error) {
-      throw new Error(
+      throw new InternalError(
         `the share links file ${this.file} is not valid (${(error as Error).message.slice(0, 200)}): restore it, or remove it to revoke every share link`,
         { cause: error },
       );

@@ -1,5 +1,6 @@
 import { AnsiStripper } from "../../core/ansi-strip.js";
 import { SwitchboardError } from "../../protocol/index.js";
+import { isPublicError } from "../../protocol/errors.js";
 import type { Session } from "../../sessions/session.js";
 import { currentCopy, sessionFor } from "../access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
@@ -169,7 +170,7 @@ function readFrom(session: Session, since: number, options: Parameters<Session["
   try {
     return session.log.read(since, options);
   } catch (error) {
-    if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+    if (!isPublicError(error) || error.code !== "HISTORY_TRIMMED") throw error;
     return session.log.read(session.log.first - 1, options);
   }
 }
@@ -200,7 +201,7 @@ class TranscriptExport implements ExportSource {
           ? this.session.log.readOutput(this.offset, Math.min(EXPORT_READ_BYTES, this.end - this.offset))
           : [];
     } catch (error) {
-      const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
+      const first = isPublicError(error) ? error.details?.["first"] : undefined;
       if ((error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number" || first <= this.offset)
         throw error;
       this.offset = first;

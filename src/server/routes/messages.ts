@@ -14,6 +14,7 @@ import type { GatewayCore } from "../context.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { SwitchboardError } from "../../protocol/index.js";
+import { isPublicError } from "../../protocol/errors.js";
 import type { Actor } from "../../protocol/index.js";
 import { forwardToOwner } from "../session-forwarding.js";
 import type { Identity } from "../auth.js";
@@ -68,7 +69,7 @@ export async function deliverMessage(
     core.metrics.messages.inc({ result: "delivered" });
     return delivery;
   } catch (error) {
-    core.metrics.messages.inc({ result: error instanceof SwitchboardError ? error.code : "INTERNAL" });
+    core.metrics.messages.inc({ result: isPublicError(error) ? error.code : "INTERNAL" });
     throw error;
   }
 }
@@ -239,7 +240,7 @@ function createKeySession(
   } catch (error) {
     // The session limits count routed sessions too, and each new conversation (per-peer) is one:
     // a chat bridge hits them after 64 peers with nothing but "op1 runs at most 64 sessions".
-    if (error instanceof SwitchboardError && error.code === "LIMIT_EXCEEDED") {
+    if (isPublicError(error) && error.code === "LIMIT_EXCEEDED") {
       throw new SwitchboardError(
         "LIMIT_EXCEEDED",
         `${error.message.endsWith(SESSION_LIMIT_ADVICE) ? error.message.slice(0, -SESSION_LIMIT_ADVICE.length) : error.message}; this message needs a new agent session (${sessionKey.slice(0, 200)}) and routed sessions stay running: ` +

@@ -6,6 +6,7 @@ import { SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { isJsonContentType, parseJsonBody, readBody, sendJson } from "../http.js";
 import { Router } from "../router.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** `GET /v1/plugins[/:id]`, `POST /v1/plugins/:id/restart` (admins), and the plugins' HTTP hooks. */
 export function pluginRoutes(router: Router, core: GatewayCore): void {
@@ -70,7 +71,7 @@ export async function publicHook(
 }
 
 function unused(): never {
-  throw new Error("public hooks are answered by publicHook(), not through the router");
+  throw new InternalError("public hooks are answered by publicHook(), not through the router");
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   needsCapabilities,
   promptInput,
 } from "../../protocol/index.js";
+import { isPublicError, InternalError } from "../../protocol/errors.js";
 import type { ExternalEvent, SessionInfo, SessionWorktree } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
@@ -319,7 +320,7 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
     first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
   } catch (error) {
     // 0 (or none) is "from the start of what is retained": the first byte retention kept.
-    const kept = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
+    const kept = isPublicError(error) ? error.details?.["first"] : undefined;
     if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof kept !== "number") throw error;
     since = kept;
     first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
@@ -378,7 +379,7 @@ class OutputPage implements ExportSource {
       this.pending ?? this.session.log.readOutput(this.offset, Math.min(EXPORT_READ_BYTES, this.end - this.offset));
     this.pending = undefined;
     let bytes = Buffer.concat(slices.map((s) => s.bytes));
-    if (bytes.length === 0) throw new Error(`output ends at ${this.offset}, short of ${this.end}`);
+    if (bytes.length === 0) throw new InternalError(`output ends at ${this.offset}, short of ${this.end}`);
     if (bytes.length > this.end - this.offset) bytes = bytes.subarray(0, this.end - this.offset);
     this.offset += bytes.length;
     return { chunk: bytes, readBytes: bytes.length };

@@ -1,4 +1,5 @@
 import { SwitchboardError } from "../../protocol/index.js";
+import { isPublicError } from "../../protocol/errors.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
 import { signInOf } from "../auth.js";
@@ -45,7 +46,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
       } catch (error) {
         // Named as the client gave it: an EventSource's Last-Event-ID is no `since` it chose.
-        if (typeof lastEventId === "string" && lastEventId !== "" && error instanceof SwitchboardError)
+        if (typeof lastEventId === "string" && lastEventId !== "" && isPublicError(error))
           throw new SwitchboardError(error.code, error.message.replace(/^since=/, "Last-Event-ID "), error.details);
         throw error;
       }
