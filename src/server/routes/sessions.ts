@@ -161,7 +161,7 @@ async function removeSessionWorktree(
   try {
     await removeWorktree(worktree, { discardChanges });
   } catch (error) {
-    if (!(error instanceof SwitchboardError)) throw error;
+    if (!isPublicError(error)) throw error;
     throw new SwitchboardError(
       error.code,
       `session ${session.id} is stopped, but its worktree was not removed: ${error.message}`,
