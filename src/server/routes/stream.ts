@@ -2,6 +2,7 @@ import { SwitchboardError } from "../../protocol/index.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
 import { signInOf } from "../auth.js";
+import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore } from "../context.js";
 import { SECURITY_HEADERS, intParam, typesParam } from "../http.js";
 import type { Router } from "../router.js";
@@ -39,7 +40,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       since = intParam(ctx.url, "since", 0);
     }
     const types = typesParam(ctx.url);
-    await core.sessions.copyOf(session)?.reach(since);
+    await resolveSession(core.sessions, session).reach(since);
     if (since > session.log.head) {
       try {
         session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
