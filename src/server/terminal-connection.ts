@@ -20,7 +20,7 @@ import { toSwitchboardError } from "./http.js";
 import { steer, steerInput } from "./steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
 import { Viewer } from "./viewer.js";
-import type { OutputSink } from "./viewer.js";
+import type { OutputSink } from "./ws/sink.js";
 import { controlLost } from "./ws-common.js";
 import { WsConnection } from "./ws/connection.js";
 

@@ -7,7 +7,7 @@ import type { GatewayCore } from "../context.js";
 import { SECURITY_HEADERS, intParam, typesParam } from "../http.js";
 import type { Router } from "../router.js";
 import { Viewer } from "../viewer.js";
-import type { ViewerSink } from "../viewer.js";
+import type { Sink } from "../ws/sink.js";
 
 /** A comment line is sent this often so proxies and clients see the stream is alive. */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -136,7 +136,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         }),
       );
     };
-    const sink: ViewerSink = {
+    const sink: Sink = {
       get queuedBytes() {
         return queued;
       },
