@@ -103,7 +103,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     maxSessionsPerOwner: limits.sessionsPerToken,
     ...(holders !== undefined ? { holders } : {}),
     ...(config.sessions.quietAfterMs !== undefined ? { quietAfterMs: config.sessions.quietAfterMs } : {}),
-    ...(shared !== undefined ? { ownership: (id: string) => shared.ownership(id) } : {}),
+    ...(shared !== undefined ? { ownership: (id: string) => shared.ownerships.of(id) } : {}),
   });
   const mirror =
     cluster && shared
@@ -136,7 +136,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     }
   };
   sessions.restore((record, sessionLog, ctx) => {
-    const owner = shared?.ownerOf(record.id);
+    const owner = shared?.ownerships.ownerOf(record.id);
     if (owner !== undefined) return mirror!.restored(record, sessionLog, ctx, owner);
     return build(record, sessionLog, ctx);
   });
