@@ -289,12 +289,12 @@ async function scriptAlone(log: RedisLog, round: number): Promise<number> {
 function resume(log: SessionLog): number {
   let delivered = 0;
   const t0 = performance.now();
-  const feed = new SessionFeed(log, 0, {
-    queuedBytes: 0,
-    budgetBytes: Number.MAX_SAFE_INTEGER,
-    deliver: (entries) => (delivered += entries.length),
-    reset: () => undefined,
-  });
+  const feed = new SessionFeed(
+    log,
+    0,
+    { queuedBytes: 0, deliver: (entries) => (delivered += entries.length), trimmed: () => undefined },
+    { budgetBytes: Number.MAX_SAFE_INTEGER },
+  );
   feed.pump();
   feed.close();
   if (delivered < RESUME_EVENTS) throw new Error(`resume delivered ${delivered} of ${RESUME_EVENTS}`);

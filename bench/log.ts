@@ -111,13 +111,12 @@ function resumeFromTail(): { p50: number; p99: number } {
     let delivered = 0;
     const sink = {
       queuedBytes: 0,
-      budgetBytes: 4 << 20,
       deliver: (e: readonly unknown[]) => void (delivered += e.length),
-      reset: () => undefined,
+      trimmed: () => undefined,
     };
     for (let i = 0; i < 5000; i++) {
       const t0 = performance.now();
-      const feed = new SessionFeed(log, log.head - 10, sink);
+      const feed = new SessionFeed(log, log.head - 10, sink, { budgetBytes: 4 << 20 });
       feed.pump();
       samples.push((performance.now() - t0) * 1000);
       feed.close();

@@ -11,8 +11,7 @@ import type {
   StoredLogState,
 } from "../log/store.js";
 import type { LogEntry } from "../log/types.js";
-import { Ownerships } from "../core/ownership.js";
-import type { Ownership } from "../core/ownership.js";
+import { SessionOwnership } from "./session-ownership.js";
 import { FencedError, sameEntry } from "./redis-log.js";
 import type { RedisLog, RedisLogPosition } from "./redis-log.js";
 import { InternalError } from "../protocol/errors.js";
@@ -105,8 +104,11 @@ export interface RedisEventStoreOptions {
  */
 export class RedisEventStore implements EventStore {
   private readonly outboxes = new Map<string, Outbox>();
-  /** Whose each session is (see ownership.ts): moved only by this store's methods. */
-  private readonly ownerships = new Ownerships();
+  /**
+   * Whose each session is (src/cluster/session-ownership.ts): the mirror and the takeover move
+   * it; this store reports what its send queue learns (claimed, fenced) and asks it where a write goes.
+   */
+  readonly ownerships = new SessionOwnership();
   /** The sessions whose writes Redis is failing now, and since when (one failure for all of them). */
   private readonly failing = new Set<string>();
   private failure: LogWriteFailure | undefined;
@@ -145,42 +147,15 @@ export class RedisEventStore implements EventStore {
     return this.options.local;
   }
 
-  /** The session's ownership on this node (undefined: never seen here). */
-  ownership(sessionId: string): Ownership | undefined {
-    return this.ownerships.get(sessionId);
-  }
-
-  /** The session's entries come from Redis: `owner` appends them (a copy, or a copy whose owner changed). */
-  mirror(sessionId: string, owner: string): void {
-    const now = this.ownerships.get(sessionId);
-    if (now === undefined) this.ownerships.begin(sessionId, { at: "copy", owner });
-    else if (now.at === "copy") this.ownerships.move(sessionId, { at: "copy", owner });
-    // Adopting or owned: Redis named another owner since this node raised the epoch; its next
-    // append is refused (FENCED) and it follows then, through the one fence path.
-  }
-
-  /**
-   * This node raised the session's epoch to `epoch` (a takeover, or its own session after a
-   * restart): it brings its replica up to Redis's head before it appends (see {@link adopt}).
-   */
-  adopting(sessionId: string, epoch: number, from: string): void {
-    const state: Ownership = { at: "adopting", epoch, from };
-    if (this.ownerships.get(sessionId) === undefined) this.ownerships.begin(sessionId, state);
-    else this.ownerships.move(sessionId, state);
-  }
-
   /**
    * The replica of a session being adopted holds Redis's head: its entries from now on are
    * appended to Redis under the epoch it was adopted with, from `position`.
    */
   adopt(sessionId: string, position: RedisLogPosition): void {
-    const state = this.ownerships.get(sessionId);
-    if (state?.at !== "adopting")
-      throw new InternalError(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
-    this.ownerships.move(sessionId, { at: "owned", epoch: state.epoch });
+    const epoch = this.ownerships.adopted(sessionId);
     // A box this one replaces took its failure with it: only the new box's writes may hold new work back.
     this.recovered(sessionId);
-    this.outboxes.set(sessionId, emptyOutbox(sessionId, state.epoch, position));
+    this.outboxes.set(sessionId, emptyOutbox(sessionId, epoch, position));
   }
 
   /**
@@ -191,7 +166,7 @@ export class RedisEventStore implements EventStore {
     this.outboxes.delete(sessionId);
     this.replica.delete(sessionId);
     this.recovered(sessionId);
-    this.ownerships.move(sessionId, { at: "copy", owner });
+    this.ownerships.followed(sessionId, owner);
   }
 
   /**
@@ -220,7 +195,7 @@ export class RedisEventStore implements EventStore {
     if (box.sending.at === "fenced") return;
     box.sending = { at: "fenced" };
     box.calls = [];
-    this.ownerships.move(box.sessionId, { at: "fenced", owner: error.owner, error });
+    this.ownerships.fenced(box.sessionId, error.owner, error);
     // What Redis holds of this node's entries is handed to the replica; only once the replica has
     // committed it may the node drop what is left (SessionLog.dropUnwritten refuses every entry
     // past the durable position), or an entry Redis holds would be refused FENCED.
@@ -309,11 +284,6 @@ export class RedisEventStore implements EventStore {
     else this.options.local.enqueueSession(op.session);
   }
 
-  /** The node that owns a session this node only copies; undefined for its own. */
-  ownerOf(sessionId: string): string | undefined {
-    return this.ownerships.ownerOf(sessionId);
-  }
-
   /** Redis writes that failed and wait to be retried, or the replica's failure. */
   get writeFailure(): LogWriteFailure | undefined {
     return (this.failing.size > 0 ? this.failure : undefined) ?? this.options.local.writeFailure;
@@ -364,9 +334,7 @@ export class RedisEventStore implements EventStore {
    * fence may reach a viewer).
    */
   private route(sessionId: string, op: Op): void {
-    const state = this.ownerships.get(sessionId);
-    if (state === undefined) this.ownerships.begin(sessionId, { at: "owned", epoch: undefined });
-    switch (state?.at ?? "owned") {
+    switch (this.ownerships.writing(sessionId)) {
       case "owned":
         this.push(this.outbox(sessionId), op);
         return;
@@ -498,7 +466,7 @@ export class RedisEventStore implements EventStore {
       return;
     }
     box.sending = { at: "sending", epoch: claimed.epoch };
-    this.ownerships.move(box.sessionId, { at: "owned", epoch: claimed.epoch });
+    this.ownerships.claimed(box.sessionId, claimed.epoch);
     this.send(box);
   }
 

@@ -1,7 +1,8 @@
 // Whose a session is, as this node sees it, as a closed union, and the moves between those
-// states. In cluster mode RedisEventStore (src/cluster/redis-store.ts) keeps one per session and is
-// the only one to move it; everything else asks it (SessionManager.ownership, .copyOf), so the order
-// of calls elsewhere cannot leave two owners or none. A gateway without a cluster owns every session.
+// states. In cluster mode SessionOwnership (src/cluster/session-ownership.ts) keeps one per session
+// and names each move (the mirror's, the takeover's, and what the event store's send queue learns);
+// everything else asks it (SessionManager.ownership, .copyOf), so the order of calls elsewhere cannot
+// leave two owners or none. A gateway without a cluster owns every session.
 import { InternalError } from "../protocol/errors.js";
 
 /**

@@ -2,6 +2,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
+import { resolveSession } from "./cluster/session-resolver.js";
 import type { Identity } from "./auth.js";
 import { requireShareLease } from "./identity/share-access.js";
 
@@ -26,13 +27,13 @@ export function sessionFor(sessions: SessionManager, identity: Identity, id: str
   }
   if (access === "steer") requireShareLease(identity, session);
   // A copy of another node's session is kept up while someone here asks for it (docs/cluster.md).
-  sessions.copyOf(session)?.want(identity.name);
+  resolveSession(sessions, session).want(identity.name);
   return session;
 }
 
 /** Brings a copy of another node's session up to what Redis holds before a read of its history. */
 export async function currentCopy(sessions: SessionManager, session: Session): Promise<void> {
-  await sessions.copyOf(session)?.current();
+  await resolveSession(sessions, session).current();
 }
 
 /** Ids come from clients: never echo more than a bounded prefix. */

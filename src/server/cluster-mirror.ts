@@ -112,11 +112,11 @@ export class ClusterMirror {
       const epoch =
         shared.owner === this.o.nodeId ? await this.o.log.bumpEpoch(id, this.o.nodeId, this.o.nodeId) : undefined;
       if (epoch === undefined) {
-        this.o.store.mirror(id, shared.owner);
+        this.o.store.ownerships.mirror(id, shared.owner);
         await this.repair(id, shared, stored, false);
         continue;
       }
-      this.o.store.adopting(id, epoch, this.o.nodeId);
+      this.o.store.ownerships.adopting(id, epoch, this.o.nodeId);
       // Read again under the new epoch: nobody moves its head from here on but this node.
       shared = (await this.o.log.session(id)) ?? shared;
       await this.repair(id, shared, stored, true);
@@ -268,7 +268,8 @@ export class ClusterMirror {
     const last = notice.entries.at(-1);
     if (last === undefined || notice.recordChanged || this.filling.has(id)) return false;
     const copy = this.o.sessions.copyOf(this.o.sessions.get(id));
-    if (copy === undefined || !copy.copying || !copy.kept || this.o.store.ownership(id)?.at !== "copy") return false;
+    if (copy === undefined || !copy.copying || !copy.kept || this.o.store.ownerships.of(id)?.at !== "copy")
+      return false;
     if (this.epochs.get(id) !== notice.epoch) return false;
     const log = copy.log;
     if (notice.entries[0]!.seq !== log.appendedHead + 1 || notice.first > log.appendedHead + 1) return false;
@@ -361,7 +362,7 @@ export class ClusterMirror {
     this.epochs.set(id, shared.epoch);
     let session = local;
     if (session === undefined) {
-      this.o.store.mirror(id, shared.owner);
+      this.o.store.ownerships.mirror(id, shared.owner);
       const first = await this.o.log.read(id, shared.position.first, "+", 1);
       const start = first[0]?.seq ?? shared.position.head + 1;
       const firstOutput = await outputOffsetAt(this.o.log, id, start, shared.position);
@@ -418,7 +419,7 @@ export class ClusterMirror {
   private updated(session: RemoteSession, shared: SharedSession): void {
     // Taken over by a third node: what this node forwards, and the owner its errors name, go there.
     if (shared.owner !== session.nodeId) {
-      this.o.store.mirror(session.id, shared.owner);
+      this.o.store.ownerships.mirror(session.id, shared.owner);
       session.movedTo(shared.owner);
     }
     session.update(recordOf(shared.record));

@@ -67,7 +67,7 @@ async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<vo
       continue;
     }
     try {
-      if (state !== "adopting") o.store.adopting(sessionId, taken.epoch, deadNode);
+      if (state !== "adopting") o.store.ownerships.adopting(sessionId, taken.epoch, deadNode);
       const shared = await o.cluster.log.session(sessionId);
       if (shared === undefined) return;
       // Its copy may not have been kept up (nobody here watched it): brought up from where it is.

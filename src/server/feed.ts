@@ -3,31 +3,11 @@ import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import { isPublicError } from "../protocol/errors.js";
 import type { CatchUpScheduler, CatchUpStep, TokenCatchUp } from "./catch-up.js";
+import type { Sink } from "./ws/sink.js";
 
 /** Entries and bytes read from the log per catch-up step. */
 export const CATCHUP_BATCH_ENTRIES = 512;
 export const CATCHUP_BATCH_BYTES = 256 * 1024;
-
-/** Where a feed delivers: a connection (WebSocket or SSE) with a byte-bounded outbound queue. */
-export interface FeedSink {
-  /** Bytes handed to the transport and not yet written out (gateway queue + socket buffer). */
-  readonly queuedBytes: number;
-  /** Past this many queued bytes, live delivery stops and the feed catches up from the log. */
-  readonly budgetBytes: number;
-  /**
-   * False once the connection is closing or closed: the feed reads nothing more for it (a write
-   * to a closing socket is dropped, not queued, so the budget alone would never stop the feed).
-   * Absent: always open.
-   */
-  readonly open?: boolean;
-  /** Delivers entries in seq order; `live` is false for replay/catch-up batches. */
-  deliver(entries: readonly LogEntry[], live: boolean): void;
-  /**
-   * Retention dropped entries this feed still needed (those after `from`, its cursor then, when
-   * the feed says); it continues from `first`.
-   */
-  reset(first: number, head: number, from?: number): void;
-}
 
 export type FeedMode = "catchup" | "live" | "closed";
 
@@ -47,12 +27,23 @@ type ReadNext = "more" | "soon" | "wait";
 export interface FeedHooks {
   /** The feed fell behind and left live delivery. */
   onCatchUp?: () => void;
-  /** Retention overtook the feed (the sink's `reset` follows). */
+  /** Retention overtook the feed (the sink's `trimmed` follows). */
   onReset?: () => void;
   /** The feed reached the head and joined live delivery. */
   onJoin?: () => void;
   /** A live event was passed over by the type filter (the cursor moved without a delivery). */
   onSkip?: () => void;
+  /** Entries are about to go to the sink (a `lag: "screen"` viewer notes the output it sent). */
+  onDeliver?: (entries: readonly LogEntry[]) => void;
+}
+
+export interface FeedOptions {
+  /** Past this many queued bytes, live delivery stops and the feed catches up from the log. */
+  budgetBytes: number;
+  /** Only these event types are delivered (the cursor passes over the others). */
+  types?: ReadonlySet<string> | undefined;
+  hooks?: FeedHooks | undefined;
+  pacing?: FeedPacing | undefined;
 }
 
 /**
@@ -70,16 +61,23 @@ export class SessionFeed implements CatchUpStep {
   /** Bytes of entries this feed has read from the log (what a step costs). */
   private readBytes = 0;
 
+  private readonly budgetBytes: number;
+  private readonly types: ReadonlySet<string> | undefined;
+  private readonly hooks: FeedHooks;
+  private readonly pacing: FeedPacing | undefined;
+
   constructor(
     private readonly log: SessionLog,
     since: number,
-    private readonly sink: FeedSink,
-    private readonly types?: ReadonlySet<string>,
-    private readonly hooks: FeedHooks = {},
-    private readonly pacing?: FeedPacing,
+    private readonly sink: Sink,
+    options: FeedOptions,
   ) {
     log.checkPosition(since);
     this._cursor = since;
+    this.budgetBytes = options.budgetBytes;
+    this.types = options.types;
+    this.hooks = options.hooks ?? {};
+    this.pacing = options.pacing;
   }
 
   /** The last seq delivered or skipped. */
@@ -126,7 +124,7 @@ export class SessionFeed implements CatchUpStep {
   private read(): ReadNext {
     // Closing: a write is dropped, not queued (the budget would never fill). Log closed: shutdown.
     if (this._mode !== "catchup" || this.sink.open === false || this.log.closed) return "wait";
-    if (this.sink.queuedBytes >= this.sink.budgetBytes) return "wait"; // the drain pumps again
+    if (this.sink.queuedBytes >= this.budgetBytes) return "wait"; // the drain pumps again
     if (this.pacing?.share.full) {
       this.pacing.share.wait(this);
       return "wait";
@@ -144,11 +142,14 @@ export class SessionFeed implements CatchUpStep {
       const from = this._cursor;
       this._cursor = this.log.first - 1;
       this.hooks.onReset?.();
-      this.sink.reset(this.log.first, this.log.head, from);
+      this.sink.trimmed(this.log.first, this.log.head, from);
       return "more";
     }
     for (const e of read.entries) this.readBytes += e.size;
-    if (read.entries.length > 0) this.sink.deliver(read.entries, false);
+    if (read.entries.length > 0) {
+      this.hooks.onDeliver?.(read.entries);
+      this.sink.deliver(read.entries, false);
+    }
     const examined = read.next - this._cursor;
     this._cursor = read.next;
     if (this._cursor >= this.log.head) {
@@ -195,7 +196,7 @@ export class SessionFeed implements CatchUpStep {
     const queued = this.sink.queuedBytes;
     // With nothing queued an event goes out whatever its size: only a drain (which needs
     // something in flight) restarts a catch-up, so switching now would stall this feed.
-    if (queued > 0 && queued + entry.size > this.sink.budgetBytes) {
+    if (queued > 0 && queued + entry.size > this.budgetBytes) {
       // Too slow for live delivery: stop it and read from the log once the connection drains.
       this.unsubscribe?.();
       this.unsubscribe = undefined;
@@ -204,6 +205,8 @@ export class SessionFeed implements CatchUpStep {
       return;
     }
     this._cursor = entry.seq;
-    this.sink.deliver([entry], true);
+    const entries = [entry];
+    this.hooks.onDeliver?.(entries);
+    this.sink.deliver(entries, true);
   }
 }

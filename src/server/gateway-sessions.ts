@@ -9,6 +9,7 @@ import type { Session, SessionContext, SessionRecord } from "../sessions/session
 import { canVerifyHolderPeers } from "../sessions/holder-peer.js";
 import { Holders, holderBinary } from "../sessions/holders.js";
 import { SessionManager } from "../sessions/session-manager.js";
+import { resolveSession } from "./cluster/session-resolver.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { TerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { ClusterMirror } from "./cluster-mirror.js";
@@ -78,8 +79,8 @@ function openHolders(base: Base): Holders | undefined {
 function endHeldElsewhere(holders: Holders, sessions: SessionManager, logger: Base["logger"]): void {
   for (const [sessionId, names] of holders.heldSessionIds()) {
     const session = sessions.get(sessionId);
-    if (session !== undefined && sessions.copyOf(session) === undefined) continue;
-    const owner = sessions.copyOf(session)?.nodeId;
+    const owner = resolveSession(sessions, session).owner;
+    if (session !== undefined && owner === undefined) continue;
     for (const name of names) holders.end(name);
     logger.warn(
       { session: sessionId, owner: owner ?? null },
@@ -102,7 +103,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     maxSessionsPerOwner: limits.sessionsPerToken,
     ...(holders !== undefined ? { holders } : {}),
     ...(config.sessions.quietAfterMs !== undefined ? { quietAfterMs: config.sessions.quietAfterMs } : {}),
-    ...(shared !== undefined ? { ownership: (id: string) => shared.ownership(id) } : {}),
+    ...(shared !== undefined ? { ownership: (id: string) => shared.ownerships.of(id) } : {}),
   });
   const mirror =
     cluster && shared
@@ -135,7 +136,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     }
   };
   sessions.restore((record, sessionLog, ctx) => {
-    const owner = shared?.ownerOf(record.id);
+    const owner = shared?.ownerships.ownerOf(record.id);
     if (owner !== undefined) return mirror!.restored(record, sessionLog, ctx, owner);
     return build(record, sessionLog, ctx);
   });

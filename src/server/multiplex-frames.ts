@@ -2,10 +2,30 @@
 import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { isRef } from "../protocol/index.js";
-import type { Ref } from "../protocol/index.js";
+import { ClientFrame, appendFrame, isRef } from "../protocol/index.js";
+import type { Ref, ServerFrame } from "../protocol/index.js";
 import { OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
+import { ClientFrameCheck } from "./ws-common.js";
+import type { FrameCodec } from "./ws/connection.js";
+
+/** The frames of `/v1/ws` (docs/protocol.md): `op` frames; a refused one's error names its `ref` and session. */
+export const multiplexCodec: FrameCodec<ClientFrame, ServerFrame> = {
+  endpoint: "multiplex",
+  check: new ClientFrameCheck(ClientFrame, "op", appendFrame),
+  error: (fields) => ({ op: "error", ...fields }),
+  refused: (checked) => {
+    const ref = refOf(checked.raw);
+    const session = sessionOf(checked.raw);
+    return {
+      op: "error",
+      ...(ref !== undefined ? { ref } : {}),
+      ...(session !== undefined ? { session } : {}),
+      code: checked.code,
+      message: checked.message,
+    };
+  },
+};
 
 export function refOf(raw: unknown): Ref | undefined {
   if (raw === null || typeof raw !== "object") return undefined;

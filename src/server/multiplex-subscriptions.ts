@@ -7,6 +7,7 @@ import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import { resolveSession } from "./cluster/session-resolver.js";
 import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { viewerScreen } from "./screen-frame.js";
@@ -124,8 +125,8 @@ export class MultiplexSubscriptions {
     const since = frame.since ?? 0;
     const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
     this.waiting.delete(frame.session);
-    const copy = this.core.sessions.copyOf(session);
-    if (copy === undefined || since <= session.log.head) {
+    const place = resolveSession(this.core.sessions, session);
+    if (!place.behind(since, session)) {
       this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
       return;
     }
@@ -133,7 +134,7 @@ export class MultiplexSubscriptions {
       throw this.tooManySubscriptions();
     const token = {};
     this.waiting.set(frame.session, token);
-    void copy.reach(since).then(() => {
+    void place.reach(since).then(() => {
       if (this.disposed || this.waiting.get(frame.session) !== token) return;
       this.waiting.delete(frame.session);
       try {

@@ -7,6 +7,7 @@ import type { EventLog } from "../log/event-log.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
 import type { Identity } from "./auth.js";
+import { resolveSession } from "./cluster/session-resolver.js";
 import type { Logger } from "./logger.js";
 import type { PushActionTokens } from "./push-action-tokens.js";
 import type { PushSubscriptions, PushTarget } from "./push-subscriptions.js";
@@ -91,7 +92,7 @@ export class PushNotifier {
     const session = this.options.sessions.get(sessionId);
     if (session === undefined || this.options.subscriptions.list().length === 0) return;
     // Cluster mode: the node that runs the session notifies, not each node with a copy.
-    if (this.options.sessions.copyOf(session) !== undefined) return;
+    if (resolveSession(this.options.sessions, session).owner !== undefined) return;
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event, session.record.agent);
     if (notification === undefined) return;
     if (event.type === "attention" && !this.attentionDue(sessionId)) return;

@@ -3,10 +3,11 @@ import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
 import { CONTROL_VIA, SwitchboardError } from "../protocol/index.js";
 import { isPublicError } from "../protocol/errors.js";
 import type { ControlVia } from "../protocol/index.js";
-import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import { resolveSession } from "./cluster/session-resolver.js";
+import type { CopyLookup } from "./cluster/session-resolver.js";
 import { ROLES } from "./config.js";
 import type { EventLog } from "../log/event-log.js";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
@@ -150,8 +151,10 @@ export function sessionForwarder(rpc: NodeRpc): SessionForwarder {
  */
 export function ownerElsewhere(core: GatewayCore, sessionId: string, identity: Identity): string | undefined {
   if (core.forwarder === undefined) return undefined;
-  const copy = core.sessions.copyOf(sessionId);
-  return copy !== undefined && canSee(identity, copy.record) ? copy.nodeId : undefined;
+  const session = core.sessions.get(sessionId);
+  if (session === undefined) return undefined;
+  const owner = resolveSession(core.sessions, session).owner;
+  return owner !== undefined && canSee(identity, session.record) ? owner : undefined;
 }
 
 /**
@@ -169,7 +172,7 @@ export async function forwardToOwner(core: GatewayCore, owner: string, call: Ses
   });
   await Promise.all(
     Object.entries(answer.published).map(async ([id, seq]) => {
-      await core.sessions.copyOf(id)?.reach(seq);
+      await resolveSession(core.sessions, id).reach(seq);
     }),
   );
   return answer;
@@ -190,7 +193,7 @@ function movedTo(error: unknown): string | undefined {
  */
 export function forwardedCallHandler(
   run: (call: SessionCall) => Promise<SessionAnswer>,
-  o: { events: EventLog; logger: Logger; sessions: Pick<SessionManager, "copyOf"> },
+  o: { events: EventLog; logger: Logger; sessions: CopyLookup },
 ): NodeRequestHandler {
   return async (request): Promise<ForwardedAnswer> => {
     const call = ForwardedCall.safeParse(request);
@@ -202,12 +205,12 @@ export function forwardedCallHandler(
       throw new SwitchboardError("BAD_REQUEST", "the forwarded request is malformed (are all nodes one version?)");
     }
     const { identity, ...rest } = call.data;
-    const here = o.sessions.copyOf(rest.sessionId);
-    if (here !== undefined && rest.action !== "message")
+    const owner = resolveSession(o.sessions, rest.sessionId).owner;
+    if (owner !== undefined && rest.action !== "message")
       throw new SwitchboardError(
         "FENCED",
-        `node ${here.nodeId} runs session ${rest.sessionId} now, not the node this request was sent to; nothing was applied`,
-        { node: here.nodeId },
+        `node ${owner} runs session ${rest.sessionId} now, not the node this request was sent to; nothing was applied`,
+        { node: owner },
       );
     const appended = new Map<SessionLog, AppendMark>();
     let answer: SessionAnswer;

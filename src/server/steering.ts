@@ -7,6 +7,7 @@ import type { TerminalSession } from "../sessions/terminal-session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
+import { resolveSession } from "./cluster/session-resolver.js";
 import type { InputBudget } from "./input-budget.js";
 import { refuseShareForce } from "./identity/share-access.js";
 
@@ -78,8 +79,8 @@ export function steerable(
   sessions.assertNotStopping();
   const found = sessionFor(sessions, identity, sessionId, "steer");
   // Another node runs it (cluster mode): WRONG_SESSION_KIND naming that node.
-  const copy = sessions.copyOf(found);
-  if (copy !== undefined) throw copy.refusal(op);
+  const refusal = resolveSession(sessions, found).steerRefusal(op);
+  if (refusal !== undefined) throw refusal;
   const session = steerTarget(found, op);
   session.assertRunning();
   session.lease.checkWriter(holderKey, identity.name);

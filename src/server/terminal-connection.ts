@@ -1,29 +1,28 @@
 /** One `/ws/session` connection: its replay joined to live output, its steering frames and its control lease. */
 import { isUtf8 } from "node:buffer";
-import { randomBytes } from "node:crypto";
-import type { RawData, WebSocket } from "ws";
+import type { WebSocket } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { binaryOutputFrame, outputFrame, terminalFrames } from "./terminal-frames.js";
+import { binaryOutputFrame, outputFrame, terminalCodec, terminalFrames } from "./terminal-frames.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, TerminalClientFrame, keystrokeFrame } from "../protocol/index.js";
-import type { TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } from "../protocol/index.js";
+import { CLOSE_CODES } from "../protocol/index.js";
+import type {
+  TerminalClientFrame,
+  TerminalOutputMode,
+  TerminalScreenFrame,
+  TerminalServerFrame,
+} from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { shuttingDown } from "../sessions/session-manager.js";
 import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
-import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import { toSwitchboardError } from "./http.js";
-import { InputBudget } from "./input-budget.js";
 import { steer, steerInput } from "./steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
 import { Viewer } from "./viewer.js";
-import type { OutputSink } from "./viewer.js";
-import { ClientFrameCheck, FRAME_FAILED, Outbox, controlLost, handleFrames } from "./ws-common.js";
-import { WsForwarding } from "./ws-forwarding.js";
-
-/** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
-const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
+import type { OutputSink } from "./ws/sink.js";
+import { controlLost } from "./ws-common.js";
+import { WsConnection } from "./ws/connection.js";
 
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 
@@ -38,46 +37,25 @@ export interface TerminalConnectionOptions {
   lag: { cols: number | undefined; rows: number | undefined } | undefined;
 }
 
-export class TerminalConnection {
-  private readonly connId = randomBytes(16).toString("base64url");
-  private readonly outbox: Outbox;
+export class TerminalConnection extends WsConnection<TerminalClientFrame, TerminalServerFrame> {
   /** The replay from the asked-for byte, then live output (src/server/viewer.ts). */
   private readonly viewer: Viewer;
-  private readonly inputBucket: InputBudget;
-  /** Steering frames when another node runs the session (cluster mode). */
-  private readonly forwarding: WsForwarding;
   private readonly stopLeaseWatch: () => void;
-  /** This connection's token's share of catch-up pacing, released when it closes. */
-  private readonly releaseShare: () => void;
-  private disposed = false;
   private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };
   private readonly output: TerminalOutputMode;
   private readonly lastFrame: LastFrame<Frame[]>;
 
   constructor(
-    private readonly core: GatewayCore,
-    private readonly ws: WebSocket,
-    private readonly identity: Identity,
+    core: GatewayCore,
+    ws: WebSocket,
+    identity: Identity,
     private readonly session: Session,
     options: TerminalConnectionOptions,
   ) {
+    super({ core, ws, identity, codec: terminalCodec });
     this.control = options.control;
     this.output = options.output;
     this.lastFrame = options.lastFrame;
-    const { share, release } = core.catchUp.hold(identity.principal);
-    this.releaseShare = release;
-    this.outbox = new Outbox(
-      ws,
-      core.limits.queueBytes,
-      () => this.viewer.pump(),
-      (_s, entries) => this.format(entries),
-      () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
-      share,
-    );
-    this.inputBucket = new InputBudget(core.limits, core.clock, "connection", () =>
-      this.outbox.holdReadsAfterRefusal(),
-    );
-    this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
     this.viewer = new Viewer({
       core,
@@ -87,20 +65,10 @@ export class TerminalConnection {
       // Without `since` the viewer joins at the end of the output at once.
       offset: options.since ?? session.log.outputBytes,
       sink: this.sink(),
-      pacing: { scheduler: core.catchUp.scheduler, share },
+      pacing: this.pacing,
       types: TERMINAL_TYPES,
       metrics: core.metrics,
       lag: options.lag,
-    });
-    handleFrames({
-      ws,
-      core,
-      endpoint: "terminal",
-      connId: this.connId,
-      handle: (data, isBinary) => this.onMessage(data, isBinary),
-      tell: () => this.send({ type: "error", ...FRAME_FAILED }),
-      dispose: () => this.dispose(),
-      holdReads: () => this.outbox.holdReads(),
     });
 
     // The screen first; the replay goes on from the byte it reflects.
@@ -109,30 +77,17 @@ export class TerminalConnection {
   }
 
   /**
-   * The connection closed. Its lease waits `control.reconnectGraceMs` for a reconnect with its
-   * clientKey, unless `endLease`: the client closed it normally (1000, attach detaching) or was revoked.
+   * Its viewer and lease watch; its lease waits `control.reconnectGraceMs` for a reconnect with
+   * its clientKey, unless `endLease`: the client closed it normally (1000, attach detaching) or was revoked.
    */
-  dispose(endLease = false): void {
-    if (this.disposed) return;
-    this.disposed = true;
+  protected release(endLease: boolean): void {
     this.viewer.close();
     this.stopLeaseWatch();
     this.session.lease.disconnect(this.connId, endLease);
-    this.forwarding.dispose(endLease);
-    this.outbox.dispose();
-    this.releaseShare();
   }
 
-  /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
-  revoke(why: Revocation): void {
-    this.send({ type: "error", ...why });
-    // No grace: the revoked sign-in cannot come back for its lease.
-    this.dispose(true);
-    this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
-  }
-
-  private send(frame: TerminalServerFrame): void {
-    this.outbox.sendControl(JSON.stringify(frame));
+  protected pump(): void {
+    this.viewer.pump();
   }
 
   /** How the viewer's replay, output and jumps reach this socket. */
@@ -237,7 +192,7 @@ export class TerminalConnection {
     }
   }
 
-  private format(entries: readonly LogEntry[]): Frame[] {
+  protected format(_session: string, entries: readonly LogEntry[]): Frame[] {
     // One live output event: the frame every viewer gets (exit is per connection: it closes it).
     const only = entries.length === 1 ? entries[0]! : undefined;
     if (only?.type === "output") return this.lastFrame.get(only, (e) => this.buildFrames([e]));
@@ -248,14 +203,7 @@ export class TerminalConnection {
     return terminalFrames(entries, this.output === "binary", () => this.ws.close(CLOSE_CODES.NORMAL, "session ended"));
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
-    if (this.disposed) return;
-    const checked = frameCheck.check(data, isBinary);
-    if (!checked.ok) {
-      this.send({ type: "error", code: checked.code, message: checked.message });
-      return;
-    }
-    const frame = checked.frame;
+  protected take(frame: TerminalClientFrame): void {
     // A stopping gateway changes nothing more (SHUTTING_DOWN: retry against the next one).
     if (frame.type !== "ping" && this.core.sessions.isStopping) {
       this.refuse(shuttingDown());
@@ -276,7 +224,7 @@ export class TerminalConnection {
     try {
       switch (frame.type) {
         case "stdin": {
-          steerInput(this.core.sessions, this.identity, this.connId, this.session.id, frame, this.inputBucket, by);
+          steerInput(this.core.sessions, this.identity, this.connId, this.session.id, frame, this.inputBudget, by);
           break;
         }
         case "signal":
@@ -300,8 +248,7 @@ export class TerminalConnection {
           );
           break;
         case "ping":
-          if (this.forwarding.owner(this.session.id) !== undefined) this.forwarding.renew(this.session.id);
-          else this.session.lease.touch(this.connId);
+          this.renewLease(this.session.id, this.session);
           this.send({ type: "pong" });
           break;
       }

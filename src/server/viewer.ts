@@ -1,7 +1,7 @@
 /**
  * One consumer's view of one session, from subscribe to close: what every transport (SSE,
  * `/v1/ws`, `/ws/session`, plugin subscriptions) does the same way. The transport keeps only
- * its encoding and its socket, behind a {@link ViewerSink}.
+ * its encoding and its socket, behind a {@link Sink}.
  */
 import type { OutputSlice } from "../log/log-reader.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -12,44 +12,18 @@ import type { Session } from "../sessions/session.js";
 import type { CatchUpStep } from "./catch-up.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
-import type { FeedHooks, FeedPacing, FeedSink } from "./feed.js";
+import type { FeedHooks, FeedPacing } from "./feed.js";
 import { LagJump } from "./lag-jump.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { outputAfter, outputEnd } from "./screen-frame.js";
-import type { ViewerScreen } from "./screen-frame.js";
+import type { OutputSink, Sink } from "./ws/sink.js";
 
 /** An output replay (`/ws/session`) is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
 
-/** What a transport does with what its viewer hands it: encode it onto its socket. */
-export interface ViewerSink {
-  /** Bytes handed to the transport and not yet written out. */
-  readonly queuedBytes: number;
-  /** False once the socket is closing: the viewer reads nothing more for it. Absent: always open. */
-  readonly open?: boolean;
-  /** Entries in seq order; `live` is false for replay and catch-up batches. */
-  deliver(entries: readonly LogEntry[], live: boolean): void;
-  /** Retention dropped what the viewer still needed after seq `from`; it goes on from `first`. */
-  trimmed(first: number, head: number, from: number): void;
-  /** The session was removed: the viewer is closed, the transport says so. Absent: not watched. */
-  removed?(): void;
-  /** `lag: "screen"`: the screen the viewer jumps to (`skipped`: output bytes it saves). */
-  screen?(screen: ViewerScreen, skipped: number): void;
-}
-
-/** A viewer that starts at an output byte (`/ws/session`): its replay is raw output, then live events. */
-export interface OutputSink extends ViewerSink {
-  /** Output bytes `from` to `from + size`, one replay frame. */
-  replay(from: number, chunks: readonly Uint8Array[], size: number): void;
-  /** Retention dropped output bytes `from` to `to` that the replay needed; it goes on from `to`. */
-  trimmedOutput(from: number, to: number): void;
-  /** The replay reached the end of the output (`first`: the first time). False: nothing live follows. */
-  joined(first: boolean): boolean;
-}
-
 /** Where a viewer starts: after seq `seq` (events), or at output byte `offset` (raw output first). */
 export type ViewerStart =
-  | { seq: number; sink: ViewerSink; pacing?: FeedPacing | undefined }
+  | { seq: number; sink: Sink; pacing?: FeedPacing | undefined }
   | { offset: number; sink: OutputSink; pacing: FeedPacing };
 
 export type ViewerOptions = ViewerStart & {
@@ -80,11 +54,10 @@ export type ViewerOptions = ViewerStart & {
 export class Viewer {
   private feed: SessionFeed | undefined;
   private readonly log: SessionLog;
-  private readonly sink: ViewerSink;
+  private readonly sink: Sink;
   /** Set when the viewer starts at an output byte. */
   private readonly output: OutputSink | undefined;
   private readonly pacing: FeedPacing | undefined;
-  private readonly feedSink: FeedSink;
   private readonly feedHooks: FeedHooks;
   /** While replaying output, the next byte to send; undefined otherwise. */
   private replayFrom: number | undefined;
@@ -107,20 +80,6 @@ export class Viewer {
     this.pacing = options.pacing;
     const budget = options.budgetBytes ?? core.limits.queueBytes;
     this.budgetBytes = options.lag === undefined ? budget : Math.min(budget, LAG_SCREEN_QUEUE_BYTES);
-    this.feedSink = {
-      get queuedBytes() {
-        return sink.queuedBytes;
-      },
-      budgetBytes: this.budgetBytes,
-      get open() {
-        return sink.open !== false;
-      },
-      deliver: (entries, live) => {
-        if (this.lag !== undefined) this.lag.sentUpTo = outputEnd(entries, this.lag.sentUpTo);
-        sink.deliver(entries, live);
-      },
-      reset: (first, head, from) => this.trimmed(first, head, from ?? first - 1),
-    };
     const hooks = options.hooks ?? {};
     this.feedHooks = {
       ...hooks,
@@ -128,6 +87,18 @@ export class Viewer {
         options.metrics?.catchUps.inc();
         hooks.onCatchUp?.();
       },
+      // The feed tells its sink next (the sink is the transport's: nothing stands between them).
+      onReset: () => {
+        options.metrics?.resets.inc();
+        hooks.onReset?.();
+      },
+      ...(options.lag !== undefined
+        ? {
+            onDeliver: (entries: readonly LogEntry[]) => {
+              if (this.lag !== undefined) this.lag.sentUpTo = outputEnd(entries, this.lag.sentUpTo);
+            },
+          }
+        : {}),
     };
     if ("seq" in options) this.trimmedAtStart = this.openFeed(options.seq);
     else this.replayFrom = options.offset;
@@ -181,13 +152,18 @@ export class Viewer {
 
   /** A feed from after `seq` (from the oldest kept event when retention dropped it); returns `seq` then. */
   private openFeed(seq: number): number | undefined {
-    const { types, pacing } = this.options;
+    const options = {
+      budgetBytes: this.budgetBytes,
+      types: this.options.types,
+      hooks: this.feedHooks,
+      pacing: this.options.pacing,
+    };
     try {
-      this.feed = new SessionFeed(this.log, seq, this.feedSink, types, this.feedHooks, pacing);
+      this.feed = new SessionFeed(this.log, seq, this.sink, options);
       return undefined;
     } catch (error) {
       if (!isPublicError(error) || error.code !== "HISTORY_TRIMMED") throw error;
-      this.feed = new SessionFeed(this.log, this.log.first - 1, this.feedSink, types, this.feedHooks, pacing);
+      this.feed = new SessionFeed(this.log, this.log.first - 1, this.sink, options);
       return seq;
     }
   }

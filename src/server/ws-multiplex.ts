@@ -1,51 +1,30 @@
 import type { AgentChoice } from "../agents/acp-choices.js";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
-import { randomBytes } from "node:crypto";
+import type { LogEntry } from "../log/types.js";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { RawData, WebSocket, WebSocketServer } from "ws";
+import type { WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import {
-  CLOSE_CODES,
-  ClientFrame,
-  LIMITS,
-  PROTOCOL_VERSION,
-  SwitchboardError,
-  appendFrame,
-  promptInput,
-} from "../protocol/index.js";
-import type { ServerFrame } from "../protocol/index.js";
+import { LIMITS, PROTOCOL_VERSION, SwitchboardError, promptInput } from "../protocol/index.js";
+import type { ClientFrame, ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { shuttingDown } from "../sessions/session-manager.js";
 import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
-import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
-import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
-import { InputBudget } from "./input-budget.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
-import { batchFrames, eventFrame, refOf, sessionOf } from "./multiplex-frames.js";
+import { batchFrames, eventFrame, multiplexCodec } from "./multiplex-frames.js";
 import { MultiplexSubscriptions } from "./multiplex-subscriptions.js";
-import {
-  ClientFrameCheck,
-  ConnectionTracker,
-  FRAME_FAILED,
-  Outbox,
-  controlLost,
-  endpointServer,
-  handleFrames,
-  startConnection,
-} from "./ws-common.js";
+import { ConnectionTracker, controlLost, endpointServer, startConnection } from "./ws-common.js";
+import { WsConnection } from "./ws/connection.js";
 import { MultiplexAppends } from "./multiplex-appends.js";
-import { FORWARDED_FRAME_ACTIONS, WsForwarding } from "./ws-forwarding.js";
+import { FORWARDED_FRAME_ACTIONS } from "./ws-forwarding.js";
+import type { WsForwarding } from "./ws-forwarding.js";
 import type { ForwardedFrameAction } from "./ws-forwarding.js";
 import type { ForwardedLease } from "./session-forwarding.js";
-
-/** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
-const frameCheck = new ClientFrameCheck(ClientFrame, "op", appendFrame);
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a Viewer (src/server/viewer.ts)
@@ -85,48 +64,22 @@ export class MultiplexEndpoint {
   }
 }
 
-class MultiplexConnection {
-  private readonly connId = randomBytes(16).toString("base64url");
+class MultiplexConnection extends WsConnection<ClientFrame, ServerFrame> {
   private readonly subscriptions: MultiplexSubscriptions;
   private readonly controlled = new Map<string, () => void>();
-  private readonly outbox: Outbox;
-  private readonly inputBucket: InputBudget;
-  /** Steering frames for sessions another node runs (cluster mode). */
-  private readonly forwarding: WsForwarding;
   private readonly appends: MultiplexAppends;
-  /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
-  private readonly pacing: FeedPacing;
-  private readonly releaseShare: () => void;
-  private disposed = false;
   /** Sessions being looked up in Redis (cluster mode), each with the frames waiting behind it. */
   private readonly discovering = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly core: GatewayCore,
-    private readonly ws: WebSocket,
-    private readonly identity: Identity,
+    core: GatewayCore,
+    ws: WebSocket,
+    identity: Identity,
     /** The browser sign-in it came with (signInOf), which binds a `clientKey`. */
     private readonly signIn: string | undefined,
-    lastFrame: LastFrame<Frame>,
+    private readonly lastFrame: LastFrame<Frame>,
   ) {
-    const { share, release } = core.catchUp.hold(identity.principal);
-    this.pacing = { scheduler: core.catchUp.scheduler, share };
-    this.releaseShare = release;
-    this.outbox = new Outbox(
-      ws,
-      core.limits.queueBytes,
-      () => this.subscriptions.pumpAll(),
-      (session, entries) =>
-        entries.length === 1
-          ? lastFrame.get(entries[0]!, (e) => eventFrame(session, e))
-          : batchFrames(session, entries),
-      () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
-      share,
-    );
-    this.inputBucket = new InputBudget(core.limits, core.clock, "connection", () =>
-      this.outbox.holdReadsAfterRefusal(),
-    );
-    this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
+    super({ core, ws, identity, codec: multiplexCodec });
     this.appends = new MultiplexAppends({
       core,
       identity,
@@ -144,16 +97,6 @@ class MultiplexConnection {
       send: (frame) => this.send(frame),
       refuse: (frame, error) => this.refuse(frame, error),
     });
-    handleFrames({
-      ws,
-      core,
-      endpoint: "multiplex",
-      connId: this.connId,
-      handle: (data, isBinary) => this.onMessage(data, isBinary),
-      tell: () => this.send({ op: "error", ...FRAME_FAILED }),
-      dispose: () => this.dispose(),
-      holdReads: () => this.outbox.holdReads(),
-    });
     this.send({
       op: "hello",
       protocol: PROTOCOL_VERSION,
@@ -169,52 +112,30 @@ class MultiplexConnection {
   }
 
   /**
-   * The connection closed. Its leases wait `control.reconnectGraceMs` for a reconnect with their
-   * clientKey, unless `endLeases`: the client closed it normally (1000) or was revoked.
+   * Its subscriptions, lease watches and appends; its leases wait `control.reconnectGraceMs` for a
+   * reconnect with their clientKey, unless `endLeases`: the client closed it normally (1000) or was revoked.
    */
-  dispose(endLeases = false): void {
-    if (this.disposed) return;
-    this.disposed = true;
+  protected release(endLeases: boolean): void {
     this.subscriptions.dispose();
     for (const [id, stop] of this.controlled) {
       stop();
       this.core.sessions.get(id)?.lease.disconnect(this.connId, endLeases);
     }
     this.controlled.clear();
-    this.forwarding.dispose(endLeases);
     this.appends.dispose();
-    this.outbox.dispose();
-    this.releaseShare();
   }
 
-  /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
-  revoke(why: Revocation): void {
-    this.send({ op: "error", ...why });
-    // No grace: the revoked sign-in cannot come back for its leases.
-    this.dispose(true);
-    this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
+  protected pump(): void {
+    this.subscriptions.pumpAll();
   }
 
-  private send(frame: ServerFrame): void {
-    this.outbox.sendControl(JSON.stringify(frame));
+  protected format(session: string, entries: readonly LogEntry[]): Frame | Frame[] {
+    return entries.length === 1
+      ? this.lastFrame.get(entries[0]!, (e) => eventFrame(session, e))
+      : batchFrames(session, entries);
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
-    if (this.disposed) return;
-    const checked = frameCheck.check(data, isBinary);
-    if (!checked.ok) {
-      const ref = refOf(checked.raw);
-      const session = sessionOf(checked.raw);
-      this.send({
-        op: "error",
-        ...(ref !== undefined ? { ref } : {}),
-        ...(session !== undefined ? { session } : {}),
-        code: checked.code,
-        message: checked.message,
-      });
-      return;
-    }
-    const frame = checked.frame;
+  protected take(frame: ClientFrame): void {
     // Cluster mode: a session this node has not listed yet is looked up in Redis first; the
     // frames naming it wait behind that, in order (see ClusterMirror.discover).
     const named = "session" in frame ? frame.session : undefined;
@@ -228,17 +149,17 @@ class MultiplexConnection {
           )
           .then(() => {
             if (this.discovering.get(named) === after) this.discovering.delete(named);
-            if (!this.disposed) this.take(frame);
+            if (!this.disposed) this.handleListed(frame);
           });
         this.discovering.set(named, after);
         return;
       }
     }
-    this.take(frame);
+    this.handleListed(frame);
   }
 
   /** Handles a frame that passed its checks (its session listed here, if it names one). */
-  private take(frame: ClientFrame): void {
+  private handleListed(frame: ClientFrame): void {
     // A stopping gateway changes nothing more (SHUTTING_DOWN: retry against the next one); reads go on.
     if (this.core.sessions.isStopping && frame.op !== "subscribe" && frame.op !== "unsubscribe" && frame.op !== "ping")
       return this.refuse(frame, shuttingDown());
@@ -357,11 +278,11 @@ class MultiplexConnection {
       case "unsubscribe": {
         if (!this.subscriptions.drop(frame.session))
           throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
-        this.renewControl(frame.session);
+        this.renewLease(frame.session);
         return undefined;
       }
       case "input": {
-        steerInput(this.core.sessions, this.identity, this.connId, frame.session, frame, this.inputBucket, by);
+        steerInput(this.core.sessions, this.identity, this.connId, frame.session, frame, this.inputBudget, by);
         return undefined;
       }
       case "signal":
@@ -423,7 +344,7 @@ class MultiplexConnection {
         return undefined;
       }
       case "ping":
-        for (const id of this.controlled.keys()) this.renewControl(id);
+        for (const id of this.controlled.keys()) this.renewLease(id);
         // The pong is the ping's answer, so it echoes `ref` as every other answer does (a ping gets no ack).
         this.send({
           op: "pong",
@@ -463,12 +384,6 @@ class MultiplexConnection {
       stopLease();
       stopRemoved();
     });
-  }
-
-  /** Renews this connection's lease of `sessionId` if it holds it: here, or through the session's owner. */
-  private renewControl(sessionId: string): void {
-    if (this.forwarding.owner(sessionId) !== undefined) this.forwarding.renew(sessionId);
-    else this.core.sessions.get(sessionId)?.lease.touch(this.connId);
   }
 
   private unwatchControl(sessionId: string): void {

@@ -9,6 +9,7 @@ import { refuseShareForce } from "./identity/share-access.js";
 import { reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import { resolveSession } from "./cluster/session-resolver.js";
 import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { rejectUpgrade } from "./http-server.js";
 import { viewerScreen } from "./screen-frame.js";
@@ -83,10 +84,10 @@ export class TerminalEndpoint {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
       since = Number(sinceRaw);
     }
-    const copy = this.core.sessions.copyOf(session);
-    if (since !== undefined && since > session.log.outputBytes && copy !== undefined) {
+    const place = resolveSession(this.core.sessions, session);
+    if (since !== undefined && place.behindOutput(since, session)) {
       const offset = since;
-      return copy.reachOutput(offset).then(() => {
+      return place.reachOutput(offset).then(() => {
         // The client gave up meanwhile: nothing to answer.
         if (socket.destroyed) return;
         // Looked up again: the session may have been removed meanwhile.

@@ -13,7 +13,7 @@ import type { LogEntry, StoredEntry } from "../../src/log/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import type { ViewerScreen } from "../../src/server/screen-frame.js";
 import { Viewer } from "../../src/server/viewer.js";
-import type { OutputSink } from "../../src/server/viewer.js";
+import type { OutputSink } from "../../src/server/ws/sink.js";
 import type { Session } from "../../src/sessions/session.js";
 import { startTestGateway } from "./helpers.js";
 import type { Defer } from "./helpers.js";

@@ -7,7 +7,7 @@ import { FILTERED_SCAN_EVENTS } from "../../src/log/log-reader.js";
 import { RING_IDLE_MS } from "../../src/log/session-log.js";
 import type { LogEntry } from "../../src/log/types.js";
 import { SessionFeed } from "../../src/server/feed.js";
-import type { FeedSink } from "../../src/server/feed.js";
+import type { Sink } from "../../src/server/ws/sink.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -41,20 +41,19 @@ function exitsFeed(total: number, exitAt: (i: number) => boolean) {
   }
   events.flush();
   const got: number[] = [];
-  const feed = new SessionFeed(log, 0, collecting(got), new Set(["exit"]));
+  const feed = new SessionFeed(log, 0, collecting(got), { budgetBytes: 1 << 20, types: new Set(["exit"]) });
   feed.pump();
   return { events, log, got, feed };
 }
 
 /** A feed's sink with room to spare that notes the seqs delivered to it in `got`. */
-function collecting(got: number[]): FeedSink {
+function collecting(got: number[]): Sink {
   return {
     queuedBytes: 0,
-    budgetBytes: 1 << 20,
     deliver: (entries: readonly LogEntry[]) => {
       for (const e of entries) got.push(e.seq);
     },
-    reset: () => {
+    trimmed: () => {
       throw new Error("no reset expected");
     },
   };

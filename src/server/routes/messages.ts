@@ -11,6 +11,7 @@ import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
 import { actorOf, canCreate, ownerOfActor } from "../auth.js";
 import type { GatewayCore } from "../context.js";
+import { resolveSession } from "../cluster/session-resolver.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { SwitchboardError } from "../../protocol/index.js";
@@ -96,11 +97,11 @@ async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: bo
   const deadline = core.clock.now() + MESSAGE_CLAIM_WAIT_MS;
   for (;;) {
     const named = await index.get(key);
-    const session = named === undefined ? undefined : await copyOf(core, named);
+    const session = named === undefined ? undefined : await known(core, named);
     if (session?.running && session instanceof AgentGatewaySession) return queue(session);
-    const copy = core.sessions.copyOf(session);
-    if (session?.running && copy !== undefined && !forwarded)
-      return forwardMessage(core, copy.nodeId, copy.id, raw, by);
+    const runner = resolveSession(core.sessions, session).owner;
+    if (session?.running && runner !== undefined && !forwarded)
+      return forwardMessage(core, runner, session.id, raw, by);
     // None yet, or it ended (or this node does not know it): one node claims the key and creates
     // its session; the others wait for it to be recorded and deliver there.
     const holder = randomUUID();
@@ -129,7 +130,7 @@ async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: bo
  * created may lag its entry in the index, so an unknown one is waited for (at most
  * REMOTE_CATCH_UP_MS, as a read is); undefined when it is still unknown (deleted).
  */
-async function copyOf(core: GatewayCore, id: string): Promise<Session | undefined> {
+async function known(core: GatewayCore, id: string): Promise<Session | undefined> {
   const deadline = core.clock.now() + REMOTE_CATCH_UP_MS;
   for (;;) {
     const session = core.sessions.get(id);

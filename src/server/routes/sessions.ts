@@ -33,6 +33,7 @@ import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
+import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-server.js";
 import {
@@ -204,7 +205,7 @@ async function stopOrForget(core: GatewayCore, call: SessionCall, session: Sessi
  */
 async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-  await core.sessions.copyOf(session)?.reach(intParam(ctx.url, "since", 0));
+  await resolveSession(core.sessions, session).reach(intParam(ctx.url, "since", 0));
   // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
   const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
   const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);

@@ -3,11 +3,12 @@ import { isPublicError } from "../../protocol/errors.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
 import { signInOf } from "../auth.js";
+import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore } from "../context.js";
 import { SECURITY_HEADERS, intParam, typesParam } from "../http.js";
 import type { Router } from "../router.js";
 import { Viewer } from "../viewer.js";
-import type { ViewerSink } from "../viewer.js";
+import type { Sink } from "../ws/sink.js";
 
 /** A comment line is sent this often so proxies and clients see the stream is alive. */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -40,7 +41,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       since = intParam(ctx.url, "since", 0);
     }
     const types = typesParam(ctx.url);
-    await core.sessions.copyOf(session)?.reach(since);
+    await resolveSession(core.sessions, session).reach(since);
     if (since > session.log.head) {
       try {
         session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
@@ -136,7 +137,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         }),
       );
     };
-    const sink: ViewerSink = {
+    const sink: Sink = {
       get queuedBytes() {
         return queued;
       },
