@@ -20,6 +20,7 @@ const MODULES = [
   "plugins",
   "web",
   "ui-stream",
+  "slow-link",
   "screen",
   "screen-lag",
   "search",

@@ -231,6 +231,18 @@ export const ConfigSchema = z.strictObject({
   allowedOrigins: z.array(AllowedOrigin).default([]),
   /** Mark the UI's session cookie `Secure` (set this when browsers reach the gateway over HTTPS, e.g. behind a TLS proxy). */
   secureCookies: z.boolean().default(false),
+  /**
+   * Compression on the wire (docs/operations.md, "Compression"): permessage-deflate on the
+   * WebSocket endpoints when the client offers it, and gzip/br on catch-up pages
+   * (`GET /v1/sessions/:id/events` and `/output`) when the client accepts it. Both on by default.
+   */
+  compression: z
+    .strictObject({
+      /** Read when the gateway starts (a reload does not change open endpoints). */
+      websocket: z.boolean().optional(),
+      http: z.boolean().optional(),
+    })
+    .default({}),
   limits: z
     .strictObject(
       Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positive.optional()])) as {

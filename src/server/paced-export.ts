@@ -1,4 +1,4 @@
-import type { ServerResponse } from "node:http";
+import type { Writable } from "node:stream";
 import type { CatchUpStep } from "./catch-up.js";
 import type { FeedPacing } from "./feed.js";
 
@@ -29,13 +29,13 @@ export interface ExportSource {
 }
 
 /**
- * Writes `source` to `res` one slice per step of the gateway's catch-up scheduler, charged to
+ * Writes `source` to `res` (a response, or a compressing stream in front of one) one slice per step of the gateway's catch-up scheduler, charged to
  * the token's catch-up share like a connection's catch-up frames (docs/architecture.md,
  * guarantee 4): a download shares the event loop with other clients and never takes it, however
  * fast its reader. Resolves when the export is written or the client went away; rejects with
  * what the source threw.
  */
-export function pacedExport(res: ServerResponse, source: ExportSource, pacing: FeedPacing): Promise<void> {
+export function pacedExport(res: Writable, source: ExportSource, pacing: FeedPacing): Promise<void> {
   return new Promise((resolve, reject) => new PacedExport(res, source, pacing, resolve, reject).start());
 }
 
@@ -45,7 +45,7 @@ class PacedExport implements CatchUpStep {
   private state: ExportState = "writing";
 
   constructor(
-    private readonly res: ServerResponse,
+    private readonly res: Writable,
     private readonly source: ExportSource,
     private readonly pacing: FeedPacing,
     private readonly resolve: () => void,

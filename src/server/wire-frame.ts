@@ -61,7 +61,7 @@ export function encodeWireFrame(payload: string | Uint8Array, binary: boolean): 
 
 /**
  * The socket under a `ws` connection, to write encoded messages on: `ws` keeps it as `_socket`
- * (ws 8) and, with compression off as on both endpoints, writes each of its own frames (pings,
+ * (ws 8) and, on a connection without permessage-deflate (ws-deflate.ts), writes each of its own frames (pings,
  * close) to it at once, so writes made here stay in order with them. Undefined if that ever
  * changes: the caller then sends through `ws.send`. test/server/wire-frame.test.ts checks the
  * installed `ws` against this.

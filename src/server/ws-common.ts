@@ -16,6 +16,7 @@ import type { TokenCatchUp } from "./catch-up.js";
 import { BinaryFrame, memoryOf, releaseFrames } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { WireFrame, socketOf } from "./wire-frame.js";
+import { deflateOptions, deflates } from "./ws/ws-deflate.js";
 
 /** Send options: a frame is text, also when it is handed over already encoded, unless it is a {@link BinaryFrame}. */
 const TEXT = { binary: false } as const;
@@ -76,14 +77,15 @@ export const WS_MISSED_PINGS_ALLOWED = 2;
 
 /**
  * The `ws` server of one endpoint: upgrades are handed to it after auth (no server of its own),
- * frames are capped at the configured size (1009 beyond), no compression, the server picks the
+ * frames are capped at the configured size (1009 beyond), permessage-deflate when the client offers
+ * it and `compression.websocket` is not false (ws-deflate.ts), the server picks the
  * subprotocol (the bearer one is never echoed), and connections are tracked by ConnectionTracker.
  */
 export function endpointServer(core: GatewayCore): WebSocketServer {
   return new WebSocketServer({
     noServer: true,
     maxPayload: core.limits.frameBytes,
-    perMessageDeflate: false,
+    perMessageDeflate: deflateOptions(core.config.compression.websocket !== false),
     handleProtocols: selectProtocol,
     clientTracking: false,
     // Each message at once: handleFrames takes the first of a turn at once and the rest one per
@@ -239,7 +241,8 @@ export class Outbox {
     }
     if (frame instanceof WireFrame) {
       // A message encoded for the wire has its own memory, a view of none: nothing to hold.
-      const socket = socketOf(this.ws);
+      // A deflating connection's messages queue in `ws` behind the one being compressed.
+      const socket = deflates(this.ws) ? undefined : socketOf(this.ws);
       if (socket !== undefined) socket.write(frame.bytes, (error) => this.written(size, error));
       else this.ws.send(frame.payload, frame.binary ? BINARY : TEXT, (error) => this.written(size, error));
       return;

@@ -30,7 +30,10 @@ const BUDGET = 256 * 1024;
 async function bigSession(
   budget = BUDGET,
 ): Promise<{ gw: Gateway; id: string; readBytes: () => number; perTurn: () => number }> {
-  const gw = await startTestGateway(defer, { config: { limits: { queueBytes: budget } } });
+  // Uncompressed: deflated, these repetitive pieces would never fill a stalled socket's buffers.
+  const gw = await startTestGateway(defer, {
+    config: { compression: { websocket: false }, limits: { queueBytes: budget } },
+  });
   const { id } = await createSession(gw, { kind: "stream" });
   const log = (gw.core.sessions.get(id) as Session).log;
   for (let i = 0; i < PIECES; i++) log.appendOutput("stdout", PIECE);

@@ -25,6 +25,12 @@ import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 
+/**
+ * A stalled client fills its socket's buffers with the log's own bytes only uncompressed: deflated,
+ * these repetitive pieces would fit whole and the client never trail (test/server/wire-compression.test.ts
+ * covers compression).
+ */
+const UNCOMPRESSED = { compression: { websocket: false } };
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
 /** Each event carries 8 KiB; 14 appends of 100 events: about 11.5 MB, more than socket buffers and the budget hold. */
@@ -70,7 +76,7 @@ async function catchUps(gw: Gateway): Promise<number> {
 describe("slow clients", () => {
   it("one client that stops reading among 20 costs only itself, then gets everything after its position", async () => {
     const probe = probeOutboxes(defer);
-    const gw = await startTestGateway(defer);
+    const gw = await startTestGateway(defer, { config: UNCOMPRESSED });
     const { id } = await createSession(gw, { kind: "stream" });
     const clients = await Promise.all(Array.from({ length: 20 }, () => MuxClient.open(gw, defer, { keep: false })));
     for (const c of clients) {
@@ -109,7 +115,7 @@ describe("slow clients", () => {
   }, 60_000);
 
   it("a slow client whose position retention dropped gets reset, then everything from what is kept", async () => {
-    const gw = await startTestGateway(defer, { config: { retention: { maxEvents: 200 } } });
+    const gw = await startTestGateway(defer, { config: { ...UNCOMPRESSED, retention: { maxEvents: 200 } } });
     const { id } = await createSession(gw, { kind: "stream" });
     const slow = await MuxClient.open(gw, defer, { keep: false });
     checkContent(slow);
@@ -134,7 +140,7 @@ describe("slow clients", () => {
 
   it("a /ws/session viewer that stops reading is fed from the log within the budget, replay included", async () => {
     const probe = probeOutboxes(defer);
-    const gw = await startTestGateway(defer);
+    const gw = await startTestGateway(defer, { config: UNCOMPRESSED });
     const { id } = await createSession(gw, { kind: "stream" });
     // Half the flood before it connects (replayed), half after (live, then caught up).
     let a = 0;
@@ -188,7 +194,7 @@ describe("slow clients", () => {
   }, 60_000);
 
   it("events larger than the whole budget still flow, live and in catch-up", async () => {
-    const gw = await startTestGateway(defer, { config: { limits: { queueBytes: 4096 } } });
+    const gw = await startTestGateway(defer, { config: { ...UNCOMPRESSED, limits: { queueBytes: 4096 } } });
     const { id } = await createSession(gw, { kind: "stream" });
     const mux = await MuxClient.open(gw, defer);
     mux.subscribe(id, 0);
@@ -213,7 +219,7 @@ describe("slow clients", () => {
     process.on("uncaughtException", onUncaught);
     defer(() => process.off("uncaughtException", onUncaught));
     // A small budget: the viewers fall behind early, so they are caught up from SQLite, not the hot ring.
-    const gw = await startTestGateway(defer, { config: { limits: { queueBytes: 256 * 1024 } } });
+    const gw = await startTestGateway(defer, { config: { ...UNCOMPRESSED, limits: { queueBytes: 256 * 1024 } } });
     const { id } = await createSession(gw, { kind: "stream" });
     const mux = await MuxClient.open(gw, defer, { keep: false });
     mux.subscribe(id, 0);

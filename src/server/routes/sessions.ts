@@ -32,6 +32,7 @@ import type { SessionLog } from "../../log/session-log.js";
 import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
+import { answerEncoding, compressWhole, compressingStream } from "../http/compressed-answer.js";
 import { actorOf, canSee } from "../auth.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore, RequestContext } from "../context.js";
@@ -214,27 +215,46 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
   const page = new EventsPage(session, since, limit, types);
   // Events are stored serialized: the page is assembled without parsing them.
   const start = page.next()!.chunk as string;
+  const compress = core.config.compression.http !== false;
   if (!page.streams) {
     const text = start + (page.next()!.chunk as string);
     answers.admit(ctx.identity.principal, ctx.res, text.length);
-    sendJsonText(ctx.res, 200, text);
+    const encoding = answerEncoding(ctx.req, text.length, compress);
+    if (encoding === undefined) {
+      sendJsonText(ctx.res, 200, text);
+      return;
+    }
+    const body = compressWhole(text, encoding);
+    ctx.res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": "application/json; charset=utf-8",
+      "Cache-Control": "no-store",
+      "Content-Encoding": encoding,
+      "Content-Length": body.length,
+      Vary: "Accept-Encoding",
+    });
+    ctx.res.end(body);
     return;
   }
   answers.admit(ctx.identity.principal, ctx.res, LIMITS.EVENTS_PAGE_BYTES);
+  const encoding = answerEncoding(ctx.req, LIMITS.EVENTS_PAGE_BYTES, compress);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/json; charset=utf-8",
     "Cache-Control": "no-store",
+    Vary: "Accept-Encoding",
+    ...(encoding !== undefined ? { "Content-Encoding": encoding } : {}),
   });
   if (ctx.req.method === "HEAD") {
     ctx.res.end();
     return;
   }
-  ctx.res.write(start);
+  const out = encoding !== undefined ? compressingStream(ctx.res, encoding) : ctx.res;
+  out.write(start);
   const { share, release } = core.catchUp.hold(ctx.identity.principal);
   try {
-    await pacedExport(ctx.res, page, { scheduler: core.catchUp.scheduler, share });
-    ctx.res.end();
+    await pacedExport(out, page, { scheduler: core.catchUp.scheduler, share });
+    out.end();
   } catch (error) {
     // The status is sent: the client sees JSON cut short, the log says why.
     core.logger.error({ err: error, path: ctx.url.pathname }, "an events page failed; the response was cut");
@@ -329,10 +349,13 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
   // Published output is contiguous: every byte up to outputBytes can be read.
   const end = since + Math.max(0, Math.min(max, session.log.outputBytes - since));
   answers.admit(ctx.identity.principal, ctx.res, end - since);
+  const encoding = answerEncoding(ctx.req, end - since, core.config.compression.http !== false);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/octet-stream",
-    "Content-Length": end - since,
+    // Compressed, the length is known once written: the body is chunked.
+    ...(encoding !== undefined ? { "Content-Encoding": encoding } : { "Content-Length": end - since }),
+    Vary: "Accept-Encoding",
     "Cache-Control": "no-store",
     // Where these bytes start: `since`, or the first byte retention kept when `since` was 0.
     "X-Switchboard-Output-Start": String(since),
@@ -343,13 +366,14 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
     ctx.res.end();
     return;
   }
+  const out = encoding !== undefined ? compressingStream(ctx.res, encoding) : ctx.res;
   const { share, release } = core.catchUp.hold(ctx.identity.principal);
   try {
-    await pacedExport(ctx.res, new OutputPage(session, since, end, first), {
+    await pacedExport(out, new OutputPage(session, since, end, first), {
       scheduler: core.catchUp.scheduler,
       share,
     });
-    ctx.res.end();
+    out.end();
   } catch (error) {
     // The status is sent: the client sees a body shorter than its Content-Length, the log says why.
     core.logger.error({ err: error, path: ctx.url.pathname }, "an output page failed; the response was cut");
