@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tokenCharsProblem } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
-import { generateToken } from "./auth.js";
+import { generateToken } from "./identity.js";
 import { MIN_TOKEN_CHARS } from "./config.js";
 
 /**

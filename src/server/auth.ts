@@ -1,38 +1,15 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { SwitchboardError, principalId } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
 import type { SessionOwner } from "../sessions/session.js";
-import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
+import type { TokenEntry, TrustedProxyConfig } from "./config.js";
 import type { DeviceStore } from "./devices.js";
+import { ADMIN_NAME, generateToken, sha256 } from "./identity.js";
+import type { Identity } from "./identity.js";
 import { TrustedProxy } from "./trusted-proxy.js";
-
-/** Who is calling: resolved once per request or connection from its credentials. */
-export interface Identity {
-  /**
-   * Who it is, for good (`token:NAME`, `device:ID`, `proxy:USER`): what owns its sessions, holds
-   * its HTTP leases, its push subscriptions and budgets. Never taken from a name.
-   */
-  principal: string;
-  /** What to show: the token's configured name, `device:NAME`, the proxy's user (the token never appears). */
-  name: string;
-  role: Role;
-  /** Glob patterns over session ids and names this identity may access beyond its own sessions. */
-  sessions: readonly string[];
-  /**
-   * The sessions from before principal ids this identity owns: those whose stored owner name is
-   * `owner`, created at or after `since` (a device's pairing). See {@link owns}.
-   */
-  legacy?: LegacyClaim | undefined;
-}
-
-/** An identity's claim on sessions stored with an owner name only (see {@link owns}). */
-export interface LegacyClaim {
-  owner: string;
-  since: number;
-}
 
 interface TokenRecord {
   hash: Buffer;
@@ -84,18 +61,6 @@ export const MAX_COOKIES_PER_IDENTITY = 100;
 export const TOKEN_PRINCIPAL_PREFIX = principalId("token", "");
 /** How a plugin's principal id and owner name start (`plugin:ID`). */
 export const PLUGIN_OWNER_PREFIX = principalId("plugin", "");
-/** Name of the identity behind the gateway's own (generated or `--token`) admin token. */
-export const ADMIN_NAME = "admin";
-
-export function sha256(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
-}
-
-/** 256 random bits, url-safe: the format of generated tokens. */
-export function generateToken(): string {
-  return randomBytes(32).toString("base64url");
-}
-
 /** A browser session: which token it was issued for (its hash), its key's hash and until when. */
 interface CookieEntry {
   token: Buffer;
@@ -542,7 +507,7 @@ export interface AccessTarget {
 
 /**
  * Whether `identity` owns `session`: its principal is the owner's. A session stored before
- * principal ids has an owner name only: it is the identity's whose {@link LegacyClaim} names it —
+ * principal ids has an owner name only: it is the identity's whose `LegacyClaim` (identity.ts) names it —
  * the configured token of that name, else the proxy user of that name, or the device of that name
  * paired before the session was made (docs/security.md, "Sessions from before principal ids";
  * test/security/principal-identity.test.ts).

@@ -1,5 +1,5 @@
 import { SwitchboardError } from "../protocol/index.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 
 /** Why a connection is ended from outside (see {@link ConnectionCounter.open}): what it is told. */
 export interface Revocation {

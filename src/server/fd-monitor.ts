@@ -4,7 +4,6 @@ import { WorkTimer } from "../core/work-timer.js";
 import { readFdUsage } from "../system/fd-usage.js";
 import type { FdUsage } from "../system/fd-usage.js";
 import type { Logger } from "./logger.js";
-import type { GatewayMetrics } from "./metrics.js";
 
 /** How often the open descriptors are counted against the limit, after something opened some (see FdMonitor.wake). */
 export const FD_CHECK_INTERVAL_MS = 5_000;
@@ -30,6 +29,14 @@ export const FD_EXHAUSTION_OPERATIONS = ["session", "agent", "plugin", "accept"]
 export type FdExhaustion = (typeof FD_EXHAUSTION_OPERATIONS)[number];
 
 /**
+ * Where failures are counted: GatewayMetrics' `fdExhaustion` (metrics.ts), which takes its labels
+ * from this module, so the monitor names only the one counter it uses.
+ */
+interface ExhaustionMetrics {
+  fdExhaustion: { inc(labels: { operation: FdExhaustion }): void };
+}
+
+/**
  * Watches the gateway's file descriptors against its limit: there libuv closes new connections
  * unanswered without telling Node (its EMFILE trick), so only counting shows it. Counted
  * {@link FD_CHECK_INTERVAL_MS} after each {@link wake} (a session, a connection: what opens
@@ -40,7 +47,7 @@ export type FdExhaustion = (typeof FD_EXHAUSTION_OPERATIONS)[number];
 export class FdMonitor {
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly metrics: GatewayMetrics;
+  private readonly metrics: ExhaustionMetrics;
   private readonly read: () => FdUsage | null;
   private last: { at: number; usage: FdUsage | null } | undefined;
   private failedSinceCheck: FdExhaustion | null = null;
@@ -50,7 +57,7 @@ export class FdMonitor {
   constructor(options: {
     clock: Clock;
     logger: Logger;
-    metrics: GatewayMetrics;
+    metrics: ExhaustionMetrics;
     /** Default: `/proc` (`readFdUsage`). */
     read?: () => FdUsage | null;
   }) {

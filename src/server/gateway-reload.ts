@@ -2,7 +2,7 @@ import { DEFAULT_LIMITS } from "./config.js";
 import type { Config, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { TOKEN_PRINCIPAL_PREFIX, TokenRegistry } from "./auth.js";
-import { HTTP_HOLDER_PREFIX } from "./http-server.js";
+import { HTTP_HOLDER_PREFIX } from "./http-constants.js";
 import { buildSettings } from "./settings.js";
 import type { RoutingTable, Settings } from "./settings.js";
 import type { Session } from "../sessions/session.js";

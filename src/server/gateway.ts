@@ -12,7 +12,7 @@ import { createTerminalSession } from "../sessions/terminal-session.js";
 import { adoptHeldAgents, createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate, ownerFor } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore } from "./context.js";
 import { StopRequest } from "./stop-request.js";
 import type { StopSessions } from "./stop-request.js";

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { CREDENTIAL_REMOVED_MESSAGE, SwitchboardError } from "../protocol/index.js";
 import { COOKIE_KEY_HEADER, credentialsOf } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore } from "./context.js";
 import { hostnameOf } from "./http.js";

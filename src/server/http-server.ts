@@ -7,10 +7,11 @@ import type { AppendMark, SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { signInOf } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import type { RequestGuard } from "./guard.js";
-import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
+import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "./http-constants.js";
+import { holdAnswers, rejectUpgrade, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
 import { pair } from "./routes/devices.js";
@@ -19,15 +20,6 @@ import { isPublicHookPath, publicHook } from "./routes/plugins.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
 import { checkTimeoutsWhileConnected } from "./timeout-checks.js";
-
-/**
- * On an answer whose events the log could not write yet (a full disk): the request was applied,
- * and its events are written once the disk recovers. Its value is the store's error code.
- */
-export const LOG_PENDING_HEADER = "switchboard-log-pending";
-
-/** How HTTP callers hold a control lease: by principal (`http:token:alice`), across their requests. */
-export const HTTP_HOLDER_PREFIX = "http:";
 
 /** Time for a request's headers to arrive. */
 export const HEADERS_TIMEOUT_MS = 30_000;
@@ -309,12 +301,6 @@ function requestFailed(core: GatewayCore, req: IncomingMessage, res: ServerRespo
     }
   }
   res.destroy();
-}
-
-/** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */
-export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
-  if (socket.writable) socket.end(rawHttpError(error));
-  socket.destroy();
 }
 
 /** A listen failure in words a user can act on. */

@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { z } from "zod";
 import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, textNestsDeeperThan } from "../protocol/index.js";
 import { describeJsonError, formatIssues } from "./config.js";
@@ -300,4 +301,10 @@ export function hostnameOf(host: string): string {
   if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
   const colon = h.lastIndexOf(":");
   return colon >= 0 ? h.slice(0, colon) : h;
+}
+
+/** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */
+export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
+  if (socket.writable) socket.end(rawHttpError(error));
+  socket.destroy();
 }

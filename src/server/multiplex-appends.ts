@@ -1,5 +1,5 @@
 import type { ClientFrame } from "../protocol/index.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore } from "./context.js";
 import { answerAppended, appendEventsNow } from "./routes/sessions.js";
 import type { AppendedEvents } from "./routes/sessions.js";

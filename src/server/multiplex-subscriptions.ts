@@ -5,7 +5,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { ClientFrame, Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore } from "./context.js";
 import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "./http.js";

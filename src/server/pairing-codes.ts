@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { PAIRING_CODE_PATTERN, SwitchboardError } from "../protocol/index.js";
-import { sha256 } from "./auth.js";
+import { sha256 } from "./identity.js";
 import type { DeviceGrant } from "./devices.js";
 
 /** Most pairing codes waiting to be redeemed at once; past it, LIMIT_EXCEEDED until one is used or expires. */

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { PUSH_ACTION_TOKEN_PATTERN } from "../protocol/index.js";
-import { sha256 } from "./auth.js";
+import { sha256 } from "./identity.js";
 
 /** Most action tokens held at once (one per notified browser and request); past it the oldest is dropped. */
 export const MAX_PUSH_ACTION_TOKENS = 1024;

@@ -6,7 +6,7 @@ import type { Clock } from "../core/clock.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { Logger } from "./logger.js";
 import type { PushActionTokens } from "./push-action-tokens.js";
 import type { PushSubscriptions, PushTarget } from "./push-subscriptions.js";

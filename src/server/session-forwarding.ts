@@ -4,8 +4,7 @@ import { CONTROL_VIA, SwitchboardError } from "../protocol/index.js";
 import type { ControlVia } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee } from "./auth.js";
-import type { Identity } from "./auth.js";
-import type { GatewayCore } from "./context.js";
+import type { Identity } from "./identity.js";
 import { ROLES } from "./config.js";
 import type { EventLog } from "../log/event-log.js";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
@@ -143,11 +142,17 @@ export function sessionForwarder(rpc: NodeRpc): SessionForwarder {
   };
 }
 
+/** What forwarding needs of the gateway (GatewayCore has it; context.ts imports this module's types). */
+interface ForwardingCore {
+  readonly forwarder: SessionForwarder | undefined;
+  readonly sessions: SessionManager;
+}
+
 /**
  * The node that runs the session, when another node does and the caller may see it (the owner
  * refuses the rest as this node would, so a session the caller may not see is never forwarded).
  */
-export function ownerElsewhere(core: GatewayCore, sessionId: string, identity: Identity): string | undefined {
+export function ownerElsewhere(core: ForwardingCore, sessionId: string, identity: Identity): string | undefined {
   if (core.forwarder === undefined) return undefined;
   const copy = core.sessions.copyOf(sessionId);
   return copy !== undefined && canSee(identity, copy.record) ? copy.nodeId : undefined;
@@ -157,7 +162,7 @@ export function ownerElsewhere(core: GatewayCore, sessionId: string, identity: I
  * Runs `call` on `owner` and resolves once this node's copies hold what it appended:
  * read-your-writes on the node the client reached, as on the owner.
  */
-export async function forwardToOwner(core: GatewayCore, owner: string, call: SessionCall): Promise<ForwardedAnswer> {
+export async function forwardToOwner(core: ForwardingCore, owner: string, call: SessionCall): Promise<ForwardedAnswer> {
   const forwarder = core.forwarder;
   if (forwarder === undefined) throw new SwitchboardError("INTERNAL", "no forwarder outside cluster mode");
   const answer = await forwarder.forward(owner, call).catch((error: unknown) => {

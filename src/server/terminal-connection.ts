@@ -10,7 +10,7 @@ import type { TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } fro
 import type { Session } from "../sessions/session.js";
 import { shuttingDown } from "../sessions/session-manager.js";
 import { actorOf } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import { toSwitchboardError } from "./http.js";

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { DEVICE_IDENTITY_PREFIX, SwitchboardError, displayTextProblem, principalId } from "../protocol/index.js";
-import { ADMIN_NAME } from "./auth.js";
-import type { Identity } from "./auth.js";
+import { ADMIN_NAME } from "./identity.js";
+import type { Identity } from "./identity.js";
 import type { TrustedProxyConfig } from "./config.js";
 
 /** Most proxy users kept as identities at once; past it the oldest is forgotten (its next request makes it again). */

@@ -6,7 +6,7 @@ import { CLOSE_CODES, DEVICE_REVOKED_MESSAGE, LIMITS, textNestsDeeperThan } from
 import { WorkTimer } from "../core/work-timer.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import { selectProtocol } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore } from "./context.js";
 import type { Opener, Revocation } from "./connection-counter.js";
 import type { z } from "zod";

@@ -1,5 +1,5 @@
 import { actorOf } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore } from "./context.js";
 import type { InputBudget } from "./input-budget.js";
 import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-forwarding.js";

@@ -18,7 +18,7 @@ import type { ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { shuttingDown } from "../sessions/session-manager.js";
 import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import type { FeedPacing } from "./feed.js";

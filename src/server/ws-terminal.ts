@@ -6,10 +6,9 @@ import type { LagMode, TerminalOutputMode, TerminalScreenFrame } from "../protoc
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { reclaimKeyOf, signInOf } from "./auth.js";
-import type { Identity } from "./auth.js";
+import type { Identity } from "./identity.js";
 import type { GatewayCore } from "./context.js";
-import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
-import { rejectUpgrade } from "./http-server.js";
+import { intParam, queryParam, rejectUpgrade, requestUrl, toSwitchboardError } from "./http.js";
 import { viewerScreen } from "./screen-frame.js";
 import { LastFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";

@@ -3,8 +3,7 @@ import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import { dirname, resolve } from "node:path";
 import { noteInput, readMaster, type MasterReader } from "./pty-master.js";
-import type { ProcessTransport, TransportSink } from "./process-transport.js";
-import type { TerminalExit, TerminalProcessOptions } from "./terminal-process.js";
+import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportSink } from "./process-transport.js";
 
 /** ^D, what a terminal sends to end its input. */
 const EOF_KEY = Uint8Array.of(0x04);

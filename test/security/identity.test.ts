@@ -16,7 +16,7 @@ import {
   canSteer,
   globMatch,
 } from "../../src/server/auth.js";
-import type { Identity } from "../../src/server/auth.js";
+import type { Identity } from "../../src/server/identity.js";
 import { parseConfig } from "../../src/server/config.js";
 import { UI_SESSIONS_FILE } from "../../src/server/gateway.js";
 import {

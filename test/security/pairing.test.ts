@@ -9,7 +9,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { sha256 } from "../../src/server/auth.js";
+import { sha256 } from "../../src/server/identity.js";
 import { DEVICES_FILE } from "../../src/server/devices.js";
 import { PairingCodes } from "../../src/server/pairing-codes.js";
 import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";

@@ -16,7 +16,7 @@ import type { Router } from "../router.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { Actor } from "../../protocol/index.js";
 import { forwardToOwner } from "../session-forwarding.js";
-import type { Identity } from "../auth.js";
+import type { Identity } from "../identity.js";
 
 /**
  * `POST /v1/route` answers where a message would go and why (a dry run); `POST /v1/messages`

@@ -2,7 +2,7 @@ import { PushAnswerBody, PushSubscriptionBody, PushUnsubscribeBody, SwitchboardE
 import type { GatewayCore } from "../context.js";
 import type { RequestGuard } from "../guard.js";
 import { signInOf } from "../auth.js";
-import { HTTP_HOLDER_PREFIX } from "../http-server.js";
+import { HTTP_HOLDER_PREFIX } from "../http-constants.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";

@@ -33,7 +33,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { currentCopy, sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-server.js";
+import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-constants.js";
 import {
   SECURITY_HEADERS,
   boolParam,
