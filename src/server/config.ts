@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
@@ -24,6 +24,7 @@ import {
   redisUrlProblem,
 } from "../cluster/cluster-settings.js";
 import { NODE_LEASE_MAX_TTL_MS, NODE_LEASE_MIN_TTL_MS } from "../cluster/node-lease.js";
+import { writeFileWhole } from "../system/private-file.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
@@ -401,4 +402,28 @@ function issueText(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_value" && issue.values.length > 1 && issue.message.startsWith("Invalid option"))
     return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   return issue.message;
+}
+
+/**
+ * Writes `value` as the config file `file`'s new content, keeping what the user chose for the
+ * file: written where a symbolic link leads (a config kept in a dotfiles repository stays
+ * linked), with the file's permissions, its indentation (tabs, 4 spaces, or one line) and its
+ * final newline. Before, every write re-indented the file with 2 spaces, made it 0600 and
+ * replaced a link with a copy. Whole or not at all. Returns the text.
+ * (JSON has no comments to keep; the order of keys is the merge patch's, RFC 7396.)
+ */
+export function rewriteConfigFile(file: string, value: unknown): string {
+  const real = realpathSync(file);
+  const current = readFileSync(real, "utf8");
+  const mode = statSync(real).mode & 0o7777;
+  const text = `${JSON.stringify(value, null, indentOf(current))}${current.endsWith("\n") ? "\n" : ""}`;
+  writeFileWhole(real, text, mode);
+  return text;
+}
+
+/** The indentation `text` (a JSON document) uses: that of its first indented member, or "" for one written on one line. */
+export function indentOf(text: string): string {
+  const member = /\n([ \t]+)["}\]]/.exec(text);
+  if (member) return member[1]!;
+  return text.trim().includes("\n") ? "  " : "";
 }

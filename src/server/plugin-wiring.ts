@@ -7,7 +7,7 @@ import { truncateId } from "./access.js";
 import { PLUGIN_OWNER_PREFIX } from "./auth.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
-import { rewriteConfigFile } from "./config-write.js";
+import { rewriteConfigFile } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import type { FdMonitor } from "./fd-monitor.js";
 import { deliverMessage } from "./routes/messages.js";
