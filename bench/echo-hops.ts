@@ -7,7 +7,7 @@ import WebSocket from "ws";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import { SessionLog } from "../src/log/session-log.js";
 import { startGateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import { fmt, median, percentile } from "./stats.js";
 import type { BenchSection } from "./types.js";
 

@@ -7,22 +7,22 @@ import type { CreateSession, NodeListing } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { ScreenService } from "../screen/screen-service.js";
-import type { TokenRegistry } from "./auth.js";
-import type { Identity } from "./identity.js";
-import type { CatchUpPacing } from "./catch-up.js";
-import type { ConnectionCounter } from "./connection-counter.js";
-import type { DeviceStore } from "./devices.js";
-import type { PairingCodes } from "./pairing-codes.js";
-import type { PushActionTokens } from "./push-action-tokens.js";
-import type { PushSubscriptions } from "./push-subscriptions.js";
-import type { VapidKeys } from "./vapid-keys.js";
-import type { FdExhaustion } from "./fd-monitor.js";
-import type { Config, Limits } from "./config.js";
+import type { TokenRegistry } from "./identity/auth.js";
+import type { Identity } from "./identity/identity.js";
+import type { CatchUpPacing } from "./ws/catch-up.js";
+import type { ConnectionCounter } from "./ws/connection-counter.js";
+import type { DeviceStore } from "./identity/devices.js";
+import type { PairingCodes } from "./identity/pairing-codes.js";
+import type { PushActionTokens } from "./push/push-action-tokens.js";
+import type { PushSubscriptions } from "./push/push-subscriptions.js";
+import type { VapidKeys } from "./push/vapid-keys.js";
+import type { FdExhaustion } from "./ops/fd-monitor.js";
+import type { Config, Limits } from "./config/config.js";
 import type { EndedRetention } from "../log/ended-retention.js";
-import type { Logger } from "./logger.js";
-import type { SessionForwarder } from "./session-forwarding.js";
+import type { Logger } from "./ops/logger.js";
+import type { SessionForwarder } from "./cluster/session-forwarding.js";
 import type { MessageSessionIndex } from "../cluster/message-index.js";
-import type { GatewayMetrics } from "./metrics.js";
+import type { GatewayMetrics } from "./ops/metrics.js";
 import type { StopRequest } from "./stop-request.js";
 
 /** What every route and endpoint of the gateway can reach. */
@@ -80,7 +80,7 @@ export interface GatewayCore {
   readonly stopRequest: StopRequest;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */
   readonly connections: ConnectionCounter;
-  /** Catch-up reads of every connection, paced together and per token (src/server/catch-up.ts). */
+  /** Catch-up reads of every connection, paced together and per token (src/server/ws/catch-up.ts). */
   readonly catchUp: CatchUpPacing;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;

@@ -5,8 +5,8 @@ import { steerTarget } from "../sessions/steer-target.js";
 import type { AgentGatewaySession } from "../sessions/agent-gateway-session.js";
 import type { TerminalSession } from "../sessions/terminal-session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
-import { sessionFor } from "./access.js";
-import type { Identity } from "./identity.js";
+import { sessionFor } from "./identity/access.js";
+import type { Identity } from "./identity/identity.js";
 import type { InputBudget } from "./input-budget.js";
 
 export type SteerAction =

@@ -30,10 +30,10 @@ import type { OutputSlice } from "../../log/log-reader.js";
 import type { SessionLog } from "../../log/session-log.js";
 import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
-import { currentCopy, sessionFor } from "../access.js";
-import { actorOf, canSee } from "../auth.js";
+import { currentCopy, sessionFor } from "../identity/access.js";
+import { actorOf, canSee } from "../identity/auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-constants.js";
+import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http/http-constants.js";
 import {
   SECURITY_HEADERS,
   boolParam,
@@ -45,17 +45,17 @@ import {
   sendJsonText,
   validate,
   validateQuery,
-} from "../http.js";
-import { EXPORT_READ_BYTES, pacedExport } from "../paced-export.js";
-import type { ExportSlice, ExportSource } from "../paced-export.js";
-import type { Router } from "../router.js";
-import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
+} from "../http/http.js";
+import { EXPORT_READ_BYTES, pacedExport } from "../http/paced-export.js";
+import type { ExportSlice, ExportSource } from "../http/paced-export.js";
+import type { Router } from "../http/router.js";
+import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
 import { ForwardedMessage, deliverMessage } from "./messages.js";
-import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwarding.js";
-import { AnswerBudget } from "../answer-budget.js";
+import type { SessionAction, SessionAnswer, SessionCall } from "../cluster/session-forwarding.js";
+import { AnswerBudget } from "../http/answer-budget.js";
 import { HttpInputBudgets } from "../input-budget.js";
 import type { InputBudget } from "../input-budget.js";
-import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
+import { SessionListQuery, listQueryParams, pageOf } from "../http/session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
 import { steerTarget } from "../../sessions/steer-target.js";
@@ -255,7 +255,7 @@ class EventsPage implements ExportSource {
 /**
  * `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`, up to
  * the output's end at the time of the request. Written one read of EXPORT_READ_BYTES per step of
- * the catch-up scheduler and charged to the caller's token, as exports are (src/server/paced-export.ts).
+ * the catch-up scheduler and charged to the caller's token, as exports are (src/server/http/paced-export.ts).
  */
 async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
