@@ -1,5 +1,4 @@
 import { realpathSync, statSync, watch } from "node:fs";
-import type { FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { DEFAULT_LIMITS } from "./config.js";
 import type { Config, Limits } from "./config.js";
@@ -11,6 +10,7 @@ import type { RoutingTable, Settings } from "./settings.js";
 import type { Session } from "../../sessions/session.js";
 import { REVOKED } from "../ws/ws-common.js";
 import type { Logger } from "../ops/logger.js";
+import { Disposables } from "../../system/disposables.js";
 
 /** What a reload swaps; the core reads both through getters. */
 export interface LiveSettings {
@@ -152,31 +152,30 @@ export const CONFIG_WATCH_DEBOUNCE_MS = 200;
 export function watchConfig(file: string, reload: () => unknown, logger: Logger): { close(): void } {
   const dir = dirname(resolve(file));
   const name = basename(file);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let watcher: FSWatcher | undefined;
+  const owned = new Disposables();
   let seen = configFingerprint(file);
-  try {
-    let named = false;
-    watcher = watch(dir, (_event, changed) => {
-      named ||= changed === null || changed === name;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
+  let named = false;
+  const timers = owned.timers({
+    settle: {
+      after: CONFIG_WATCH_DEBOUNCE_MS,
+      fire: () => {
         const now = configFingerprint(file);
         const moved = now !== seen;
         seen = now;
         if (named || moved) reload();
         named = false;
-      }, CONFIG_WATCH_DEBOUNCE_MS);
-      timer.unref();
+      },
+    },
+  });
+  try {
+    const watcher = watch(dir, (_event, changed) => {
+      named ||= changed === null || changed === name;
+      timers.start("settle");
     });
     watcher.unref();
+    owned.add(() => watcher.close());
   } catch (error) {
     logger.warn({ err: (error as Error).message }, "cannot watch the config file; reload with SIGHUP");
   }
-  return {
-    close() {
-      if (timer) clearTimeout(timer);
-      watcher?.close();
-    },
-  };
+  return { close: () => owned.dispose() };
 }

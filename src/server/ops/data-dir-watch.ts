@@ -5,6 +5,7 @@ import type { Logger } from "./logger.js";
 import { DATA_DIR_LOCK_FILE } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
 import type { LogWriteFailure } from "../../log/store.js";
+import { Disposables } from "../../system/disposables.js";
 
 /** How often the gateway checks that its data directory is still where it was, where it cannot watch its lock file. */
 export const DATA_DIR_CHECK_MS = 5_000;
@@ -25,22 +26,25 @@ export function watchDataDir(options: {
   refuse: (failure: LogWriteFailure) => void;
 }): { close(): void } {
   let watcher: FSWatcher | undefined;
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const stop = () => {
-    watcher?.close();
-    clearInterval(timer);
-  };
+  const owned = new Disposables();
+  owned.add(() => watcher?.close());
   const check = () => {
     if (options.lock.inPlace()) return;
-    stop();
+    owned.dispose();
     const message = `the data directory ${options.dataDir} was removed or replaced while the gateway ran: what it records now goes to deleted files and is lost when it stops; stop the gateway (it ends its sessions) and start it again`;
     options.logger.error({ code: "DATA_DIR_GONE", dataDir: options.dataDir }, message);
     options.refuse({ message, code: "DATA_DIR_GONE", since: Date.now(), attempts: 0 });
   };
-  const poll = () => {
-    timer = setInterval(check, DATA_DIR_CHECK_MS);
-    timer.unref();
-  };
+  const timers = owned.timers({
+    poll: {
+      after: DATA_DIR_CHECK_MS,
+      fire: () => {
+        timers.start("poll");
+        check();
+      },
+    },
+  });
+  const poll = () => timers.start("poll");
   try {
     watcher = watch(join(options.dataDir, DATA_DIR_LOCK_FILE), { persistent: false }, check);
     watcher.on("error", (error) => {
@@ -54,5 +58,5 @@ export function watchDataDir(options: {
     options.logger.debug({ err: error }, "cannot watch the data directory's lock file; checking it on a timer");
     poll();
   }
-  return { close: stop };
+  return { close: () => owned.dispose() };
 }
