@@ -13,7 +13,7 @@ import { reduceAgentState } from "../src/protocol/index.js";
 import type { AgentState, SessionEvent } from "../src/protocol/index.js";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import type { BenchRow, BenchSection } from "./types.js";
 
 const TOKEN = "bench-agent-state-token-0123456789";

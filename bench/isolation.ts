@@ -20,10 +20,10 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import { DEFAULT_LIMITS, parseConfig } from "../src/server/config.js";
+import { DEFAULT_LIMITS, parseConfig } from "../src/server/config/config.js";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import type { Session } from "../src/sessions/session.js";
 import { fmt, met, percentile } from "./stats.js";
 import type { BenchSection } from "./types.js";
@@ -79,7 +79,7 @@ const PROBE_GAP_MS = 20;
 const GOAL_P99_MS = 50;
 /**
  * The gateway's RSS may grow by at most this much under the attack: the per-token share of
- * catch-up memory (`CATCHUP_TOKEN_BYTES`, src/server/feed.ts) plus room for 256 connections'
+ * catch-up memory (`CATCHUP_TOKEN_BYTES`, src/server/ws/feed.ts) plus room for 256 connections'
  * own state and the frames in flight.
  */
 const RSS_GROWTH_BOUND_MIB = 256;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { systemClock } from "../src/core/clock.js";
 import { EventLog, SQLITE_PAGE_SIZE, SqliteEventStore } from "../src/log/index.js";
-import { SessionFeed } from "../src/server/feed.js";
+import { SessionFeed } from "../src/server/ws/feed.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, percentile, sideBySide } from "./stats.js";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import { buildWeb, launchBrowser } from "../test/web/harness.js";
 import { renderStandalone } from "./report.js";
 import { fmt, percentile } from "./stats.js";

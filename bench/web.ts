@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import type { Browser, Page } from "playwright-core";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import { buildWeb, launchBrowser } from "../test/web/harness.js";
 import { renderStandalone } from "./report.js";
 import { fmt, median, percentile } from "./stats.js";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { startGateway } from "../src/server/gateway.js";
 import type { GatewayOptions } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 
 const mb = Number(process.argv[2] ?? 100);
 const token = "screen-connect-token-0123456789abcdef";

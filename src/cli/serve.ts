@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { MIN_TOKEN_CHARS } from "../server/config.js";
+import { MIN_TOKEN_CHARS } from "../server/config/config.js";
 import { tokenCharsProblem } from "../protocol/index.js";
-import { DEFAULT_HOST, DEFAULT_PORT } from "../server/listen-defaults.js";
-import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../server/config/listen-defaults.js";
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/ops/logger.js";
 import { EXIT } from "./exit-codes.js";
 import { LOG_FORMATS, isLogFormat, logFormatFromEnv } from "../system/log-format.js";
 import { removeGatewayFile, writeGatewayFile } from "./gateway-file.js";

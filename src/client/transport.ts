@@ -32,7 +32,7 @@ export type WebSocketConstructor = new (
  */
 export type AuthMode = "header" | "subprotocol" | "cookie";
 
-/** The subprotocol prefix the gateway accepts a bearer token in (src/server/auth.ts). */
+/** The subprotocol prefix the gateway accepts a bearer token in (src/server/identity/auth.ts). */
 export const BEARER_SUBPROTOCOL_PREFIX = "switchboard.bearer.";
 /** The subprotocol prefix the gateway accepts a browser sign-in's cookie key in. */
 export const COOKIE_KEY_SUBPROTOCOL_PREFIX = "switchboard.cookie-key.";

@@ -1,7 +1,7 @@
 /**
  * Reused buffers for what a flood allocates per 64 KiB: output pieces ({@link piecePool}: the
  * coalescer takes them, the log gives them back once nothing reads them) and the JSON frames
- * viewers are sent (src/server/outbound-frames.ts).
+ * viewers are sent (src/server/ws/outbound-frames.ts).
  *
  * Why: V8 frees an ArrayBuffer's memory only when a GC finds it dead, and it starts full
  * (mark-compact) GCs by the amount of such memory allocated. A PTY flood allocated a fresh

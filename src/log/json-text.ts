@@ -21,7 +21,7 @@ export type FramePiece = string | { readonly text: Uint8Array | readonly Uint8Ar
  * The UTF-8 bytes of `pieces` one after the other (see {@link FramePiece}), in one Buffer
  * allocated at its size: a batch of events is written once, not built event by event and
  * copied together. `allocate` gives the Buffer of exactly that size (a view of a reused buffer,
- * see src/server/outbound-frames.ts); the JS route, without the addon, allocates its own.
+ * see src/server/ws/outbound-frames.ts); the JS route, without the addon, allocates its own.
  */
 export function jsonFrame(
   pieces: readonly FramePiece[],

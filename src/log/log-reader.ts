@@ -3,7 +3,6 @@ import type { OutputStream } from "../protocol/index.js";
 import type { HotRing } from "./hot-ring.js";
 import { outputOf } from "./output-entry.js";
 import { storedBytes } from "./retention.js";
-import type { SessionLog } from "./session-log.js";
 import type { EventStore, StoredEntry } from "./store.js";
 import type { LogEntry, ReadOptions, ReadResult } from "./types.js";
 
@@ -27,8 +26,20 @@ export interface OutputSlice {
   bytes: Uint8Array;
 }
 
-/** What a reader needs of its log's positions: what is published and retained, and the newest seq appended. */
-type ReadPositions = Pick<SessionLog, "head" | "first" | "outputBytes" | "appendedHead">;
+/**
+ * What a reader needs of its log's positions (SessionLog has them): what is published and
+ * retained, and the newest seq appended. Declared here so the reader imports nothing back.
+ */
+interface ReadPositions {
+  /** Seq of the newest published event. */
+  readonly head: number;
+  /** Seq of the oldest retained event. */
+  readonly first: number;
+  /** Output bytes published so far. */
+  readonly outputBytes: number;
+  /** Seq of the newest appended event, published or not. */
+  readonly appendedHead: number;
+}
 
 /**
  * The reads of one session's history, behind SessionLog's `read`, `checkPosition` and `readOutput`

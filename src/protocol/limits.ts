@@ -1,7 +1,7 @@
 import { SwitchboardError } from "./errors.js";
 /**
  * Protocol-level bounds. Each is a named constant so the server, the SDK, the UI and the
- * docs agree. The configurable bounds (body, frame, events per append) live in server/config.ts.
+ * docs agree. The configurable bounds (body, frame, events per append) live in server/config/config.ts.
  */
 export const LIMITS = {
   /** Largest single `input` payload in bytes. */

@@ -6,12 +6,12 @@ import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gat
 import type { AgentStartOptions } from "../sessions/agent-gateway-session.js";
 import { ownerKeyOf, ownerOf } from "../sessions/session.js";
 import type { SessionOwner, SessionRecord } from "../sessions/session.js";
-import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { sessionFor } from "./identity/access.js";
+import { actorOf } from "./identity/auth.js";
 import type { GatewayCore } from "./context.js";
-import { validate } from "./http.js";
+import { validate } from "./http/http.js";
 import { pluginAgentAdapter } from "./plugin-agent-adapter.js";
-import type { SessionAnswer, SessionCall } from "./session-forwarding.js";
+import type { SessionAnswer, SessionCall } from "./cluster/session-forwarding.js";
 
 /** Plugin agents need no process of their own: the adapter is replaced by the plugin bridge. */
 const PLUGIN_AGENT_SPEC: AgentSpec = { adapter: "echo" };

@@ -20,10 +20,10 @@ import type { VapidKeys } from "./vapid-keys.js";
 import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
 import type { EndedRetention } from "../log/ended-retention.js";
-import type { Logger } from "./logger.js";
-import type { SessionForwarder } from "./session-forwarding.js";
+import type { Logger } from "./ops/logger.js";
+import type { SessionForwarder } from "./cluster/session-forwarding.js";
 import type { MessageSessionIndex } from "../cluster/message-index.js";
-import type { GatewayMetrics } from "./metrics.js";
+import type { GatewayMetrics } from "./ops/metrics.js";
 import type { StopRequest } from "./stop-request.js";
 
 /** What every route and endpoint of the gateway can reach. */
@@ -85,7 +85,7 @@ export interface GatewayCore {
   readonly stopRequest: StopRequest;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */
   readonly connections: ConnectionCounter;
-  /** Catch-up reads of every connection, paced together and per token (src/server/catch-up.ts). */
+  /** Catch-up reads of every connection, paced together and per token (src/server/ws/catch-up.ts). */
   readonly catchUp: CatchUpPacing;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;

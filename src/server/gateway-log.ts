@@ -7,15 +7,15 @@ import { SqliteEventStore } from "../log/sqlite-store.js";
 import type { LogWriteFailure } from "../log/store.js";
 import type { FencedError } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
-import { joinCluster, resolveClusterSettings } from "./cluster-mode.js";
-import type { ClusterLink } from "./cluster-mode.js";
-import { resolveRetention } from "./config.js";
-import { watchDataDir } from "./data-dir-watch.js";
-import { FdMonitor } from "./fd-monitor.js";
-import { DEFAULT_PORT } from "./gateway-options.js";
-import type { Base } from "./gateway-options.js";
-import type { Logger } from "./logger.js";
-import type { GatewayMetrics } from "./metrics.js";
+import { joinCluster, resolveClusterSettings } from "./cluster/cluster-mode.js";
+import type { ClusterLink } from "./cluster/cluster-mode.js";
+import { resolveRetention } from "./config/config.js";
+import { watchDataDir } from "./ops/data-dir-watch.js";
+import { FdMonitor } from "./ops/fd-monitor.js";
+import { DEFAULT_PORT } from "./config/gateway-options.js";
+import type { Base } from "./config/gateway-options.js";
+import type { Logger } from "./ops/logger.js";
+import type { GatewayMetrics } from "./ops/metrics.js";
 
 /** While the log cannot write, its error line is repeated every this many failed attempts (a minute at one retry a second). */
 export const LOG_FAILURE_REMINDER_ATTEMPTS = 60;

@@ -12,13 +12,13 @@ import { SessionManager } from "../sessions/session-manager.js";
 import { resolveSession } from "./cluster/session-resolver.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { TerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
-import { ClusterMirror } from "./cluster-mirror.js";
-import { CopyGate } from "./copy-gate.js";
-import { stopFencedSession } from "./cluster-mode.js";
-import { watchMembers } from "./cluster-takeover.js";
-import { DEFAULT_AUTO_RELEASE_MS } from "./config.js";
+import { ClusterMirror } from "./cluster/cluster-mirror.js";
+import { CopyGate } from "./cluster/copy-gate.js";
+import { stopFencedSession } from "./cluster/cluster-mode.js";
+import { watchMembers } from "./cluster/cluster-takeover.js";
+import { DEFAULT_AUTO_RELEASE_MS } from "./config/config.js";
 import type { OpenLog } from "./gateway-log.js";
-import type { Base } from "./gateway-options.js";
+import type { Base } from "./config/gateway-options.js";
 
 export interface RestoredSessions {
   manager: SessionManager;

@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Limits } from "./config.js";
-import { TokenBucket } from "./rate-limit.js";
+import type { Limits } from "./config/config.js";
+import { TokenBucket } from "./http/rate-limit.js";
 
 /**
  * What one connection (or one token's HTTP calls) may send as input: bytes per second

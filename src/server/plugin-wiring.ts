@@ -3,16 +3,16 @@ import { dirname, resolve } from "node:path";
 import { PluginHost } from "../plugins/index.js";
 import type { PluginCaller, PluginHostDeps } from "../plugins/index.js";
 import { eventOf } from "../log/output-entry.js";
-import { truncateId } from "./access.js";
-import { PLUGIN_OWNER_PREFIX } from "./auth.js";
+import { truncateId } from "./identity/access.js";
+import { PLUGIN_OWNER_PREFIX } from "./identity/auth.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
-import { rewriteConfigFile } from "./config-write.js";
+import { rewriteConfigFile } from "./config/config.js";
 import type { GatewayCore } from "./context.js";
-import type { FdMonitor } from "./fd-monitor.js";
+import type { FdMonitor } from "./ops/fd-monitor.js";
 import { deliverMessage } from "./routes/messages.js";
-import { buildSettings } from "./settings.js";
-import { Viewer } from "./viewer.js";
+import { buildSettings } from "./config/settings.js";
+import { Viewer } from "./ws/viewer.js";
 
 /** What the gateway needs to start the plugin host: where config comes from and how to reload. */
 export interface PluginWiring {

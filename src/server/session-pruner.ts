@@ -1,6 +1,7 @@
 import { systemClock } from "../core/clock.js";
 import { WorkTimer } from "../core/work-timer.js";
 import type { Actor } from "../protocol/index.js";
+import { Disposables } from "../system/disposables.js";
 import type { GatewayCore } from "./context.js";
 
 /**
@@ -11,6 +12,8 @@ import type { GatewayCore } from "./context.js";
  */
 export const SESSION_PRUNE_INTERVAL_MS = 60_000;
 const SESSION_PRUNE_MIN_INTERVAL_MS = 1_000;
+/** After a session ends, the wait for the burst of changes around it to settle before a pass (`maxCount`). */
+const SESSION_PRUNE_SETTLE_MS = 100;
 
 const RETENTION: Actor = { name: "retention", role: "system" };
 
@@ -23,10 +26,13 @@ const RETENTION: Actor = { name: "retention", role: "system" };
  */
 export class SessionPruner {
   private readonly timer: WorkTimer;
-  private soon: ReturnType<typeof setTimeout> | undefined;
+  /** The pruner's timers and listener; `soon`: one check once a burst of ended sessions settles. */
+  private readonly owned = new Disposables();
+  private readonly timers = this.owned.timers({
+    soon: { after: SESSION_PRUNE_SETTLE_MS, fire: () => void this.run() },
+  });
   private running: Promise<void> | undefined;
   private closed = false;
-  private readonly stopWatching: () => void;
 
   constructor(
     private readonly core: GatewayCore,
@@ -35,19 +41,18 @@ export class SessionPruner {
     // Real time: an age is measured by core.clock (a test's), the passes are paced by the real one.
     const busy = (): boolean => core.sessions.list().some((session) => !session.running && !session.removed);
     this.timer = new WorkTimer({ clock: systemClock, everyMs: () => this.delay(), run: () => this.run(), busy });
+    this.owned.add(() => this.timer.close());
     // Ended sessions restored: passes go on while they are kept. None: it sleeps until one ends.
     if (busy()) this.timer.wake();
     // An ended session can put the count over `maxCount`: check once the burst of changes settles.
-    this.stopWatching = core.sessions.onChange((session) => {
-      if (!session.running && !session.removed && !this.closed) this.timer.wake();
-      if (!session.running && !session.removed && this.soon === undefined && !this.closed) {
-        this.soon = setTimeout(() => {
-          this.soon = undefined;
-          void this.run();
-        }, 100);
-        this.soon.unref();
-      }
-    });
+    this.owned.add(
+      core.sessions.onChange((session) => {
+        if (!session.running && !session.removed && !this.closed) {
+          this.timer.wake();
+          this.timers.startIfIdle("soon");
+        }
+      }),
+    );
   }
 
   /** One pass (a pass already under way is waited for instead). Resolves when it is done. */
@@ -60,9 +65,7 @@ export class SessionPruner {
   /** Stops the timers; resolves once a pass under way has finished. */
   async close(): Promise<void> {
     this.closed = true;
-    this.timer.close();
-    if (this.soon !== undefined) clearTimeout(this.soon);
-    this.stopWatching();
+    this.owned.dispose();
     await this.running;
   }
 

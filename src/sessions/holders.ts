@@ -14,6 +14,7 @@ import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PeerRefusal } from "./holder-peer.js";
+import { TimerSet } from "../system/timer-set.js";
 import { processStartTime } from "./processes.js";
 import { AdoptionQueue } from "./adoption-queue.js";
 import { InternalError } from "../protocol/errors.js";
@@ -95,7 +96,10 @@ export class Holders {
   private dirFd: number | null = null;
   /** Launches waiting for their turn to spawn ({@link turnToSpawn}), the timer of the next, and those under way. */
   private readonly spawnQueue: Array<() => void> = [];
-  private spawnTimer: NodeJS.Timeout | undefined;
+  private readonly timers = new TimerSet<"spawn">({
+    // Referenced: a launch is waiting on it.
+    spawn: { after: 0, fire: () => this.spawnNext(), ref: true },
+  });
   private launching = 0;
   /** Held sessions restored at start and not taken over yet: after the gateway listens, or at once when needed. */
   readonly adoptions = new AdoptionQueue();
@@ -197,17 +201,18 @@ export class Holders {
   }
 
   private scheduleSpawn(): void {
-    if (this.spawnTimer !== undefined || this.spawnQueue.length === 0 || this.launching >= HOLDER_STARTS_AT_ONCE)
+    if (this.timers.isPending("spawn") || this.spawnQueue.length === 0 || this.launching >= HOLDER_STARTS_AT_ONCE)
       return;
-    this.spawnTimer = setTimeout(() => {
-      this.spawnTimer = undefined;
-      const next = this.spawnQueue.shift();
-      if (next !== undefined) {
-        this.launching++;
-        next();
-      }
-      this.scheduleSpawn();
-    }, 0);
+    this.timers.start("spawn");
+  }
+
+  private spawnNext(): void {
+    const next = this.spawnQueue.shift();
+    if (next !== undefined) {
+      this.launching++;
+      next();
+    }
+    this.scheduleSpawn();
   }
 
   /**

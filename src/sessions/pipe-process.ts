@@ -3,8 +3,7 @@ import type { ChildProcessByStdio } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { SwitchboardError, InternalError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
-import type { ProcessTransport, TransportSink } from "./process-transport.js";
-import type { TerminalProcessOptions } from "./terminal-process.js";
+import type { ProcessTransport, TerminalProcessOptions, TransportSink } from "./process-transport.js";
 
 /**
  * Pipe transport: `child_process.spawn` in its own process group (`detached: true` =

@@ -1,4 +1,4 @@
-import type { TerminalExit } from "./terminal-process.js";
+import type { TerminalExit } from "./process-transport.js";
 
 // Where a terminal process is in its life, as a closed union, and the moves between those places:
 // the state machine ManagedProcess (terminal-process.ts) keeps to, apart so that it reads at a glance.

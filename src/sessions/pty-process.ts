@@ -2,6 +2,7 @@ import { closeSync, constants as fsConstants, openSync, writeSync } from "node:f
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import { dirname, resolve } from "node:path";
+import { TimerSet } from "../system/timer-set.js";
 import { noteInput, readMaster, type MasterReader } from "./pty-master.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
 import type { TerminalExit, TerminalProcessOptions } from "./terminal-process.js";
@@ -129,7 +130,10 @@ class PtyTransport implements ProcessTransport {
   /** The last input ended a line (or there was none): one ^D is end of input. */
   private lineStart = true;
   private inputBytes = 0;
-  private writeTimer: NodeJS.Timeout | null = null;
+  /** `writeRetry`: the next try at input the PTY refused (EAGAIN); keeps the process alive, as the input is owed. */
+  private readonly timers = new TimerSet<"writeRetry">({
+    writeRetry: { after: PTY_WRITE_RETRY_MS, fire: () => this.flushInput(), ref: true },
+  });
 
   constructor(pid: number, fd: number, slaveFd: number | null, pty: NativePty, sink: TransportSink) {
     this.pid = pid;
@@ -161,7 +165,7 @@ class PtyTransport implements ProcessTransport {
     this.input.push(data);
     this.inputBytes += data.length;
     this.lineStart = data[data.length - 1] === 0x0d || data[data.length - 1] === 0x0a;
-    if (this.writeTimer === null) this.flushInput();
+    if (!this.timers.isPending("writeRetry")) this.flushInput();
   }
 
   endInput(): void {
@@ -191,8 +195,7 @@ class PtyTransport implements ProcessTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.writeTimer !== null) clearTimeout(this.writeTimer);
-    this.writeTimer = null;
+    this.timers.dispose();
     this.input.length = 0;
     this.inputBytes = 0;
     this.releaseSlave();
@@ -200,7 +203,6 @@ class PtyTransport implements ProcessTransport {
   }
 
   private flushInput(): void {
-    this.writeTimer = null;
     while (this.input.length > 0) {
       if (!this.master.fdOpen) {
         // The terminal is gone; nobody will ever read this input.
@@ -215,7 +217,7 @@ class PtyTransport implements ProcessTransport {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === "EAGAIN" || code === "EWOULDBLOCK") {
-          this.writeTimer = setTimeout(() => this.flushInput(), PTY_WRITE_RETRY_MS);
+          this.timers.start("writeRetry");
           return;
         }
         // EIO and the like: the slave side is closed, so the input has no reader any more.

@@ -4,7 +4,7 @@ import type { SignalName } from "../protocol/sessions.js";
 import { spawnError } from "../system/spawn-error.js";
 import { TimerSet } from "../system/timer-set.js";
 import { openPipeTransport } from "./pipe-process.js";
-import type { ProcessTransport, TransportSink } from "./process-transport.js";
+import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportSink } from "./process-transport.js";
 import {
   STAT_SESSION,
   STAT_TPGID,
@@ -57,47 +57,6 @@ export const HANGUP_REPEAT_MS = 250;
  * sessions always ends (test/sessions/holder-stops.test.ts).
  */
 export const HOLDER_EXIT_WAIT_MS = OUTPUT_DRAIN_TIMEOUT_MS + 1_000;
-
-/**
- * How a process ended. `signal` is Node's form, `"SIGTERM"`, when a signal killed it
- * (then `exitCode` is null, as with `child_process`); otherwise `signal` is null.
- */
-export interface TerminalExit {
-  exitCode: number | null;
-  signal: string | null;
-}
-
-export interface TerminalProcessOptions {
-  /** argv: the program (looked up in `env.PATH` like execvp) and its arguments. */
-  command: readonly string[];
-  cwd: string;
-  /**
-   * The complete environment of the child (not merged with the gateway's). PTY mode sets `PWD`,
-   * and `TERM` ({@link PTY_TERM}) when there is none.
-   */
-  env: Readonly<Record<string, string>>;
-  /** true: a PTY (stream `"pty"`); false: pipes, stdout and stderr kept apart. */
-  pty: boolean;
-  /** PTY size; default {@link DEFAULT_COLS} x {@link DEFAULT_ROWS}. Ignored for pipes. */
-  cols?: number;
-  rows?: number;
-  /** Default {@link OUTPUT_DRAIN_TIMEOUT_MS}. */
-  drainTimeoutMs?: number;
-  /**
-   * Every chunk as it is read. The process is read as fast as it writes, whatever viewers do
-   * (docs/architecture.md, guarantee 4); only {@link TerminalProcess.pauseOutput} holds it back. `chunk` is valid only during the call
-   * (PTY reads reuse one buffer): copy what you keep.
-   */
-  onOutput: (stream: OutputStream, chunk: Uint8Array) => void;
-  /** Called exactly once, after the last `onOutput`. Not called after `dispose()`. */
-  onExit: (exit: TerminalExit) => void;
-  /**
-   * Held processes: the holder is gone (or refused this gateway) and the exit will never be
-   * known; called instead of `onExit`. What is left of the process was killed, unless the
-   * reason says it was left running (a holder of another protocol version).
-   */
-  onLost?: (reason: string) => void;
-}
 
 /** A process started under a holder (see {@link startHeldProcess}). */
 export interface HeldProcessOptions extends TerminalProcessOptions {

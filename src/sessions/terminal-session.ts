@@ -20,7 +20,8 @@ import {
   spawnTerminalProcess,
   startHeldProcess,
 } from "./terminal-process.js";
-import type { TerminalExit, TerminalProcess } from "./terminal-process.js";
+import type { TerminalExit } from "./process-transport.js";
+import type { TerminalProcess } from "./terminal-process.js";
 
 /**
  * A process in a pipe or PTY, its output coalesced into `output` events (docs/architecture.md, guarantee 3: `exit`

@@ -9,17 +9,21 @@ export interface TimerSpec {
 
 /**
  * The timers of one object, by name: each name is pending at most once, and {@link stopAll}
- * (the owner's close) clears every one, so none outlives its owner. A timeout that fired is kept
- * and re-armed with `refresh()`, so a timer started for every read allocates nothing.
+ * (the owner's close) clears every one, so none outlives its owner; after {@link dispose} none
+ * is armed again. A timeout that fired is kept and re-armed with `refresh()`, so a timer started
+ * for every read allocates nothing. An owner that holds more than timers takes its set from
+ * `Disposables` (disposables.ts).
  */
 export class TimerSet<Name extends string> {
   private readonly handles = new Map<Name, NodeJS.Timeout | NodeJS.Immediate>();
   private readonly pending = new Set<Name>();
+  private disposed = false;
 
   constructor(private readonly specs: Readonly<Record<Name, TimerSpec>>) {}
 
   /** Arms `name` from now, again from now if it is pending already. */
   start(name: Name): void {
+    if (this.disposed) return;
     const handle = this.handles.get(name);
     const spec = this.specs[name];
     this.pending.add(name);
@@ -63,5 +67,11 @@ export class TimerSet<Name extends string> {
   /** Clears every timer (the owner closes). */
   stopAll(): void {
     for (const name of [...this.handles.keys()]) this.stop(name);
+  }
+
+  /** Clears every timer and arms none again: the owner is gone. Idempotent. */
+  dispose(): void {
+    this.disposed = true;
+    this.stopAll();
   }
 }

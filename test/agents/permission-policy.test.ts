@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PermissionPolicyInput } from "../../src/protocol/index.js";
-import { parseConfig } from "../../src/server/config.js";
+import { parseConfig } from "../../src/server/config/config.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";

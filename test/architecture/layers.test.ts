@@ -102,3 +102,88 @@ describe("docs/architecture.md, Layers", () => {
     expect(violations).toEqual([]);
   });
 });
+
+/**
+ * docs/architecture.md, "Rooms of `src/server`": the same rule one level down. Every sub-folder of
+ * src/server has a row, each room imports only the rooms its row lists (`every room` for the
+ * gateway's assembly at the top), and the top holds at most {@link MAX_TOP_FILES} files.
+ */
+const MAX_TOP_FILES = 25;
+
+interface Room {
+  name: string;
+  path: string;
+  mayImport: Set<string> | "all";
+}
+
+function roomsOfDoc(): Room[] {
+  const start = doc.indexOf("### Rooms of `src/server`");
+  expect(start, "docs/architecture.md has a 'Rooms of `src/server`' section").toBeGreaterThan(0);
+  const section = doc.slice(start, doc.indexOf("\n## ", start + 1));
+  return [...section.matchAll(/^\|\s*`([a-z]+)`\s*\|\s*`([^`]+)`\s*\|([^|]*)\|/gm)].map((m) => {
+    const list = m[3]!.trim();
+    return {
+      name: m[1]!,
+      path: m[2]!,
+      mayImport:
+        list === "every room"
+          ? "all"
+          : new Set(
+              list
+                .split(",")
+                .map((r) => r.trim())
+                .filter((r) => r !== "" && r !== "nothing"),
+            ),
+    };
+  });
+}
+
+describe("docs/architecture.md, Rooms of src/server", () => {
+  const rooms = roomsOfDoc();
+  const server = join(REPO, "src", "server");
+  const top = rooms.find((r) => r.path === "src/server");
+  /** The room of a file of src/server: the row of its sub-folder, or the top's. */
+  const roomOf = (file: string): Room | undefined => {
+    const parts = relative(server, file).split("/");
+    return parts.length === 1 ? top : rooms.find((r) => r.path === `src/server/${parts[0]}`);
+  };
+
+  it("has a row for the top and for every sub-folder, and names only rooms it defines", () => {
+    expect(top, "a row for src/server itself").toBeDefined();
+    const names = new Set(rooms.map((r) => r.name));
+    for (const r of rooms) {
+      if (r.mayImport !== "all")
+        for (const dep of r.mayImport) expect(names, `${r.name} may import ${dep}`).toContain(dep);
+    }
+    const folders = readdirSync(server).filter((n) => statSync(join(server, n)).isDirectory());
+    expect(folders.length).toBeGreaterThanOrEqual(8);
+    for (const folder of folders) {
+      expect(
+        rooms.map((r) => r.path),
+        `src/server/${folder} has a row`,
+      ).toContain(`src/server/${folder}`);
+    }
+  });
+
+  it(`keeps at most ${MAX_TOP_FILES} files at the top of src/server`, () => {
+    const files = readdirSync(server).filter((n) => statSync(join(server, n)).isFile());
+    expect(files.length).toBeLessThanOrEqual(MAX_TOP_FILES);
+  });
+
+  it("has every import between rooms allowed by the importing room's row", () => {
+    const violations: string[] = [];
+    for (const file of sourceFiles(server)) {
+      const from = roomOf(file)!;
+      for (const spec of importsOf(readFileSync(file, "utf8"))) {
+        const target = resolve(dirname(file), spec);
+        if (!target.startsWith(`${server}/`)) continue;
+        const to = roomOf(target);
+        if (to === undefined || to === from || from.mayImport === "all") continue;
+        if (!from.mayImport.has(to.name)) {
+          violations.push(`${relative(REPO, file)} (${from.name}) imports ${spec} (${to.name})`);
+        }
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+});

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { parseConfig } from "../../src/server/config.js";
-import type { ConfigInput } from "../../src/server/config.js";
+import { parseConfig } from "../../src/server/config/config.js";
+import type { ConfigInput } from "../../src/server/config/config.js";
 
 export const TEST_TOKEN = "test-token-0123456789abcdef";
 

@@ -1,4 +1,4 @@
-import { createLogger } from "../../src/server/logger.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 import { api, testGateway } from "../helpers/gateway.js";
 
 /** A gateway in this process in cluster mode on Redis `url` as `nodeId`, its JSON log lines kept in `lines`. */

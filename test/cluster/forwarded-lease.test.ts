@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MIRROR_SWEEP_MS } from "../../src/server/cluster-mirror.js";
+import { MIRROR_SWEEP_MS } from "../../src/server/cluster/cluster-mirror.js";
 import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { WsClient, afterFile, configuredNodes, listedEverywhere } from "./ws-forward-helpers.js";

@@ -4,7 +4,7 @@ import WebSocket from "ws";
 import { DEFAULT_KEY_PREFIX } from "../../src/cluster/cluster-settings.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
 import { sessionKeys } from "../../src/cluster/redis-log.js";
-import { MIRROR_SWEEP_MS } from "../../src/server/cluster-mirror.js";
+import { MIRROR_SWEEP_MS } from "../../src/server/cluster/cluster-mirror.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { startRedis } from "../helpers/redis.js";

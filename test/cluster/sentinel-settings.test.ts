@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseRedisSeeds, parseSentinelUrl } from "../../src/cluster/cluster-settings.js";
-import { parseConfig } from "../../src/server/config.js";
-import { resolveClusterSettings } from "../../src/server/cluster-mode.js";
+import { parseConfig } from "../../src/server/config/config.js";
+import { resolveClusterSettings } from "../../src/server/cluster/cluster-mode.js";
 
 describe("Sentinel and waitReplicas settings", () => {
   it("reads a redis+sentinel:// URL back into the Sentinels, master name, database and credentials it names", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { defaultNodeId, parseRedisSeeds } from "../../src/cluster/cluster-settings.js";
-import { parseConfig } from "../../src/server/config.js";
-import { resolveClusterSettings } from "../../src/server/cluster-mode.js";
+import { parseConfig } from "../../src/server/config/config.js";
+import { resolveClusterSettings } from "../../src/server/cluster/cluster-mode.js";
 import { cli } from "../cli/helpers.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";

@@ -4,7 +4,7 @@ import { ControlLease } from "../../src/core/control-lease.js";
 import { DeltaPacer } from "../../src/core/delta-pacer.js";
 import { OUTPUT_COALESCE_MS, OutputCoalescer } from "../../src/core/output-coalescer.js";
 import { RateWindow } from "../../src/plugins/rate-window.js";
-import { AUTH_FAILURES_ALLOWED, AuthFailureLimiter, TokenBucket } from "../../src/server/rate-limit.js";
+import { AUTH_FAILURES_ALLOWED, AuthFailureLimiter, TokenBucket } from "../../src/server/http/rate-limit.js";
 
 const HOUR = 3_600_000;
 

@@ -9,7 +9,7 @@ import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { SSE_HEARTBEAT_MS, SSE_STALLED_HEARTBEATS } from "../../src/server/routes/stream.js";
-import { WS_MISSED_PINGS_ALLOWED, WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
+import { WS_MISSED_PINGS_ALLOWED, WS_PING_INTERVAL_MS } from "../../src/server/ws/ws-common.js";
 import { MuxClient, appendOutput, authHeaders, closed, opened, rawSocket, startTestGateway, wsUrl } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";

@@ -9,11 +9,11 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import type { Clock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
-import { parseConfig } from "../../src/server/config.js";
+import { parseConfig } from "../../src/server/config/config.js";
 import { startGateway } from "../../src/server/gateway.js";
-import { Outbox } from "../../src/server/ws-common.js";
+import { Outbox } from "../../src/server/ws/ws-common.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { createLogger } from "../../src/server/logger.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 
 export const TEST_TOKEN = "delivery-test-token-0123456789abcdef";
 

@@ -6,7 +6,7 @@
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { CLOSE_CODES } from "../../src/protocol/index.js";
-import { DEFAULT_LIMITS } from "../../src/server/config.js";
+import { DEFAULT_LIMITS } from "../../src/server/config/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import {
   MuxClient,

@@ -7,8 +7,8 @@
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
-import { DEFAULT_LIMITS } from "../../src/server/config.js";
-import { CATCHUP_BATCH_BYTES } from "../../src/server/feed.js";
+import { DEFAULT_LIMITS } from "../../src/server/config/config.js";
+import { CATCHUP_BATCH_BYTES } from "../../src/server/ws/feed.js";
 import {
   MuxClient,
   appendOutput,

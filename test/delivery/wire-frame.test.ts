@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { encodeWireFrame, socketOf } from "../../src/server/wire-frame.js";
+import { encodeWireFrame, socketOf } from "../../src/server/ws/wire-frame.js";
 
 type Step =
   { kind: "wire" | "send"; payload: string | Uint8Array; binary: boolean } | { kind: "ping"; payload: Uint8Array };

@@ -10,8 +10,8 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { ConfigInput } from "../../src/server/config.js";
-import { createLogger } from "../../src/server/logger.js";
+import type { ConfigInput } from "../../src/server/config/config.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";

@@ -1,6 +1,6 @@
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway, GatewayOptions } from "../../src/server/gateway.js";
-import { createLogger } from "../../src/server/logger.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 import { afterTest } from "./cleanup.js";
 import { tempDir } from "./tmp.js";
 

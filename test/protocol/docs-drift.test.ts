@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CLIENT_OPS, ERROR_CODES, EVENT_TYPES } from "../../src/protocol/index.js";
 import type { GatewayCore } from "../../src/server/context.js";
-import { Router } from "../../src/server/router.js";
+import { Router } from "../../src/server/http/router.js";
 import { registerRoutes } from "../../src/server/routes/index.js";
 import { PUBLIC_HOOK_ROUTES } from "../../src/server/routes/plugins.js";
 

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { DEFAULT_LIMITS } from "../../src/server/config.js";
+import { DEFAULT_LIMITS } from "../../src/server/config/config.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { Session } from "../../src/sessions/session.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";

@@ -8,7 +8,7 @@ import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { ANONYMOUS_EVICT_AGE_MS } from "../../src/server/anonymous-gate.js";
+import { ANONYMOUS_EVICT_AGE_MS } from "../../src/server/http/anonymous-gate.js";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";

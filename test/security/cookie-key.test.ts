@@ -8,7 +8,7 @@ import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import { ManualClock } from "../../src/core/clock.js";
-import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";
+import { AUTH_FAILURES_ALLOWED } from "../../src/server/http/rate-limit.js";
 import { browserSignIn, createSession } from "../helpers/gateway.js";
 import { TOKENS, WsClient, errorOf, http, secGateway } from "./helpers.js";
 import { waitFor } from "../helpers/wait-for.js";

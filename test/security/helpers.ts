@@ -12,14 +12,14 @@ import { onTestFinished } from "vitest";
 import WebSocket from "ws";
 import type { Clock, ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
-import type { ConfigInput } from "../../src/server/config.js";
+import type { ConfigInput } from "../../src/server/config/config.js";
 import { startGateway } from "../../src/server/gateway.js";
 import { api, createSession } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { createLogger } from "../../src/server/logger.js";
-import type { Logger } from "../../src/server/logger.js";
-import { WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
+import { createLogger } from "../../src/server/ops/logger.js";
+import type { Logger } from "../../src/server/ops/logger.js";
+import { WS_PING_INTERVAL_MS } from "../../src/server/ws/ws-common.js";
 
 /** Registers cleanup; defaults to the running test's `onTestFinished`. */
 export type Defer = (fn: () => unknown) => void;

@@ -15,9 +15,9 @@ import {
   canSee,
   canSteer,
   globMatch,
-} from "../../src/server/auth.js";
-import type { Identity } from "../../src/server/auth.js";
-import { parseConfig } from "../../src/server/config.js";
+} from "../../src/server/identity/auth.js";
+import type { Identity } from "../../src/server/identity/identity.js";
+import { parseConfig } from "../../src/server/config/config.js";
 import { UI_SESSIONS_FILE } from "../../src/server/gateway.js";
 import {
   Mux,

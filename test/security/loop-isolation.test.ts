@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
-import { viewerScreen } from "../../src/server/screen-frame.js";
+import { viewerScreen } from "../../src/server/ws/screen-frame.js";
 import type { Session } from "../../src/sessions/session.js";
 import { createSession } from "../helpers/gateway.js";
 import { TOKENS, WsClient, catPty, secGateway } from "./helpers.js";

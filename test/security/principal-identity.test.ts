@@ -10,7 +10,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
-import { PUSH_SUBSCRIPTIONS_FILE, PushSubscriptions } from "../../src/server/push-subscriptions.js";
+import { PUSH_SUBSCRIPTIONS_FILE, PushSubscriptions } from "../../src/server/push/push-subscriptions.js";
 import { tempDir } from "../helpers/tmp.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";

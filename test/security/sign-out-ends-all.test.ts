@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { PUSH_SUBSCRIPTIONS_FILE } from "../../src/server/push-subscriptions.js";
+import { PUSH_SUBSCRIPTIONS_FILE } from "../../src/server/push/push-subscriptions.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { api, browserSignIn, testGateway } from "../helpers/gateway.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";

@@ -6,8 +6,8 @@
 import { request } from "node:http";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import type { ConfigInput } from "../../src/server/config.js";
-import { parseConfig } from "../../src/server/config.js";
+import type { ConfigInput } from "../../src/server/config/config.js";
+import { parseConfig } from "../../src/server/config/config.js";
 import { testGateway } from "../helpers/gateway.js";
 import { startNginx } from "../helpers/nginx.js";
 

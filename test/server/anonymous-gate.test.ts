@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addressKey, isLoopback } from "../../src/server/anonymous-gate.js";
+import { addressKey, isLoopback } from "../../src/server/http/anonymous-gate.js";
 
 describe("the addresses anonymous connections are counted under", () => {
   it("counts IPv4 peers by address, IPv4-mapped ones as the IPv4 address", () => {

@@ -9,7 +9,7 @@ import type { ServerResponse } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ANSWER_COUNTED_BYTES, AnswerBudget } from "../../src/server/answer-budget.js";
+import { ANSWER_COUNTED_BYTES, AnswerBudget } from "../../src/server/http/answer-budget.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { payloadOf } from "../../src/server/push-notifier.js";
+import { payloadOf } from "../../src/server/push/push-notifier.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CatchUpPacing, CATCHUP_TOKEN_BYTES } from "../../src/server/catch-up.js";
-import { COPY_NODE_SESSIONS, COPY_TOKEN_SESSIONS, CopyGate } from "../../src/server/copy-gate.js";
+import { CatchUpPacing, CATCHUP_TOKEN_BYTES } from "../../src/server/ws/catch-up.js";
+import { COPY_NODE_SESSIONS, COPY_TOKEN_SESSIONS, CopyGate } from "../../src/server/cluster/copy-gate.js";
 import type { StoredEntry } from "../../src/log/store.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

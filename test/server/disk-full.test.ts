@@ -7,7 +7,7 @@ import type { SessionEvent } from "../../src/protocol/index.js";
 import { STOP_UNWRITTEN_WAIT_MS, TERMINATE_GRACE_MS } from "../../src/sessions/session-manager.js";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { createLogger } from "../../src/server/logger.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";

@@ -6,9 +6,9 @@ import {
   FD_COUNT_MAX_AGE_MS,
   FdMonitor,
   reportAcceptErrors,
-} from "../../src/server/fd-monitor.js";
-import { createLogger } from "../../src/server/logger.js";
-import { GatewayMetrics } from "../../src/server/metrics.js";
+} from "../../src/server/ops/fd-monitor.js";
+import { createLogger } from "../../src/server/ops/logger.js";
+import { GatewayMetrics } from "../../src/server/ops/metrics.js";
 
 /** A monitor over a count the test sets, with its log lines and metrics. */
 function monitored(limit = 1000) {

@@ -7,10 +7,10 @@
 import type { WebSocket } from "ws";
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "../../src/log/types.js";
-import { BinaryFrame, FRAME_POOL_MIN_BYTES, LastFrame, framedIn } from "../../src/server/outbound-frames.js";
-import type { Frame, FrameMemory } from "../../src/server/outbound-frames.js";
-import { Outbox } from "../../src/server/ws-common.js";
-import { WIRE_FRAME_MAX_BYTES, WireFrame } from "../../src/server/wire-frame.js";
+import { BinaryFrame, FRAME_POOL_MIN_BYTES, LastFrame, framedIn } from "../../src/server/ws/outbound-frames.js";
+import type { Frame, FrameMemory } from "../../src/server/ws/outbound-frames.js";
+import { Outbox } from "../../src/server/ws/ws-common.js";
+import { WIRE_FRAME_MAX_BYTES, WireFrame } from "../../src/server/ws/wire-frame.js";
 
 /** Counts holds; `freed` once they are all released. */
 class Memory implements FrameMemory {

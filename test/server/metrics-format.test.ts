@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PluginMetrics } from "../../src/plugins/metrics.js";
-import { GatewayMetrics } from "../../src/server/metrics.js";
+import { GatewayMetrics } from "../../src/server/ops/metrics.js";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 

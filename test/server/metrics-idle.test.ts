@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
  */
 const CHILD = `
 import { readFileSync } from "node:fs";
-const { GatewayMetrics } = await import("./src/server/metrics.ts");
+const { GatewayMetrics } = await import("./src/server/ops/metrics.ts");
 const switches = () => Number(/^voluntary_ctxt_switches:\\s+(\\d+)/m.exec(readFileSync("/proc/thread-self/status", "utf8"))[1]);
 const metrics = new GatewayMetrics();
 await metrics.registry.metrics();

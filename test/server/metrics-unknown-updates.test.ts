@@ -1,7 +1,7 @@
 // switchboard_acp_unknown_updates_total counts ACP session/update variants the gateway does not
 // know by name, under a bounded set of labels: an agent inventing names cannot grow the metrics.
 import { describe, expect, it } from "vitest";
-import { GatewayMetrics, MAX_UNKNOWN_UPDATE_LABELS } from "../../src/server/metrics.js";
+import { GatewayMetrics, MAX_UNKNOWN_UPDATE_LABELS } from "../../src/server/ops/metrics.js";
 
 describe("switchboard_acp_unknown_updates_total", () => {
   it("labels at most MAX_UNKNOWN_UPDATE_LABELS variant names, the rest and odd names as other", async () => {

@@ -1,15 +1,15 @@
 /**
  * Where "Pair a device" and `switchboard pair` offer to open the gateway: the listing on injected
- * interfaces (src/server/pairing-addresses.ts), and the route over a real gateway.
+ * interfaces (src/server/identity/pairing-addresses.ts), and the route over a real gateway.
  */
 import { describe, expect, it } from "vitest";
 import { networkInterfaces } from "node:os";
 import type { NetworkInterfaceInfo } from "node:os";
 import type { IncomingMessage } from "node:http";
 import type { GatewayCore } from "../../src/server/context.js";
-import { RequestGuard } from "../../src/server/guard.js";
-import { dnsNameOf, isOwnAddress, pairingAddresses } from "../../src/server/pairing-addresses.js";
-import type { Interfaces } from "../../src/server/pairing-addresses.js";
+import { RequestGuard } from "../../src/server/http/guard.js";
+import { dnsNameOf, isOwnAddress, pairingAddresses } from "../../src/server/identity/pairing-addresses.js";
+import type { Interfaces } from "../../src/server/identity/pairing-addresses.js";
 import { api, testGateway } from "../helpers/gateway.js";
 
 const iface = (address: string, family: "IPv4" | "IPv6", internal = false): NetworkInterfaceInfo =>

@@ -5,7 +5,7 @@ import {
   AUTH_FAILURE_TRACKED_ADDRESSES,
   AUTH_FAILURE_WINDOW_MS,
   AuthFailureLimiter,
-} from "../../src/server/rate-limit.js";
+} from "../../src/server/http/rate-limit.js";
 
 /** `address` fails until it is blocked. */
 function block(limiter: AuthFailureLimiter, address: string): void {

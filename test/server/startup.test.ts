@@ -10,8 +10,8 @@ import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { fillDisk, smallDisk } from "../helpers/disk.js";
 import { uiBase } from "../../src/cli/serve.js";
-import { DATA_DIR_CHECK_MS } from "../../src/server/data-dir-watch.js";
-import { createLogger } from "../../src/server/logger.js";
+import { DATA_DIR_CHECK_MS } from "../../src/server/ops/data-dir-watch.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 
 /** `switchboard serve` as a user runs it: its exit code, what it printed, and how long it took to end. */
 async function serve(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {

@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { checkTimeoutsWhileConnected } from "../../src/server/timeout-checks.js";
+import { checkTimeoutsWhileConnected } from "../../src/server/http/http-server.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { waitFor } from "../helpers/wait-for.js";
 

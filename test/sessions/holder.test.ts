@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vit
 import { Holders, holderBinary } from "../../src/sessions/holders.js";
 import { procStat } from "../../src/sessions/processes.js";
 import { adoptTerminalProcess, startHeldProcess } from "../../src/sessions/terminal-process.js";
-import type { TerminalExit, TerminalProcess } from "../../src/sessions/terminal-process.js";
+import type { TerminalExit } from "../../src/sessions/process-transport.js";
+import type { TerminalProcess } from "../../src/sessions/terminal-process.js";
 import { TEST_ENV } from "./process-helpers.js";
 import { waitFor } from "../helpers/wait-for.js";
 

@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { afterEach } from "vitest";
 import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
-import type { TerminalExit, TerminalProcess, TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
+import type { TerminalExit, TerminalProcessOptions } from "../../src/sessions/process-transport.js";
+import type { TerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { OutputStream } from "../../src/protocol/events.js";
 
 /** A spawned process with everything it printed, per stream and in arrival order. */

@@ -10,7 +10,7 @@ import {
   MAX_PENDING_INPUT_BYTES,
   spawnTerminalProcess,
 } from "../../src/sessions/terminal-process.js";
-import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
+import type { TerminalProcessOptions } from "../../src/sessions/process-transport.js";
 import { TEST_ENV, alive, watch } from "./process-helpers.js";
 import { waitFor } from "../helpers/wait-for.js";
 

@@ -9,7 +9,7 @@ import { decodedPiece } from "../helpers/pieces.js";
 import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData, UTF8_MIN_TEXT_RUN_BYTES } from "../../src/core/utf8-chunker.js";
 import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
-import type { TerminalExit } from "../../src/sessions/terminal-process.js";
+import type { TerminalExit } from "../../src/sessions/process-transport.js";
 import { TEST_ENV } from "./process-helpers.js";
 
 /**

@@ -2,12 +2,12 @@ import { AnsiStripper } from "../../core/ansi-strip.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import { isPublicError } from "../../protocol/errors.js";
 import type { Session } from "../../sessions/session.js";
-import { currentCopy, sessionFor } from "../access.js";
+import { currentCopy, sessionFor } from "../identity/access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { SECURITY_HEADERS, queryParam } from "../http.js";
-import { EXPORT_READ_BYTES, pacedExport } from "../paced-export.js";
-import type { ExportSlice, ExportSource } from "../paced-export.js";
-import type { Router } from "../router.js";
+import { SECURITY_HEADERS, queryParam } from "../http/http.js";
+import { EXPORT_READ_BYTES, pacedExport } from "../http/paced-export.js";
+import type { ExportSlice, ExportSource } from "../http/paced-export.js";
+import type { Router } from "../http/router.js";
 
 /** Events one read of a recording takes at most (output and resizes). */
 export const CAST_READ_EVENTS = 1000;
@@ -21,7 +21,7 @@ type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];
  * asciicast v2 recording of a PTY session, and `GET .../transcript`, all of a session's output
  * as raw bytes or as text without escape sequences. Both are streamed up to the log's head at
  * the time of the request, with the auth and visibility of `GET .../output`, paced and charged
- * to the caller's token as catch-ups are (src/server/paced-export.ts).
+ * to the caller's token as catch-ups are (src/server/http/paced-export.ts).
  */
 export function castRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/cast", async (ctx) => {

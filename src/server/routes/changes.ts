@@ -1,7 +1,7 @@
-import { currentCopy, sessionFor } from "../access.js";
+import { currentCopy, sessionFor } from "../identity/access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { SECURITY_HEADERS, sendJson } from "../http.js";
-import type { Router } from "../router.js";
+import { SECURITY_HEADERS, sendJson } from "../http/http.js";
+import type { Router } from "../http/router.js";
 import { changesOf, patchOf } from "../../agents/run-changes.js";
 
 /**

@@ -1,14 +1,14 @@
 import { networkInterfaces } from "node:os";
-import { COOKIE_TTL_MS } from "../auth.js";
+import { COOKIE_TTL_MS } from "../identity/auth.js";
 import { PAIR_FRAGMENT_PREFIX, PairExchange, PairingRequest, SwitchboardError } from "../../protocol/index.js";
 import type { Pairing } from "../../protocol/index.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { releaseRevokedLeases } from "../gateway-reload.js";
-import { pairingAddresses, tailscaleName } from "../pairing-addresses.js";
-import type { RequestGuard } from "../guard.js";
-import { readJson, readOptionalJson, sendJson, validate } from "../http.js";
-import type { Router } from "../router.js";
-import { DEVICE_REVOKED } from "../ws-common.js";
+import { releaseRevokedLeases } from "../config/gateway-reload.js";
+import { pairingAddresses, tailscaleName } from "../identity/pairing-addresses.js";
+import type { RequestGuard } from "../http/guard.js";
+import { readJson, readOptionalJson, sendJson, validate } from "../http/http.js";
+import type { Router } from "../http/router.js";
+import { DEVICE_REVOKED } from "../ws/ws-common.js";
 import { sessionCookie } from "./misc.js";
 
 /** A pairing exchange body holds a code and maybe a cookie key: it needs no more than this. */

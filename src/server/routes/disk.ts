@@ -1,8 +1,8 @@
 import { SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore } from "../context.js";
-import { DiskUsageMeter } from "../disk-usage.js";
-import { sendJson } from "../http.js";
-import type { Router } from "../router.js";
+import { DiskUsageMeter } from "../ops/disk-usage.js";
+import { sendJson } from "../http/http.js";
+import type { Router } from "../http/router.js";
 
 /**
  * `GET /v1/admin/disk` (admins only): what the data directory takes, what ended sessions' logs

@@ -1,5 +1,5 @@
 import type { GatewayCore } from "../context.js";
-import type { Router } from "../router.js";
+import type { Router } from "../http/router.js";
 import { castRoutes } from "./cast.js";
 import { changeRoutes } from "./changes.js";
 import { deviceRoutes } from "./devices.js";

@@ -9,7 +9,7 @@ import { ownerKey, ownerKeyOf } from "../../sessions/session.js";
 import type { Session, SessionOwner } from "../../sessions/session.js";
 import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
-import { actorOf, canCreate, ownerOfActor } from "../auth.js";
+import { actorOf, canCreate, ownerOfActor } from "../identity/auth.js";
 import type { GatewayCore } from "../context.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import { readJson, sendJson, validate } from "../http.js";
@@ -17,8 +17,8 @@ import type { Router } from "../router.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import { isPublicError } from "../../protocol/errors.js";
 import type { Actor } from "../../protocol/index.js";
-import { forwardToOwner } from "../session-forwarding.js";
-import type { Identity } from "../auth.js";
+import { forwardToOwner } from "../cluster/session-forwarding.js";
+import type { Identity } from "../identity/identity.js";
 
 /**
  * `POST /v1/route` answers where a message would go and why (a dry run); `POST /v1/messages`

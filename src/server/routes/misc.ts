@@ -2,14 +2,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { COOKIE_TTL_MS, SESSION_COOKIE, credentialsOf, signInKey } from "../auth.js";
-import { SIGNED_OUT } from "../ws-common.js";
+import { COOKIE_TTL_MS, SESSION_COOKIE, credentialsOf, signInKey } from "../identity/auth.js";
+import { SIGNED_OUT } from "../ws/ws-common.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
-import type { RequestGuard } from "../guard.js";
-import { SECURITY_HEADERS, readJson, sendJson, validate } from "../http.js";
-import type { Router } from "../router.js";
+import type { RequestGuard } from "../http/guard.js";
+import { SECURITY_HEADERS, readJson, sendJson, validate } from "../http/http.js";
+import type { Router } from "../http/router.js";
 
 /** Where the built UI lives: `web/dist` at the package root (two levels above src/server or dist/server). */
 export const WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "web", "dist");

@@ -1,12 +1,12 @@
 import { PushAnswerBody, PushSubscriptionBody, PushUnsubscribeBody, SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore } from "../context.js";
-import type { RequestGuard } from "../guard.js";
-import { signInOf } from "../auth.js";
-import { HTTP_HOLDER_PREFIX } from "../http-server.js";
-import { readJson, sendJson, validate } from "../http.js";
-import type { Router } from "../router.js";
-import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
-import type { SessionCall } from "../session-forwarding.js";
+import type { RequestGuard } from "../http/guard.js";
+import { signInOf } from "../identity/auth.js";
+import { HTTP_HOLDER_PREFIX } from "../http/http-constants.js";
+import { readJson, sendJson, validate } from "../http/http.js";
+import type { Router } from "../http/router.js";
+import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
+import type { SessionCall } from "../cluster/session-forwarding.js";
 import { runSessionAction } from "./sessions.js";
 
 /** A subscription body is an endpoint and two keys; an answer a token and a word. */

@@ -1,8 +1,8 @@
 import { LIMITS, ScreenFormat, SwitchboardError } from "../../protocol/index.js";
-import { currentCopy, sessionFor } from "../access.js";
+import { currentCopy, sessionFor } from "../identity/access.js";
 import type { GatewayCore } from "../context.js";
-import { intParam, queryParam, sendJson } from "../http.js";
-import type { Router } from "../router.js";
+import { intParam, queryParam, sendJson } from "../http/http.js";
+import type { Router } from "../http/router.js";
 
 /** The screen of a PTY session: what a terminal showing all its output shows now (docs/protocol.md, "Screen"). */
 export function screenRoutes(router: Router, core: GatewayCore): void {

@@ -2,8 +2,6 @@ import type { AgentChoice } from "../../agents/acp-choices.js";
 import { z } from "zod";
 import {
   AbortBody,
-  customEvent,
-  externalEventSchema,
   ControlBody,
   CreateSession,
   InputBody,
@@ -28,7 +26,6 @@ import { isPublicError, InternalError } from "../../protocol/errors.js";
 import type { ExternalEvent, SessionInfo, SessionWorktree } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
-import type { SessionLog } from "../../log/session-log.js";
 import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
@@ -36,7 +33,7 @@ import { answerEncoding, compressWhole, compressingStream } from "../http/compre
 import { actorOf, canSee } from "../auth.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-server.js";
+import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http/http-constants.js";
 import {
   SECURITY_HEADERS,
   boolParam,
@@ -48,19 +45,20 @@ import {
   sendJsonText,
   validate,
   validateQuery,
-} from "../http.js";
-import { EXPORT_READ_BYTES, pacedExport } from "../paced-export.js";
-import type { ExportSlice, ExportSource } from "../paced-export.js";
-import type { Router } from "../router.js";
-import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
+} from "../http/http.js";
+import { EXPORT_READ_BYTES, pacedExport } from "../http/paced-export.js";
+import type { ExportSlice, ExportSource } from "../http/paced-export.js";
+import type { Router } from "../http/router.js";
+import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
 import { ForwardedMessage, deliverMessage } from "./messages.js";
-import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwarding.js";
-import { AnswerBudget } from "../answer-budget.js";
+import type { SessionAction, SessionAnswer, SessionCall } from "../cluster/session-forwarding.js";
+import { AnswerBudget } from "../http/answer-budget.js";
 import { HttpInputBudgets } from "../input-budget.js";
 import type { InputBudget } from "../input-budget.js";
-import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
+import { SessionListQuery, listQueryParams, pageOf } from "../http/session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
+import { answerAppended, appendEventsNow } from "../event-appends.js";
 import { steerTarget } from "../../sessions/steer-target.js";
 import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 import { assertClean, removeWorktree } from "../../sessions/worktree.js";
@@ -327,7 +325,7 @@ class EventsPage implements ExportSource {
 /**
  * `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`, up to
  * the output's end at the time of the request. Written one read of EXPORT_READ_BYTES per step of
- * the catch-up scheduler and charged to the caller's token, as exports are (src/server/paced-export.ts).
+ * the catch-up scheduler and charged to the caller's token, as exports are (src/server/http/paced-export.ts).
  */
 async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
@@ -634,74 +632,6 @@ function appendEvents(core: GatewayCore, call: SessionCall): Promise<SessionAnsw
   const appended = appendEventsNow(core, call);
   return new Promise((resolve, reject) =>
     answerAppended(appended, (error, answer) => (error === undefined ? resolve(answer!) : reject(error))),
-  );
-}
-
-/** A producer's batch, appended and not yet answered ({@link answerAppended}). */
-export interface AppendedEvents {
-  readonly log: SessionLog;
-  readonly count: number;
-  readonly first: number;
-  readonly last: number;
-  /** The log's drop count when it was appended (see SessionLog.whenPublished). */
-  readonly drops: number;
-}
-
-/**
- * The part of `POST /v1/sessions/:id/events` that runs at once: the checks, then the append.
- * Throws what the route answers with when the batch is refused (then nothing is appended).
- */
-export function appendEventsNow(core: GatewayCore, call: SessionCall): AppendedEvents {
-  const session = sessionFor(core.sessions, call.identity, call.sessionId, "steer");
-  const input = call.body;
-  const items: unknown[] = Array.isArray(input) ? input : [input];
-  if (items.length === 0) throw new SwitchboardError("VALIDATION_FAILED", "(root): send an event, or an array of them");
-  if (items.length > core.limits.eventsPerAppend) {
-    throw new SwitchboardError(
-      "PAYLOAD_TOO_LARGE",
-      `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`,
-    );
-  }
-  // Each checked against the kind of event its type names, so that a mistake names its field.
-  const events: ExternalEvent[] = items.map(
-    (item, i) => customEvent(item) ?? validate(externalEventSchema(item), item, Array.isArray(input) ? [i] : []),
-  );
-  session.assertRunning();
-  session.log.assertWritable();
-  // Validate the whole batch against the session kind before appending any of it.
-  if (!(session instanceof StreamSession) && events.some((e) => e.type === "output" || e.type === "exit")) {
-    throw new SwitchboardError(
-      "WRONG_SESSION_KIND",
-      "only stream sessions accept output and exit events from producers",
-    );
-  }
-  const exitAt = events.findIndex((e) => e.type === "exit");
-  if (exitAt >= 0 && exitAt !== events.length - 1) {
-    throw new SwitchboardError("VALIDATION_FAILED", `${exitAt}: exit must be the last event of a batch`);
-  }
-  const stored =
-    session instanceof StreamSession
-      ? session.appendExternal(events)
-      : events.map((e) => appendExternalEvent(session, e));
-  const log = session.log;
-  return { log, count: stored.length, first: stored[0]!.seq, last: stored[stored.length - 1]!.seq, drops: log.drops };
-}
-
-/**
- * Calls `then` with the answer to an append once it may be given, or with the refusal. A
- * producer faster than the store waits for it to catch up first, so that its next batch cannot
- * pile up in memory; and the answer's head includes the batch, so it waits until that is
- * published (durable). Callbacks, not promises: a `/v1/ws` producer's every append comes here
- * (docs/benchmarks.md, "Where a delivery's CPU goes").
- */
-export function answerAppended(appended: AppendedEvents, then: (error: unknown, answer?: SessionAnswer) => void): void {
-  const { log, count, first, last, drops } = appended;
-  log.backlog.afterCatchingUp(() =>
-    log.afterPublished(last, drops, (refusal) =>
-      refusal !== undefined
-        ? then(refusal)
-        : then(undefined, { status: 200, body: { appended: count, first, last, head: log.head } }),
-    ),
   );
 }
 
