@@ -11,8 +11,8 @@ import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import { SessionLog } from "../src/log/session-log.js";
 import { TerminalSession } from "../src/sessions/terminal-session.js";
 import { startGateway } from "../src/server/gateway.js";
-import { TerminalConnection } from "../src/server/terminal-connection.js";
-import { createLogger } from "../src/server/logger.js";
+import { TerminalConnection } from "../src/server/ws/terminal-connection.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import { fmt, median, percentile } from "./stats.js";
 import type { BenchRow, BenchSection } from "./types.js";
 

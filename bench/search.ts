@@ -12,9 +12,9 @@ import { systemClock } from "../src/core/clock.js";
 import { EventLog, SqliteEventStore } from "../src/log/index.js";
 import { SearchIndex } from "../src/log/search/search-index.js";
 import { SearchIndexer } from "../src/log/search/search-indexer.js";
-import { parseConfig } from "../src/server/config.js";
+import { parseConfig } from "../src/server/config/config.js";
 import { startGateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
+import { createLogger } from "../src/server/ops/logger.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, percentile, sideBySide } from "./stats.js";
 

@@ -14,7 +14,6 @@ import type { LogEntry } from "../log/types.js";
 import { SessionOwnership } from "./session-ownership.js";
 import { FencedError, sameEntry } from "./redis-log.js";
 import type { RedisLog, RedisLogPosition } from "./redis-log.js";
-import { InternalError } from "../protocol/errors.js";
 
 /** How soon an append that failed for want of Redis is tried again. */
 export const REDIS_RETRY_MS = 250;

@@ -7,6 +7,7 @@
  */
 import { Ownerships } from "../core/ownership.js";
 import type { Ownership, OwnershipAt } from "../core/ownership.js";
+import { InternalError } from "../protocol/errors.js";
 
 export class SessionOwnership {
   private readonly states = new Ownerships();
@@ -43,7 +44,8 @@ export class SessionOwnership {
   /** The replica of a session being adopted holds Redis's head: owned under its epoch, returned. */
   adopted(sessionId: string): number {
     const state = this.states.get(sessionId);
-    if (state?.at !== "adopting") throw new Error(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
+    if (state?.at !== "adopting")
+      throw new InternalError(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
     this.states.move(sessionId, { at: "owned", epoch: state.epoch });
     return state.epoch;
   }

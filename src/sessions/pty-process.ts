@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { TimerSet } from "../system/timer-set.js";
 import { noteInput, readMaster, type MasterReader } from "./pty-master.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
-import type { TerminalExit, TerminalProcessOptions } from "./terminal-process.js";
+import type { TerminalExit, TerminalProcessOptions } from "./process-transport.js";
 import { InternalError } from "../protocol/errors.js";
 
 /** ^D, what a terminal sends to end its input. */

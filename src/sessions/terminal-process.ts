@@ -1,5 +1,4 @@
 import { SwitchboardError, InternalError } from "../protocol/errors.js";
-import type { OutputStream } from "../protocol/events.js";
 import type { SignalName } from "../protocol/sessions.js";
 import { spawnError } from "../system/spawn-error.js";
 import { TimerSet } from "../system/timer-set.js";

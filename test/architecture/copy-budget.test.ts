@@ -16,7 +16,11 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
  * takeover are still at the top of src/server). At most four files in all.
  */
 const DEFINED_IN = "src/sessions/session-manager.ts";
-const CLUSTER_ROOM = ["src/server/cluster/", "src/server/cluster-mirror.ts", "src/server/cluster-takeover.ts"];
+const CLUSTER_ROOM = [
+  "src/server/cluster/",
+  "src/server/cluster/cluster-mirror.ts",
+  "src/server/cluster/cluster-takeover.ts",
+];
 const MAX_FILES = 4;
 
 function sourceFiles(dir: string): string[] {

@@ -6,7 +6,7 @@ import { EventLog, SqliteEventStore } from "../../src/log/index.js";
 import { FILTERED_SCAN_EVENTS } from "../../src/log/log-reader.js";
 import { RING_IDLE_MS } from "../../src/log/session-log.js";
 import type { LogEntry } from "../../src/log/types.js";
-import { SessionFeed } from "../../src/server/feed.js";
+import { SessionFeed } from "../../src/server/ws/feed.js";
 import type { Sink } from "../../src/server/ws/sink.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { tempDir } from "../helpers/tmp.js";

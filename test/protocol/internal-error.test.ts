@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as errors from "../../src/protocol/errors.js";
-import { sendError } from "../../src/server/http.js";
+import { sendError } from "../../src/server/http/http.js";
 import { cli } from "../cli/helpers.js";
 
 // An unexpected failure must look to callers exactly as an unknown Error always did: the

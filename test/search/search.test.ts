@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SearchAnswer } from "../../src/protocol/index.js";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { createLogger } from "../../src/server/logger.js";
+import { createLogger } from "../../src/server/ops/logger.js";
 import { cli } from "../cli/helpers.js";
 import { join } from "node:path";
 import { systemClock } from "../../src/core/clock.js";

@@ -11,7 +11,7 @@ import type { GatewayCore } from "../../src/server/context.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { SHARE_CONTROL_ROUTES, SHARE_READ_ROUTES } from "../../src/server/identity/share-access.js";
 import { SHARES_FILE } from "../../src/server/identity/share-links.js";
-import { Router } from "../../src/server/router.js";
+import { Router } from "../../src/server/http/router.js";
 import { registerRoutes } from "../../src/server/routes/index.js";
 import { api, browserSignIn, testGateway } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";

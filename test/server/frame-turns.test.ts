@@ -3,11 +3,11 @@ import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { GatewayCore } from "../../src/server/context.js";
-import { createLogger } from "../../src/server/logger.js";
-import { FRAMES_AT_ONCE, endpointServer, handleFrames } from "../../src/server/ws-common.js";
+import { createLogger } from "../../src/server/ops/logger.js";
+import { FRAMES_AT_ONCE, endpointServer, handleFrames } from "../../src/server/ws/ws-common.js";
 
 /**
- * handleFrames (src/server/ws-common.ts): a connection's first frame of a turn of the event loop
+ * handleFrames (src/server/ws/ws-common.ts): a connection's first frame of a turn of the event loop
  * is handled as it arrives (a keystroke does not wait a turn), the rest one per turn, in order,
  * with the connection's reads held meanwhile (test/security/loop-isolation.test.ts has the flood).
  */

@@ -7,26 +7,26 @@ import {
   defaultNodeId,
   nodeIdProblem,
   redisSeedsProblem,
-} from "../cluster/cluster-settings.js";
-import type { ClusterSettings } from "../cluster/cluster-settings.js";
-import { NodeLease, leaseRenewalMs } from "../cluster/node-lease.js";
-import { connectRedis } from "../cluster/redis-client.js";
-import type { RedisClient } from "../cluster/redis-client.js";
-import { RedisLog } from "../cluster/redis-log.js";
-import { replicaConfirmation } from "../cluster/replica-wait.js";
-import type { FencedError } from "../cluster/redis-log.js";
-import { RedisEventStore } from "../cluster/redis-store.js";
-import { NODE_REQUEST_OVERHEAD_BYTES, NodeRpc } from "../cluster/node-rpc.js";
-import type { NodeRequestHandler } from "../cluster/node-rpc.js";
-import type { SqliteEventStore } from "../log/sqlite-store.js";
-import { SwitchboardError } from "../protocol/index.js";
-import type { Actor } from "../protocol/index.js";
-import type { SessionManager } from "../sessions/session-manager.js";
-import { writePrivateFile } from "../system/private-file.js";
-import type { Config } from "./config.js";
-import type { Logger } from "./logger.js";
-import type { GatewayMetrics } from "./metrics.js";
-import { InternalError } from "../protocol/errors.js";
+} from "../../cluster/cluster-settings.js";
+import type { ClusterSettings } from "../../cluster/cluster-settings.js";
+import { NodeLease, leaseRenewalMs } from "../../cluster/node-lease.js";
+import { connectRedis } from "../../cluster/redis-client.js";
+import type { RedisClient } from "../../cluster/redis-client.js";
+import { RedisLog } from "../../cluster/redis-log.js";
+import { replicaConfirmation } from "../../cluster/replica-wait.js";
+import type { FencedError } from "../../cluster/redis-log.js";
+import { RedisEventStore } from "../../cluster/redis-store.js";
+import { NODE_REQUEST_OVERHEAD_BYTES, NodeRpc } from "../../cluster/node-rpc.js";
+import type { NodeRequestHandler } from "../../cluster/node-rpc.js";
+import type { SqliteEventStore } from "../../log/sqlite-store.js";
+import { SwitchboardError } from "../../protocol/index.js";
+import type { Actor } from "../../protocol/index.js";
+import type { SessionManager } from "../../sessions/session-manager.js";
+import { writePrivateFile } from "../../system/private-file.js";
+import type { Config } from "../config/config.js";
+import type { Logger } from "../ops/logger.js";
+import type { GatewayMetrics } from "../ops/metrics.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** Cluster mode as `serve` was told it (`--redis`, `--node-id` or their variables): ahead of the config's. */
 export interface ClusterOptions {

@@ -7,9 +7,9 @@ import type { Session, SessionContext, SessionRecord } from "../../sessions/sess
 import type { SessionManager } from "../../sessions/session-manager.js";
 import { copyShared } from "./cluster-mirror.js";
 import type { ClusterLink } from "./cluster-mode.js";
-import type { Logger } from "./logger.js";
-import type { Clock } from "../core/clock.js";
-import { InternalError } from "../protocol/errors.js";
+import type { Logger } from "../ops/logger.js";
+import type { Clock } from "../../core/clock.js";
+import { InternalError } from "../../protocol/errors.js";
 
 export interface TakeoverOptions {
   cluster: ClusterLink;

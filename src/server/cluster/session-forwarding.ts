@@ -1,17 +1,17 @@
 import { z } from "zod";
-import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
-import { CONTROL_VIA, SwitchboardError } from "../protocol/index.js";
-import { isPublicError } from "../protocol/errors.js";
-import type { ControlVia } from "../protocol/index.js";
-import { canSee } from "./auth.js";
-import type { Identity } from "./auth.js";
-import type { GatewayCore } from "./context.js";
-import { resolveSession } from "./cluster/session-resolver.js";
-import type { CopyLookup } from "./cluster/session-resolver.js";
-import { ROLES } from "./config.js";
-import type { EventLog } from "../log/event-log.js";
-import type { AppendMark, SessionLog } from "../log/session-log.js";
-import type { Logger } from "./logger.js";
+import type { NodeRequestHandler, NodeRpc } from "../../cluster/node-rpc.js";
+import { CONTROL_VIA, SwitchboardError } from "../../protocol/index.js";
+import { isPublicError } from "../../protocol/errors.js";
+import type { ControlVia } from "../../protocol/index.js";
+import { canSee } from "../identity/auth.js";
+import type { Identity } from "../identity/identity.js";
+import type { SessionManager } from "../../sessions/session-manager.js";
+import { resolveSession } from "./session-resolver.js";
+import type { CopyLookup } from "./session-resolver.js";
+import { ROLES } from "../config/config.js";
+import type { EventLog } from "../../log/event-log.js";
+import type { AppendMark, SessionLog } from "../../log/session-log.js";
+import type { Logger } from "../ops/logger.js";
 
 /**
  * The session routes a node forwards to the session's owner (docs/cluster.md, "Requests to the

@@ -1,6 +1,6 @@
 import type { RedisClient } from "../../cluster/redis-client.js";
 import { subscriberClient } from "../../cluster/redis-client.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../ops/logger.js";
 import { parseSavedShare } from "../identity/share-links.js";
 import type { SavedShare, ShareChange, ShareStore } from "../identity/share-links.js";
 

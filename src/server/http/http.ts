@@ -2,9 +2,9 @@ import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { z } from "zod";
-import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, textNestsDeeperThan } from "../protocol/index.js";
-import { isPublicError } from "../protocol/errors.js";
-import { describeJsonError, formatIssues } from "./config.js";
+import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, textNestsDeeperThan } from "../../protocol/index.js";
+import { isPublicError } from "../../protocol/errors.js";
+import { describeJsonError, formatIssues } from "../config/config.js";
 
 /**
  * Headers on every response: no sniffing, no framing, no referrer leaks, no caching of API data,

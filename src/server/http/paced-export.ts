@@ -1,6 +1,6 @@
 import type { Writable } from "node:stream";
-import type { CatchUpStep } from "./catch-up.js";
-import type { FeedPacing } from "./feed.js";
+import type { CatchUpStep } from "../ws/catch-up.js";
+import type { FeedPacing } from "../ws/feed.js";
 
 /**
  * Bytes one export may have written and not yet handed to the kernel before it waits for its

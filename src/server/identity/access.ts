@@ -2,9 +2,9 @@ import { SwitchboardError } from "../../protocol/index.js";
 import type { Session } from "../../sessions/session.js";
 import type { SessionManager } from "../../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
-import { resolveSession } from "./cluster/session-resolver.js";
-import type { Identity } from "./auth.js";
-import { requireShareLease } from "./identity/share-access.js";
+import { resolveSession } from "../cluster/session-resolver.js";
+import type { Identity } from "./identity.js";
+import { requireShareLease } from "./share-access.js";
 
 /** `control`: may take or drop the control lease; `steer`: may steer now (a share link: only while holding it). */
 export type Access = "see" | "control" | "steer";

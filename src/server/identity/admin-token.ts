@@ -1,10 +1,10 @@
 import { chmodSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { tokenCharsProblem } from "../protocol/index.js";
-import { writePrivateFile } from "../system/private-file.js";
-import { generateToken } from "./auth.js";
-import { MIN_TOKEN_CHARS } from "./config.js";
-import { InternalError } from "../protocol/errors.js";
+import { tokenCharsProblem } from "../../protocol/index.js";
+import { writePrivateFile } from "../../system/private-file.js";
+import { generateToken } from "./identity.js";
+import { MIN_TOKEN_CHARS } from "../config/config.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /**
  * The token to run with: the given one, else DATA_DIR/token, else a new one written there with

@@ -1,15 +1,17 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { SwitchboardError, principalId } from "../protocol/index.js";
-import type { Actor, ShareScope } from "../protocol/index.js";
-import { writePrivateFile } from "../system/private-file.js";
-import type { SessionOwner } from "../sessions/session.js";
-import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
+import { SwitchboardError, principalId } from "../../protocol/index.js";
+import type { Actor } from "../../protocol/index.js";
+import { writePrivateFile } from "../../system/private-file.js";
+import type { SessionOwner } from "../../sessions/session.js";
+import type { TokenEntry, TrustedProxyConfig } from "../config/config.js";
 import type { DeviceStore } from "./devices.js";
-import type { ShareStore } from "./identity/share-links.js";
+import { ADMIN_NAME, generateToken, sha256 } from "./identity.js";
+import type { Identity } from "./identity.js";
+import type { ShareStore } from "./share-links.js";
 import { TrustedProxy } from "./trusted-proxy.js";
-import { InternalError } from "../protocol/errors.js";
+import { InternalError } from "../../protocol/errors.js";
 
 interface TokenRecord {
   hash: Buffer;

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
-import { DEVICE_IDENTITY_PREFIX, DEVICE_ROLES, SwitchboardError, principalId } from "../protocol/index.js";
-import type { DeviceListing } from "../protocol/index.js";
-import { writePrivateFile } from "../system/private-file.js";
-import { generateToken, sha256 } from "./auth.js";
-import type { Identity } from "./auth.js";
-import { InternalError } from "../protocol/errors.js";
+import { DEVICE_IDENTITY_PREFIX, DEVICE_ROLES, SwitchboardError, principalId } from "../../protocol/index.js";
+import type { DeviceListing } from "../../protocol/index.js";
+import { writePrivateFile } from "../../system/private-file.js";
+import { generateToken, sha256 } from "./identity.js";
+import type { Identity } from "./identity.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** The paired devices' file in the data directory: names, rights and token hashes, never a token. */
 export const DEVICES_FILE = "devices.json";

@@ -1,7 +1,7 @@
 import { SwitchboardError } from "../../protocol/index.js";
 import type { ShareScope } from "../../protocol/index.js";
 import type { Session } from "../../sessions/session.js";
-import type { Identity } from "../auth.js";
+import type { Identity } from "./identity.js";
 
 /**
  * The routes a share link may call (`METHOD PATH` as the router registers them), each on its own

@@ -11,8 +11,8 @@ import {
 } from "../../protocol/index.js";
 import type { ShareListing } from "../../protocol/index.js";
 import { writePrivateFile } from "../../system/private-file.js";
-import { generateToken, sha256 } from "../auth.js";
-import type { Identity } from "../auth.js";
+import { generateToken, sha256 } from "./identity.js";
+import type { Identity } from "./identity.js";
 import { InternalError } from "../../protocol/errors.js";
 
 /** The share links' file in the data directory: names, scopes and secret hashes, never a secret. */

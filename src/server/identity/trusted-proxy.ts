@@ -5,10 +5,10 @@ import {
   SwitchboardError,
   displayTextProblem,
   principalId,
-} from "../protocol/index.js";
-import { ADMIN_NAME } from "./auth.js";
-import type { Identity } from "./auth.js";
-import type { TrustedProxyConfig } from "./config.js";
+} from "../../protocol/index.js";
+import { ADMIN_NAME } from "./identity.js";
+import type { Identity } from "./identity.js";
+import type { TrustedProxyConfig } from "../config/config.js";
 
 /** Most proxy users kept as identities at once; past it the oldest is forgotten (its next request makes it again). */
 export const MAX_PROXY_IDENTITIES = 1000;

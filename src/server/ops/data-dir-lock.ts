@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdirSync, statSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import { InternalError } from "../protocol/errors.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** The file in the data directory whose lock says a gateway is using it. */
 export const DATA_DIR_LOCK_FILE = "gateway.lock";

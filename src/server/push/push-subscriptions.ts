@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
-import { PUSH_ENDPOINT_MAX_CHARS, SwitchboardError } from "../protocol/index.js";
-import type { PushSubscriptionBody } from "../protocol/index.js";
-import { writePrivateFile } from "../system/private-file.js";
-import { InternalError } from "../protocol/errors.js";
+import { PUSH_ENDPOINT_MAX_CHARS, SwitchboardError } from "../../protocol/index.js";
+import type { PushSubscriptionBody } from "../../protocol/index.js";
+import { writePrivateFile } from "../../system/private-file.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** The push subscriptions' file in the data directory: endpoints and their keys, by principal and sign-in. */
 export const PUSH_SUBSCRIPTIONS_FILE = "push-subscriptions.json";

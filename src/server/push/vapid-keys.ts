@@ -1,8 +1,8 @@
 import { createECDH } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
-import { writePrivateFile } from "../system/private-file.js";
-import { InternalError } from "../protocol/errors.js";
+import { writePrivateFile } from "../../system/private-file.js";
+import { InternalError } from "../../protocol/errors.js";
 
 /** The gateway's VAPID key pair in the data directory (mode 0600): push services know the gateway by it. */
 export const VAPID_FILE = "vapid.json";

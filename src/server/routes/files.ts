@@ -3,12 +3,12 @@ import { ConfinedFs, FsAccessError } from "../../agents/confined-fs.js";
 import { FILE_DOWNLOAD_MAX_BYTES, FILE_UPLOAD_MAX_BYTES, SwitchboardError } from "../../protocol/index.js";
 import type { FileUploaded } from "../../protocol/index.js";
 import type { Session } from "../../sessions/session.js";
-import { sessionFor } from "../access.js";
-import { actorOf } from "../auth.js";
+import { sessionFor } from "../identity/access.js";
+import { actorOf } from "../identity/auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { SECURITY_HEADERS, queryParam, sendError, sendJson } from "../http.js";
-import type { Router } from "../router.js";
-import { ownerElsewhere } from "../session-forwarding.js";
+import { SECURITY_HEADERS, queryParam, sendError, sendJson } from "../http/http.js";
+import type { Router } from "../http/router.js";
+import { ownerElsewhere } from "../cluster/session-forwarding.js";
 
 /** Characters of a `path` parameter (PATH_MAX). */
 const FILE_PATH_MAX_CHARS = 4096;

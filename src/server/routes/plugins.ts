@@ -4,8 +4,8 @@ import type { HttpHookResponse } from "../../plugins/ipc.js";
 import type { HookBodyKind, HttpHookCall } from "../../plugins/types.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { isJsonContentType, parseJsonBody, readBody, sendJson } from "../http.js";
-import { Router } from "../router.js";
+import { isJsonContentType, parseJsonBody, readBody, sendJson } from "../http/http.js";
+import { Router } from "../http/router.js";
 import { InternalError } from "../../protocol/errors.js";
 
 /** `GET /v1/plugins[/:id]`, `POST /v1/plugins/:id/restart` (admins), and the plugins' HTTP hooks. */

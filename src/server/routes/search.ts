@@ -5,11 +5,11 @@ import {
   SwitchboardError,
 } from "../../protocol/index.js";
 import type { SearchAnswer } from "../../protocol/index.js";
-import { sessionFor } from "../access.js";
-import { canSee } from "../auth.js";
+import { sessionFor } from "../identity/access.js";
+import { canSee } from "../identity/auth.js";
 import type { GatewayCore } from "../context.js";
-import { intParam, queryParam, sendJson } from "../http.js";
-import type { Router } from "../router.js";
+import { intParam, queryParam, sendJson } from "../http/http.js";
+import type { Router } from "../http/router.js";
 
 /**
  * `GET /v1/search?q=&limit=&cursor=&session=`: full-text search over the logs of the sessions the

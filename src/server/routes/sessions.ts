@@ -23,14 +23,13 @@ import {
   promptInput,
 } from "../../protocol/index.js";
 import { isPublicError, InternalError } from "../../protocol/errors.js";
-import type { ExternalEvent, SessionInfo, SessionWorktree } from "../../protocol/index.js";
+import type { SessionInfo, SessionWorktree } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import type { Session } from "../../sessions/session.js";
-import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
-import { currentCopy, sessionFor } from "../access.js";
+import { currentCopy, sessionFor } from "../identity/access.js";
 import { answerEncoding, compressWhole, compressingStream } from "../http/compressed-answer.js";
-import { actorOf, canSee } from "../auth.js";
+import { actorOf, canSee } from "../identity/auth.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http/http-constants.js";

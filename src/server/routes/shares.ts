@@ -6,15 +6,15 @@ import {
   SwitchboardError,
 } from "../../protocol/index.js";
 import type { ShareCreated } from "../../protocol/index.js";
-import { sessionFor } from "../access.js";
-import { canSteer } from "../auth.js";
-import type { Identity } from "../auth.js";
-import type { Revocation } from "../connection-counter.js";
+import { sessionFor } from "../identity/access.js";
+import { canSteer } from "../identity/auth.js";
+import type { Identity } from "../identity/identity.js";
+import type { Revocation } from "../ws/connection-counter.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { releaseRevokedLeases } from "../gateway-reload.js";
-import { readOptionalJson, sendJson, validate } from "../http.js";
+import { releaseRevokedLeases } from "../config/gateway-reload.js";
+import { readOptionalJson, sendJson, validate } from "../http/http.js";
 import type { ShareEnd } from "../identity/share-links.js";
-import type { Router } from "../router.js";
+import type { Router } from "../http/router.js";
 
 /** A share request body holds a name, a TTL, a flag and a base URL: it needs no more than this. */
 const SHARE_BODY_BYTES = 2048;

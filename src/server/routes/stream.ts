@@ -1,13 +1,13 @@
 import { SwitchboardError } from "../../protocol/index.js";
 import { isPublicError } from "../../protocol/errors.js";
 import type { LogEntry } from "../../log/types.js";
-import { sessionFor } from "../access.js";
-import { signInOf } from "../auth.js";
+import { sessionFor } from "../identity/access.js";
+import { signInOf } from "../identity/auth.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore } from "../context.js";
-import { SECURITY_HEADERS, intParam, typesParam } from "../http.js";
-import type { Router } from "../router.js";
-import { Viewer } from "../viewer.js";
+import { SECURITY_HEADERS, intParam, typesParam } from "../http/http.js";
+import type { Router } from "../http/router.js";
+import { Viewer } from "../ws/viewer.js";
 import type { Sink } from "../ws/sink.js";
 
 /** A comment line is sent this often so proxies and clients see the stream is alive. */

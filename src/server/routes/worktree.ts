@@ -1,11 +1,11 @@
 import { SwitchboardError } from "../../protocol/index.js";
 import type { SessionWorktree } from "../../protocol/index.js";
 import { worktreeDiff, worktreeStatus } from "../../sessions/worktree.js";
-import { sessionFor } from "../access.js";
+import { sessionFor } from "../identity/access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { sendJson } from "../http.js";
-import type { Router } from "../router.js";
-import { ownerElsewhere } from "../session-forwarding.js";
+import { sendJson } from "../http/http.js";
+import type { Router } from "../http/router.js";
+import { ownerElsewhere } from "../cluster/session-forwarding.js";
 
 /**
  * A worktree session's git state (docs/protocol.md, "Worktrees"): its branch, uncommitted changes

@@ -2,8 +2,8 @@
  * One WebSocket connection's life, whatever its endpoint: its outbox and the catch-up share it
  * counts against, its input budget, its steering through a session's owner (cluster mode), its
  * frames handled so that none can end the gateway, its leases renewed and released, and its
- * end (dispose, revoke). `/v1/ws` (src/server/ws-multiplex.ts) and `/ws/session`
- * (src/server/terminal-connection.ts) differ only in their frames: a {@link FrameCodec} each, and
+ * end (dispose, revoke). `/v1/ws` (src/server/ws/ws-multiplex.ts) and `/ws/session`
+ * (src/server/ws/terminal-connection.ts) differ only in their frames: a {@link FrameCodec} each, and
  * what a checked frame does.
  */
 import { randomBytes } from "node:crypto";
@@ -11,15 +11,15 @@ import type { RawData, WebSocket } from "ws";
 import { CLOSE_CODES } from "../../protocol/index.js";
 import type { SwitchboardError } from "../../protocol/index.js";
 import type { Session } from "../../sessions/session.js";
-import type { Identity } from "../auth.js";
-import type { Revocation } from "../connection-counter.js";
+import type { Identity } from "../identity/identity.js";
+import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "../context.js";
-import type { FeedPacing } from "../feed.js";
+import type { FeedPacing } from "./feed.js";
 import { InputBudget } from "../input-budget.js";
-import { FRAME_FAILED, Outbox, handleFrames } from "../ws-common.js";
-import type { CheckedFrame, ClientFrameCheck } from "../ws-common.js";
-import { WsForwarding } from "../ws-forwarding.js";
-import type { Frame } from "../outbound-frames.js";
+import { FRAME_FAILED, Outbox, handleFrames } from "./ws-common.js";
+import type { CheckedFrame, ClientFrameCheck } from "./ws-common.js";
+import { WsForwarding } from "../cluster/ws-forwarding.js";
+import type { Frame } from "./outbound-frames.js";
 import type { LogEntry } from "../../log/types.js";
 
 /** The fields of an error frame on either endpoint: code, message and what the error details. */
@@ -27,7 +27,7 @@ export type ErrorFields = ReturnType<SwitchboardError["toJSON"]>;
 
 /**
  * How one endpoint's frames are read and written: `op` frames on `/v1/ws`
- * (src/server/multiplex-frames.ts), `type` frames on `/ws/session` (src/server/terminal-frames.ts).
+ * (src/server/ws/multiplex-frames.ts), `type` frames on `/ws/session` (src/server/ws/terminal-frames.ts).
  */
 export interface FrameCodec<ClientFrame, ServerFrame> {
   readonly endpoint: "multiplex" | "terminal";

@@ -1,9 +1,9 @@
-import { FILTERED_SCAN_EVENTS } from "../log/log-reader.js";
-import type { SessionLog } from "../log/session-log.js";
-import type { LogEntry } from "../log/types.js";
-import { isPublicError } from "../protocol/errors.js";
+import { FILTERED_SCAN_EVENTS } from "../../log/log-reader.js";
+import type { SessionLog } from "../../log/session-log.js";
+import type { LogEntry } from "../../log/types.js";
+import { isPublicError } from "../../protocol/errors.js";
 import type { CatchUpScheduler, CatchUpStep, TokenCatchUp } from "./catch-up.js";
-import type { Sink } from "./ws/sink.js";
+import type { Sink } from "./sink.js";
 
 /** Entries and bytes read from the log per catch-up step. */
 export const CATCHUP_BATCH_ENTRIES = 512;

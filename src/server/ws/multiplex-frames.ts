@@ -1,13 +1,13 @@
 /** The frames of `/v1/ws` encoded once for every connection, and the `ref` and session a refused frame names. */
-import type { FramePiece } from "../log/json-text.js";
-import { OutputEntry } from "../log/output-entry.js";
-import type { LogEntry } from "../log/types.js";
-import { ClientFrame, appendFrame, isRef } from "../protocol/index.js";
-import type { Ref, ServerFrame } from "../protocol/index.js";
+import type { FramePiece } from "../../log/json-text.js";
+import { OutputEntry } from "../../log/output-entry.js";
+import type { LogEntry } from "../../log/types.js";
+import { ClientFrame, appendFrame, isRef } from "../../protocol/index.js";
+import type { Ref, ServerFrame } from "../../protocol/index.js";
 import { OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { ClientFrameCheck } from "./ws-common.js";
-import type { FrameCodec } from "./ws/connection.js";
+import type { FrameCodec } from "./connection.js";
 
 /** The frames of `/v1/ws` (docs/protocol.md): `op` frames; a refused one's error names its `ref` and session. */
 export const multiplexCodec: FrameCodec<ClientFrame, ServerFrame> = {

@@ -1,13 +1,13 @@
 /** The subscriptions of one `/v1/ws` connection: each a feed over a session's log, with waits for a screen or a remote copy. */
-import type { SessionLog } from "../log/session-log.js";
-import type { LogEntry } from "../log/types.js";
-import { SwitchboardError } from "../protocol/index.js";
-import type { ClientFrame, Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
-import type { Session } from "../sessions/session.js";
-import { sessionFor } from "./access.js";
-import type { Identity } from "./auth.js";
-import type { GatewayCore } from "./context.js";
-import { resolveSession } from "./cluster/session-resolver.js";
+import type { SessionLog } from "../../log/session-log.js";
+import type { LogEntry } from "../../log/types.js";
+import { SwitchboardError } from "../../protocol/index.js";
+import type { ClientFrame, Ref, ServerFrame, SessionEvent } from "../../protocol/index.js";
+import type { Session } from "../../sessions/session.js";
+import { sessionFor } from "../identity/access.js";
+import type { Identity } from "../identity/identity.js";
+import type { GatewayCore } from "../context.js";
+import { resolveSession } from "../cluster/session-resolver.js";
 import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "../http/http.js";
 import { viewerScreen } from "./screen-frame.js";

@@ -1,11 +1,11 @@
-import { incompleteTail } from "../core/sequence-tail.js";
-import { outputOf } from "../log/output-entry.js";
-import type { StoredEntry } from "../log/store.js";
-import type { LogEntry } from "../log/types.js";
-import { isPublicError } from "../protocol/errors.js";
-import type { TerminalScreenFrame } from "../protocol/index.js";
-import type { Session } from "../sessions/session.js";
-import type { GatewayCore } from "./context.js";
+import { incompleteTail } from "../../core/sequence-tail.js";
+import { outputOf } from "../../log/output-entry.js";
+import type { StoredEntry } from "../../log/store.js";
+import type { LogEntry } from "../../log/types.js";
+import { isPublicError } from "../../protocol/errors.js";
+import type { TerminalScreenFrame } from "../../protocol/index.js";
+import type { Session } from "../../sessions/session.js";
+import type { GatewayCore } from "../context.js";
 
 /** Output bytes read back from a screen's offset to find a sequence it cuts (see {@link incompleteTail}). */
 const SCREEN_TAIL_BYTES = 4096;

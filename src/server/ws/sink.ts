@@ -1,10 +1,10 @@
 /**
  * Where a session's log goes on its way to a socket: the one interface between a reader of the
- * log (SessionFeed, src/server/feed.ts; Viewer, src/server/viewer.ts) and a transport (`/v1/ws`,
+ * log (SessionFeed, src/server/ws/feed.ts; Viewer, src/server/ws/viewer.ts) and a transport (`/v1/ws`,
  * `/ws/session`, SSE, a plugin's subscription), which only encodes and writes.
  */
 import type { LogEntry } from "../../log/types.js";
-import type { ViewerScreen } from "../screen-frame.js";
+import type { ViewerScreen } from "./screen-frame.js";
 
 export interface Sink {
   /** Bytes handed to the transport and not yet written out (gateway queue + socket buffer). */

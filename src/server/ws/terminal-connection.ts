@@ -1,28 +1,28 @@
 /** One `/ws/session` connection: its replay joined to live output, its steering frames and its control lease. */
 import { isUtf8 } from "node:buffer";
 import type { WebSocket } from "ws";
-import type { LeaseChange } from "../core/control-lease.js";
+import type { LeaseChange } from "../../core/control-lease.js";
 import { binaryOutputFrame, outputFrame, terminalCodec, terminalFrames } from "./terminal-frames.js";
-import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES } from "../protocol/index.js";
+import type { LogEntry } from "../../log/types.js";
+import { CLOSE_CODES } from "../../protocol/index.js";
 import type {
   TerminalClientFrame,
   TerminalOutputMode,
   TerminalScreenFrame,
   TerminalServerFrame,
-} from "../protocol/index.js";
-import type { Session } from "../sessions/session.js";
-import { shuttingDown } from "../sessions/session-manager.js";
-import { actorOf } from "./auth.js";
-import type { Identity } from "./auth.js";
-import type { GatewayCore } from "./context.js";
-import { toSwitchboardError } from "./http.js";
-import { steer, steerInput } from "./steering.js";
+} from "../../protocol/index.js";
+import type { Session } from "../../sessions/session.js";
+import { shuttingDown } from "../../sessions/session-manager.js";
+import { actorOf } from "../identity/auth.js";
+import type { Identity } from "../identity/identity.js";
+import type { GatewayCore } from "../context.js";
+import { toSwitchboardError } from "../http/http.js";
+import { steer, steerInput } from "../steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
 import { Viewer } from "./viewer.js";
-import type { OutputSink } from "./ws/sink.js";
+import type { OutputSink } from "./sink.js";
 import { controlLost } from "./ws-common.js";
-import { WsConnection } from "./ws/connection.js";
+import { WsConnection } from "./connection.js";
 
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 
@@ -38,7 +38,7 @@ export interface TerminalConnectionOptions {
 }
 
 export class TerminalConnection extends WsConnection<TerminalClientFrame, TerminalServerFrame> {
-  /** The replay from the asked-for byte, then live output (src/server/viewer.ts). */
+  /** The replay from the asked-for byte, then live output (src/server/ws/viewer.ts). */
   private readonly viewer: Viewer;
   private readonly stopLeaseWatch: () => void;
   private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };

@@ -1,14 +1,14 @@
-import { OutputEntry, outputOf } from "../log/output-entry.js";
-import type { LogEntry } from "../log/types.js";
-import type { EventOf } from "../protocol/index.js";
-import { BINARY_OUTPUT_HEADER_BYTES, writeBinaryOutputHeader } from "../protocol/index.js";
-import type { BinaryOutputKind } from "../protocol/index.js";
-import { TerminalClientFrame, keystrokeFrame } from "../protocol/index.js";
-import type { TerminalServerFrame } from "../protocol/index.js";
+import { OutputEntry, outputOf } from "../../log/output-entry.js";
+import type { LogEntry } from "../../log/types.js";
+import type { EventOf } from "../../protocol/index.js";
+import { BINARY_OUTPUT_HEADER_BYTES, writeBinaryOutputHeader } from "../../protocol/index.js";
+import type { BinaryOutputKind } from "../../protocol/index.js";
+import { TerminalClientFrame, keystrokeFrame } from "../../protocol/index.js";
+import type { TerminalServerFrame } from "../../protocol/index.js";
 import { BinaryFrame, OWN_FRAME_BYTES, framedIn, jsonFramePooled } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { ClientFrameCheck } from "./ws-common.js";
-import type { FrameCodec } from "./ws/connection.js";
+import type { FrameCodec } from "./connection.js";
 
 /** The frames of `/ws/session` (docs/protocol.md): `type` frames; output as JSON, base64 JSON and binary. */
 export const terminalCodec: FrameCodec<TerminalClientFrame, TerminalServerFrame> = {

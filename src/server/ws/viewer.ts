@@ -3,12 +3,12 @@
  * `/v1/ws`, `/ws/session`, plugin subscriptions) does the same way. The transport keeps only
  * its encoding and its socket, behind a {@link Sink}.
  */
-import type { OutputSlice } from "../log/log-reader.js";
-import type { SessionLog } from "../log/session-log.js";
-import type { LogEntry } from "../log/types.js";
-import { LAG_SCREEN_QUEUE_BYTES } from "../protocol/index.js";
-import { isPublicError } from "../protocol/errors.js";
-import type { Session } from "../sessions/session.js";
+import type { OutputSlice } from "../../log/log-reader.js";
+import type { SessionLog } from "../../log/session-log.js";
+import type { LogEntry } from "../../log/types.js";
+import { LAG_SCREEN_QUEUE_BYTES } from "../../protocol/index.js";
+import { isPublicError } from "../../protocol/errors.js";
+import type { Session } from "../../sessions/session.js";
 import type { CatchUpStep } from "./catch-up.js";
 import type { GatewayCore } from "../context.js";
 import { SessionFeed } from "./feed.js";
@@ -16,7 +16,7 @@ import type { FeedHooks, FeedPacing } from "./feed.js";
 import { LagJump } from "./lag-jump.js";
 import type { GatewayMetrics } from "../ops/metrics.js";
 import { outputAfter, outputEnd } from "./screen-frame.js";
-import type { OutputSink, Sink } from "./ws/sink.js";
+import type { OutputSink, Sink } from "./sink.js";
 
 /** An output replay (`/ws/session`) is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;

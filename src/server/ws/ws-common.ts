@@ -16,7 +16,7 @@ import type { TokenCatchUp } from "./catch-up.js";
 import { BinaryFrame, memoryOf, releaseFrames } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { WireFrame, socketOf } from "./wire-frame.js";
-import { deflateOptions, deflates } from "./ws/ws-deflate.js";
+import { deflateOptions, deflates } from "./ws-deflate.js";
 
 /** Send options: a frame is text, also when it is handed over already encoded, unless it is a {@link BinaryFrame}. */
 const TEXT = { binary: false } as const;

@@ -1,30 +1,30 @@
-import type { AgentChoice } from "../agents/acp-choices.js";
-import type { AppendMark, SessionLog } from "../log/session-log.js";
-import type { LogEntry } from "../log/types.js";
+import type { AgentChoice } from "../../agents/acp-choices.js";
+import type { AppendMark, SessionLog } from "../../log/session-log.js";
+import type { LogEntry } from "../../log/types.js";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
-import type { LeaseChange } from "../core/control-lease.js";
-import { LIMITS, PROTOCOL_VERSION, SwitchboardError, promptInput } from "../protocol/index.js";
-import type { ClientFrame, ServerFrame } from "../protocol/index.js";
-import type { Session } from "../sessions/session.js";
-import { shuttingDown } from "../sessions/session-manager.js";
-import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
-import type { Identity } from "./auth.js";
-import type { GatewayCore } from "./context.js";
-import { toSwitchboardError } from "./http.js";
-import { control, steer, steerInput, steerable } from "./steering.js";
+import type { LeaseChange } from "../../core/control-lease.js";
+import { LIMITS, PROTOCOL_VERSION, SwitchboardError, promptInput } from "../../protocol/index.js";
+import type { ClientFrame, ServerFrame } from "../../protocol/index.js";
+import type { Session } from "../../sessions/session.js";
+import { shuttingDown } from "../../sessions/session-manager.js";
+import { actorOf, reclaimKeyOf, signInOf } from "../identity/auth.js";
+import type { Identity } from "../identity/identity.js";
+import type { GatewayCore } from "../context.js";
+import { toSwitchboardError } from "../http/http.js";
+import { control, steer, steerInput, steerable } from "../steering.js";
 import { LastFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { batchFrames, eventFrame, multiplexCodec } from "./multiplex-frames.js";
 import { MultiplexSubscriptions } from "./multiplex-subscriptions.js";
 import { ConnectionTracker, controlLost, endpointServer, startConnection } from "./ws-common.js";
-import { WsConnection } from "./ws/connection.js";
+import { WsConnection } from "./connection.js";
 import { MultiplexAppends } from "./multiplex-appends.js";
-import { FORWARDED_FRAME_ACTIONS } from "./ws-forwarding.js";
-import type { WsForwarding } from "./ws-forwarding.js";
-import type { ForwardedFrameAction } from "./ws-forwarding.js";
-import type { ForwardedLease } from "./session-forwarding.js";
+import { FORWARDED_FRAME_ACTIONS } from "../cluster/ws-forwarding.js";
+import type { WsForwarding } from "../cluster/ws-forwarding.js";
+import type { ForwardedFrameAction } from "../cluster/ws-forwarding.js";
+import type { ForwardedLease } from "../cluster/session-forwarding.js";
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a Viewer (src/server/ws/viewer.ts)
