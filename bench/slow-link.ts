@@ -227,7 +227,11 @@ export async function run(): Promise<BenchSection> {
         port: 0,
         dataDir,
         token: TOKEN,
-        config: parseConfig(mode === "plain" ? { compression: { websocket: false, http: false } } : {}),
+        config: parseConfig(
+          mode === "plain"
+            ? { compression: { websocket: false, http: false } }
+            : { compression: { websocket: true, http: true } },
+        ),
         logger: createLogger({ level: "silent" }),
       });
     // The sessions are made once, on the compressing gateway; the plain one reads the same data dir after it.

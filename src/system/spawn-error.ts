@@ -50,6 +50,8 @@ export function spawnError(program: string, cause: unknown): SwitchboardError {
 
 /** The errno code (`"EMFILE"`) of a Node system error; undefined for anything else. */
 function errnoOf(error: unknown): string | undefined {
+  // A SwitchboardError's code (an InternalError's INTERNAL) is not an errno.
+  if (error instanceof SwitchboardError) return undefined;
   if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
   return typeof error.code === "string" ? error.code : undefined;
 }

@@ -37,6 +37,7 @@ async function server() {
   const core = {
     logger: createLogger({ level: "silent" }),
     limits: { frameBytes: 64 * 1024 },
+    config: { compression: {} },
   } as unknown as GatewayCore;
   // The endpoints' own WebSocket server (its options), on a plain HTTP server.
   const wss = endpointServer(core);

@@ -21,7 +21,7 @@ let gw: Gateway;
 let plainGw: Gateway;
 
 beforeAll(async () => {
-  gw = await startTestGateway(defer);
+  gw = await startTestGateway(defer, { config: { compression: { websocket: true, http: true } } });
   plainGw = await startTestGateway(defer, { config: { compression: { websocket: false, http: false } } });
 });
 afterAll(async () => {

@@ -116,9 +116,20 @@ export class SearchIndexer {
     return !this.idle;
   }
 
+  /**
+   * Stops indexing. Deletions still queued are finished first: a removed session's text must not
+   * stay in the index's file after the gateway stops (test/server/remove-sessions.test.ts).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    try {
+      for (const [id, trim] of this.trims) while (this.options.store.trim(id, trim.before, trim.dropCursor));
+      this.trims.clear();
+    } catch (error) {
+      // The next start forgets the sessions the log no longer holds (start), so nothing is lost.
+      this.options.onError?.(error);
+    }
     this.unwatch();
     this.timer?.cancel();
     this.timer = undefined;

@@ -60,6 +60,8 @@ export class SearchStore {
     this.db.pragma("journal_mode = WAL");
     // The index is rebuilt from the log where a crash cut it (its cursor commits with its documents).
     this.db.pragma("synchronous = NORMAL");
+    // A removed session's text is overwritten where it was, not left in free pages.
+    this.db.pragma("secure_delete = ON");
     // FTS5 rewrites its doclists' pages as it merges segments: a page cache of SEARCH_CACHE_MIB
     // keeps a build from reading them back from disk.
     this.db.pragma(`cache_size = -${SEARCH_CACHE_MIB * 1024}`);

@@ -235,7 +235,10 @@ export const ConfigSchema = z.strictObject({
   /**
    * Compression on the wire (docs/operations.md, "Compression"): permessage-deflate on the
    * WebSocket endpoints when the client offers it, and gzip/br on catch-up pages
-   * (`GET /v1/sessions/:id/events` and `/output`) when the client accepts it. Both on by default.
+   * (`GET /v1/sessions/:id/events` and `/output`) when the client accepts it. Both off unless set
+   * to true: compression deflates every big frame of a flood, a compressing connection's writes
+   * wait on zlib, and a compressed stream reads ahead of a slow reader, while the byte path's
+   * bounds (docs/security.md, Limits) are stated for the bytes as they are.
    */
   compression: z
     .strictObject({

@@ -212,7 +212,7 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
   const page = new EventsPage(session, since, limit, types);
   // Events are stored serialized: the page is assembled without parsing them.
   const start = page.next()!.chunk as string;
-  const compress = core.config.compression.http !== false;
+  const compress = core.config.compression.http === true;
   if (!page.streams) {
     const text = start + (page.next()!.chunk as string);
     answers.admit(ctx.identity.principal, ctx.res, text.length);
@@ -346,7 +346,7 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
   // Published output is contiguous: every byte up to outputBytes can be read.
   const end = since + Math.max(0, Math.min(max, session.log.outputBytes - since));
   answers.admit(ctx.identity.principal, ctx.res, end - since);
-  const encoding = answerEncoding(ctx.req, end - since, core.config.compression.http !== false);
+  const encoding = answerEncoding(ctx.req, end - since, core.config.compression.http === true);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/octet-stream",

@@ -78,14 +78,14 @@ export const WS_MISSED_PINGS_ALLOWED = 2;
 /**
  * The `ws` server of one endpoint: upgrades are handed to it after auth (no server of its own),
  * frames are capped at the configured size (1009 beyond), permessage-deflate when the client offers
- * it and `compression.websocket` is not false (ws-deflate.ts), the server picks the
+ * it and `compression.websocket` is true (ws-deflate.ts), the server picks the
  * subprotocol (the bearer one is never echoed), and connections are tracked by ConnectionTracker.
  */
 export function endpointServer(core: GatewayCore): WebSocketServer {
   return new WebSocketServer({
     noServer: true,
     maxPayload: core.limits.frameBytes,
-    perMessageDeflate: deflateOptions(core.config.compression.websocket !== false),
+    perMessageDeflate: deflateOptions(core.config.compression.websocket === true),
     handleProtocols: selectProtocol,
     clientTracking: false,
     // Each message at once: handleFrames takes the first of a turn at once and the rest one per
