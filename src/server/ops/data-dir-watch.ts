@@ -11,13 +11,10 @@ import { Disposables } from "../../system/disposables.js";
 export const DATA_DIR_CHECK_MS = 5_000;
 
 /**
- * Notices the data directory removed or replaced while the gateway runs (`rm -rf .switchboard`,
- * a cleaner of /tmp): SQLite goes on writing into the deleted files without an error, so nothing
- * else would. The lock file is watched (inotify: its unlink is an event, and it is never written,
- * so a busy gateway gets none); where it cannot be, it is checked every {@link DATA_DIR_CHECK_MS}.
- * Once it is gone, the gateway says so in its log, once, and `refuse` makes the log refuse new
- * work (LOG_UNAVAILABLE, and `switchboard_log_writable` 0), as on a full disk. Nothing brings the
- * old files back: it stays so until the gateway is restarted.
+ * Notices the data directory removed or replaced while the gateway runs (SQLite would go on
+ * writing into deleted files): the lock file is watched (inotify), else checked every
+ * {@link DATA_DIR_CHECK_MS}. Once gone, the gateway logs it once and `refuse` makes the log refuse
+ * new work (LOG_UNAVAILABLE) until a restart.
  */
 export function watchDataDir(options: {
   dataDir: string;

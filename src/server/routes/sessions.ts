@@ -57,7 +57,7 @@ import type { InputBudget } from "../input-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../http/session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
-import { answerAppended, appendEventsNow } from "../event-appends.js";
+import { answerAppended, appendEventsNow } from "../ws/event-appends.js";
 import { steerTarget } from "../../sessions/steer-target.js";
 import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 import { assertClean, removeWorktree } from "../../sessions/worktree.js";

@@ -1,8 +1,8 @@
 import type { ClientFrame } from "../../protocol/index.js";
 import type { Identity } from "../identity/identity.js";
 import type { GatewayCore } from "../context.js";
-import { answerAppended, appendEventsNow } from "../event-appends.js";
-import type { AppendedEvents } from "../event-appends.js";
+import { answerAppended, appendEventsNow } from "./event-appends.js";
+import type { AppendedEvents } from "./event-appends.js";
 import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
 import type { SessionCall } from "../cluster/session-forwarding.js";
 

@@ -356,13 +356,9 @@ export class ConnectionTracker {
 }
 
 /**
- * Frames of one connection handled as they arrive in a turn of the event loop; the rest wait and
- * are handled one per turn, with the connection not read meanwhile. A keystroke is handled at
- * once (ws's own deferral put every frame a turn later: ~0.08 ms of an echo, docs/benchmarks.md
- * "Keystroke echo, hop by hop"), and a flood of small frames in one read still shares the loop
- * with other connections (100,000 one-byte stdin frames handled all at once held it 2.7 s;
- * test/security/loop-isolation.test.ts). What waits is at most what ws had read when the
- * connection was paused: one read of the socket.
+ * Frames of one connection handled at once in a turn of the event loop; the rest wait, one per
+ * turn, with the connection not read meanwhile: a keystroke is not deferred, and a flood of small
+ * frames still shares the loop (test/server/frame-turns.test.ts, loop-isolation.test.ts).
  */
 export const FRAMES_AT_ONCE = 1;
 

@@ -1,11 +1,11 @@
-import { SwitchboardError, customEvent, externalEventSchema } from "../protocol/index.js";
-import type { ExternalEvent } from "../protocol/index.js";
-import type { SessionLog } from "../log/session-log.js";
-import { StreamSession, appendExternalEvent } from "../sessions/stream-session.js";
-import type { SessionAnswer, SessionCall } from "./cluster/session-forwarding.js";
-import type { GatewayCore } from "./context.js";
-import { validate } from "./http/http.js";
-import { sessionFor } from "./identity/access.js";
+import { SwitchboardError, customEvent, externalEventSchema } from "../../protocol/index.js";
+import type { ExternalEvent } from "../../protocol/index.js";
+import type { SessionLog } from "../../log/session-log.js";
+import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
+import type { SessionAnswer, SessionCall } from "../cluster/session-forwarding.js";
+import type { GatewayCore } from "../context.js";
+import { validate } from "../http/http.js";
+import { sessionFor } from "../identity/access.js";
 
 /*
  * A producer's append, one path for both transports: `POST /v1/sessions/:id/events`
