@@ -11,7 +11,7 @@ import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import { SessionLog } from "../src/log/session-log.js";
 import { TerminalSession } from "../src/sessions/terminal-session.js";
 import { startGateway } from "../src/server/gateway.js";
-import { TerminalConnection } from "../src/server/ws/terminal-connection.js";
+import { WsConnection } from "../src/server/ws/connection.js";
 import { createLogger } from "../src/server/ops/logger.js";
 import { fmt, median, percentile } from "./stats.js";
 import type { BenchRow, BenchSection } from "./types.js";
@@ -199,7 +199,7 @@ async function gatewayRound(holders: boolean): Promise<Record<Step, number>[]> {
       if (marks === undefined) seen.push((marks = {}));
       return true;
     }),
-    tap(TerminalConnection.prototype as unknown as { onMessage: () => void }, "onMessage", "decoded"),
+    tap(WsConnection.prototype as unknown as { receive: () => void }, "receive", "decoded"),
     tap(TerminalSession.prototype, "write", "steered"),
     tap(OutputCoalescer.prototype, "push", "read"),
     tap(SessionLog.prototype, "appendOutputBytes", "coalesced"),
@@ -237,6 +237,11 @@ async function gatewayRound(holders: boolean): Promise<Record<Step, number>[]> {
       for (const step of STEPS) if (m[step] !== undefined) at[step] = shared(m[step]);
       if (STEPS.every((s) => at[s] !== undefined)) samples.push(at as Record<Step, number>);
     });
+    // A step no longer reached (a wrapped function renamed) would leave every key without a total.
+    if (samples.length === 0) {
+      const missing = STEPS.filter((step) => seen.every((m) => m[step] === undefined));
+      throw new Error(`no key passed every step; never seen: ${missing.join(", ") || "(each seen, never all in one key)"}`);
+    }
     return samples;
   } finally {
     marks = undefined;
@@ -359,16 +364,31 @@ export async function run(): Promise<BenchSection> {
   const mid = (side: Side) => median(totals.get(side)!);
   // Ratios are medians of the per-round ratios (each pair seconds apart).
   const ratio = (side: Side, to: Side) => median(totals.get(side)!.map((v, i) => v / totals.get(to)![i]!));
-  const baseline: Side = ttyd === undefined ? "floor" : "ttyd";
-  const goal = ttyd === undefined ? GOAL_FLOOR_RATIO : GOAL_TTYD_RATIO;
-  const rows: BenchRow[] = (["off", "on"] as const).map((side) => ({
-    measure: `keystroke echo p50, typed → received, ${side === "on" ? "holders on" : "holders off"}`,
-    ours: `${fmt(mid(side), 3)} ms`,
-    baseline: `${SIDE_NAME[baseline]} ${fmt(mid(baseline), 3)} ms`,
-    ratio: fmt(ratio(side, baseline), 2),
-    goal: `≤ ${goal} × ${baseline}`,
-    met: ratio(side, baseline) <= goal,
-  }));
+  // Each side against ttyd (when it is there) and against the floor: the goal is met by either.
+  const rows: BenchRow[] = [];
+  for (const side of ["off", "on"] as const) {
+    const what = `keystroke echo p50, typed → received, ${side === "on" ? "holders on" : "holders off"}`;
+    const toTtyd = ttyd === undefined ? undefined : ratio(side, "ttyd");
+    const toFloor = ratio(side, "floor");
+    const met = (toTtyd !== undefined && toTtyd <= GOAL_TTYD_RATIO) || toFloor <= GOAL_FLOOR_RATIO;
+    if (toTtyd !== undefined)
+      rows.push({
+        measure: what,
+        ours: `${fmt(mid(side), 3)} ms`,
+        baseline: `${SIDE_NAME.ttyd} ${fmt(mid("ttyd"), 3)} ms`,
+        ratio: fmt(toTtyd, 2),
+        goal: `≤ ${GOAL_TTYD_RATIO} × ttyd, or the floor's goal`,
+        met,
+      });
+    rows.push({
+      measure: `${what}, ÷ the floor`,
+      ours: `${fmt(mid(side), 3)} ms`,
+      baseline: `${SIDE_NAME.floor} ${fmt(mid("floor"), 3)} ms`,
+      ratio: fmt(toFloor, 2),
+      goal: `≤ ${GOAL_FLOOR_RATIO} × floor${ttyd === undefined ? "" : ", or ttyd's goal"}`,
+      met,
+    });
+  }
   if (ttyd !== undefined)
     rows.push({
       measure: "(reference) ttyd ÷ the floor",
@@ -390,13 +410,16 @@ export async function run(): Promise<BenchSection> {
     `| --- | ${sides.map(() => "---").join(" | ")} |`,
     `| echo | ${sides.map((s) => `${fmt(mid(s), 3)} ms`).join(" | ")} |`,
     `| ÷ floor (median of per-round ratios) | ${sides.map((s) => fmt(ratio(s, "floor"), 2)).join(" | ")} |`,
+    ...(ttyd === undefined
+      ? []
+      : [`| ÷ ttyd (median of per-round ratios) | ${sides.map((s) => fmt(ratio(s, "ttyd"), 2)).join(" | ")} |`]),
   ].join("\n");
   return {
     title: "Keystroke echo, hop by hop",
     rows,
     tables: [sideTable, hopTable],
     method: [
-      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, the gateway with holders off and on. Compared with: ${baseline}.`,
+      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
     ],
     notes,
