@@ -25,7 +25,9 @@ const Receiver = (wsModule as unknown as { Receiver: { prototype: { _write: () =
  * a thread of its own), with holders off and on, beside a raw node-pty `cat` typed into in the
  * same run (the floor) and, when it is installed, ttyd (`TTYD`, or `ttyd` on PATH; see
  * bench/ttyd-build.sh) serving `cat` to the same client. The hops are timed by wrapping the
- * functions each step calls: nothing in the gateway is changed for it.
+ * functions each step calls: nothing in the gateway is changed for it. Each round also reads the
+ * CPU a key costs the server (ttyd's process; the gateway's, with its holder), which a loaded
+ * machine's scheduling does not swing as it swings the latency.
  */
 
 /** Keystrokes per round after the warm-up, and the pause between them (100 a second). */
