@@ -36,6 +36,14 @@ export const FORWARDED_ACTIONS = [
   "policy-get",
   "policy-put",
   "policy-preview",
+  // Reads that need the owner's machine: a worktree's git state, and a file transfer's steps
+  // (docs/cluster.md, "Files and worktrees on any node").
+  "worktree",
+  "worktree-diff",
+  "file-open",
+  "file-chunk",
+  "file-end",
+  "file-abort",
   // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
   // and its close ending it there (`control` `disconnected`, as for a local connection).
   "renew",
