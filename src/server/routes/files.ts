@@ -260,7 +260,12 @@ function abortTransfer(core: GatewayCore, ctx: RequestContext, owner: string, tr
 }
 
 /** A download from a session another node runs: read from the owner a piece at a time, as the client reads. */
-async function forwardDownload(core: GatewayCore, ctx: RequestContext, owner: string, requested: string): Promise<void> {
+async function forwardDownload(
+  core: GatewayCore,
+  ctx: RequestContext,
+  owner: string,
+  requested: string,
+): Promise<void> {
   const opened = await forwardToOwner(core, owner, fileCall(ctx, "file-open", { way: "get", path: requested }));
   const { transfer, size } = opened.body as { transfer: string; size: number };
   sendDownloadHead(ctx, requested, size);
@@ -280,7 +285,10 @@ async function forwardDownload(core: GatewayCore, ctx: RequestContext, owner: st
       if (!ctx.res.write(bytes)) await once(ctx.res, "drain");
     }
   } catch (error) {
-    core.logger.warn({ err: error, session: ctx.params["id"], path: requested }, "a download failed; the response was cut");
+    core.logger.warn(
+      { err: error, session: ctx.params["id"], path: requested },
+      "a download failed; the response was cut",
+    );
   }
   if (sent < size) {
     abortTransfer(core, ctx, owner, transfer);
