@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { PassThrough } from "node:stream";
+import type { PassThrough } from "node:stream";
 import { z } from "zod";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { Clock, Timer } from "../../core/clock.js";
