@@ -79,18 +79,16 @@ export class FileTransfers {
     return t;
   }
 
-  /** Ends transfer `id`: an upload's pipe is failed (its temporary file removed), a download's file closed. */
-  end(id: string, why?: Error): void {
+  /** Ends transfer `id`: an upload `givenUp` has its temporary file removed; a download's file is closed. */
+  end(id: string, givenUp = false): void {
     const t = this.open.get(id);
     if (t === undefined) return;
     this.open.delete(id);
     t.idle.cancel();
     if (t.way === "put") {
-      if (why !== undefined) {
-        t.pipe.destroy(why);
-        // The refusal reaches whoever awaits `written`; one nobody awaits is this.
-        t.written.catch(() => undefined);
-      }
+      // Without an error: nothing listens for one once ConfinedFs stopped reading. A write still
+      // reading fails with a premature close and removes its temporary file.
+      if (givenUp) t.pipe.destroy();
     } else {
       // Closing a file read to its end cannot fail in a way anyone could act on.
       t.handle.close().catch(() => undefined);
@@ -99,13 +97,10 @@ export class FileTransfers {
 
   /** Ends every transfer (the gateway closes). */
   close(): void {
-    for (const id of [...this.open.keys()]) this.end(id, new Error("the gateway is shutting down"));
+    for (const id of [...this.open.keys()]) this.end(id, true);
   }
 
   private idleTimer(id: string): Timer {
-    return this.clock.setTimeout(
-      () => this.end(id, new Error(`no call for ${FILE_TRANSFER_IDLE_MS} ms`)),
-      FILE_TRANSFER_IDLE_MS,
-    );
+    return this.clock.setTimeout(() => this.end(id, true), FILE_TRANSFER_IDLE_MS);
   }
 }

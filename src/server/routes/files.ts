@@ -335,7 +335,7 @@ export async function runFileAction(core: GatewayCore, call: SessionCall): Promi
   }
   const { transfer: id, data } = validate(FileChunkBody, call.body);
   if (call.action === "file-abort") {
-    transfers.end(id, new Error("the node that forwarded it gave up"));
+    transfers.end(id, true);
     return { status: 200, body: { ok: true } };
   }
   const t = transfers.take(id, session.id, principal);
@@ -358,7 +358,7 @@ export async function runFileAction(core: GatewayCore, call: SessionCall): Promi
     transfers.end(id);
     return { status: 201, body: logUpload(core, session, t.path, written, call.identity) };
   } catch (error) {
-    transfers.end(id, error as Error);
+    transfers.end(id, true);
     throw fileError(error);
   }
 }
