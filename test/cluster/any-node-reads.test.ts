@@ -33,13 +33,28 @@ beforeAll(async () => {
   [a, b] = nodes as [ChildGateway, ChildGateway];
 }, TEST_MS);
 
-/** Creates a session on `node` as `token` and waits until both nodes list it. */
+/** Creates a session on `node` as `token` and waits until both nodes list it (each looks it up: a copy on demand). */
 async function createOn(node: ChildGateway, body: Record<string, unknown>, token = TEST_TOKEN): Promise<string> {
-  const created = await api(node.url, token).post("/v1/sessions", body);
-  expect(created.status, created.text).toBe(201);
-  const id = created.json.id as string;
+  const id = await create(node, body, token);
   await listedEverywhere([a, b], id);
   return id;
+}
+
+async function create(node: ChildGateway, body: Record<string, unknown>, token = TEST_TOKEN): Promise<string> {
+  const created = await api(node.url, token).post("/v1/sessions", body);
+  expect(created.status, created.text).toBe(201);
+  return created.json.id as string;
+}
+
+/**
+ * Waits until `node` lists session `id` in `GET /v1/sessions` without naming it: a lookup of
+ * the session would make the node copy its log (and index the copy), which a list does not.
+ */
+async function listedOn(node: ChildGateway, id: string): Promise<void> {
+  await waitFor(async () => {
+    const listed = (await api(node.url).get("/v1/sessions")).json.sessions as Array<{ id: string }>;
+    return listed.some((s) => s.id === id);
+  }, 15_000);
 }
 
 function search(node: ChildGateway, query: string, token = TEST_TOKEN) {
@@ -51,8 +66,10 @@ describe("search over every node", () => {
     "finds on A what B's session printed, merges both nodes' hits once each, pages across nodes and hides others' sessions",
     async () => {
       const word = `quokka${randomBytes(3).toString("hex")}`;
-      const onB = await createOn(b, { command: ["printf", `${word} from b\\n`] });
-      const opals = await createOn(a, { command: ["printf", `${word} from a\\n`] }, OPAL_TOKEN);
+      // A only lists B's session: it has no copy of its log, so the hit can only come from B.
+      const onB = await create(b, { command: ["printf", `${word} from b\\n`] });
+      const opals = await create(a, { command: ["printf", `${word} from a\\n`] }, OPAL_TOKEN);
+      await listedOn(a, onB);
       const both = await waitFor(async () => {
         const res = await search(a, `q=${word}`);
         expect(res.status, res.text).toBe(200);
@@ -93,8 +110,9 @@ describe("search over every node", () => {
     "answers with the hits of the nodes that answered and names a stopped node in partial",
     async () => {
       const word = `wombat${randomBytes(3).toString("hex")}`;
-      const onA = await createOn(a, { command: ["printf", `${word}\\n`] });
-      const onB = await createOn(b, { command: ["printf", `${word}\\n`] });
+      const onA = await create(a, { command: ["printf", `${word}\\n`] });
+      const onB = await create(b, { command: ["printf", `${word}\\n`] });
+      await listedOn(a, onB);
       await waitFor(async () => (await search(a, `q=${word}`)).json.hits.length === 2, 15_000);
       b.child.kill("SIGSTOP");
       try {
