@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import type { FileHandle } from "node:fs/promises";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { PassThrough } from "node:stream";
 import { ConfinedFs, FsAccessError } from "../../agents/confined-fs.js";
 import { FILE_DOWNLOAD_MAX_BYTES, FILE_UPLOAD_MAX_BYTES, SwitchboardError } from "../../protocol/index.js";
@@ -282,7 +282,7 @@ async function forwardDownload(
       // The file shrank on the owner: the response ends short, as on the owner.
       if (bytes.length === 0) break;
       sent += bytes.length;
-      if (!ctx.res.write(bytes)) await once(ctx.res, "drain");
+      if (!ctx.res.write(bytes)) await drained(ctx.res);
     }
   } catch (error) {
     core.logger.warn(
@@ -296,6 +296,20 @@ async function forwardDownload(
     return;
   }
   ctx.res.end();
+}
+
+/** Resolves once `res` takes more, or is closed (its client gone: the loop then stops). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }
 
 /** Forwarded transfers this node runs for other nodes' clients, per gateway (their timers are unref()ed). */
