@@ -149,9 +149,11 @@ export class NodeRpc {
 
   /**
    * Sends `request` to node `nodeId` and resolves with its answer; rethrows the SwitchboardError
-   * it answered with, NODE_UNAVAILABLE when no answer came within the timeout.
+   * it answered with, NODE_UNAVAILABLE when no answer came within the timeout (this node's, or
+   * `o.timeoutMs` for this request: a search fan-out waits less than a change does).
    */
-  async request(nodeId: string, request: unknown): Promise<unknown> {
+  async request(nodeId: string, request: unknown, o: { timeoutMs?: number } = {}): Promise<unknown> {
+    const timeoutMs = o.timeoutMs ?? this.timeoutMs;
     if (this.closed) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
     const body = JSON.stringify(request);
     if (Buffer.byteLength(body) > this.o.maxRequestBytes) {
@@ -164,8 +166,8 @@ export class NodeRpc {
     const answer = new Promise<unknown>((resolve, reject) => {
       const timer = this.o.clock.setTimeout(() => {
         this.pending.delete(id);
-        reject(unavailable(nodeId, `did not answer within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+        reject(unavailable(nodeId, `did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
     // The answer (or the timeout) may come while the XADD below is still awaited: handled here so
@@ -179,7 +181,7 @@ export class NodeRpc {
         NODE_REQUEST_BACKLOG,
         this.o.nodeId,
         id,
-        String(this.timeoutMs),
+        String(timeoutMs),
         body,
         requestChannel(this.o.keyPrefix, nodeId),
       );

@@ -25,9 +25,13 @@ export const SearchHit = z.strictObject({
 });
 export type SearchHit = z.infer<typeof SearchHit>;
 
-/** A page of hits, newest first; `next`: the `cursor` of the next page (absent on the last). */
+/**
+ * A page of hits, newest first; `next`: the `cursor` of the next page (absent on the last).
+ * `partial` (cluster mode): the nodes that did not answer in time, whose sessions' hits are missing.
+ */
 export const SearchAnswer = z.strictObject({
   hits: z.array(SearchHit),
   next: z.string().optional(),
+  partial: z.array(z.string()).optional(),
 });
 export type SearchAnswer = z.infer<typeof SearchAnswer>;

@@ -23,6 +23,7 @@ import type { Config, Limits } from "./config/config.js";
 import type { EndedRetention } from "../log/ended-retention.js";
 import type { Logger } from "./ops/logger.js";
 import type { SessionForwarder } from "./cluster/session-forwarding.js";
+import type { ClusterSearch } from "./cluster/cluster-search.js";
 import type { MessageSessionIndex } from "../cluster/message-index.js";
 import type { GatewayMetrics } from "./ops/metrics.js";
 import type { StopRequest } from "./stop-request.js";
@@ -69,6 +70,8 @@ export interface GatewayCore {
   countFdExhaustion(error: unknown, what: FdExhaustion): void;
   /** Cluster mode: sends a session's changes to the node that runs it (absent on a single node). */
   forwarder: SessionForwarder | undefined;
+  /** Cluster mode: `GET /v1/search` over every node's sessions (absent on a single node). */
+  clusterSearch: ClusterSearch | undefined;
   /** Cluster mode: which session each `/v1/messages` key names, shared by every node (absent on a single node). */
   messageIndex: MessageSessionIndex | undefined;
   /** The sandboxed plugins (absent until the host has started). */

@@ -52,9 +52,10 @@ import type { EndedRetentionSetting } from "../log/ended-retention.js";
 export type { EndedRetentionSetting };
 import { startNodeRpc } from "./cluster/cluster-mode.js";
 import { forwardedCallHandler, sessionForwarder } from "./cluster/session-forwarding.js";
+import { ClusterSearch, isSearchRequest, searchRequestHandler } from "./cluster/cluster-search.js";
 import { runSessionAction } from "./routes/sessions.js";
 import type { ClusterLink } from "./cluster/cluster-mode.js";
-import type { NodeRpc } from "../cluster/node-rpc.js";
+import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
 import { MessageSessionIndex } from "../cluster/message-index.js";
 import { forgetEndedKeySessions } from "./routes/messages.js";
 import { TerminalEndpoint } from "./ws/ws-terminal.js";
@@ -252,6 +253,7 @@ function buildCore(
     routing,
     plugins: undefined,
     forwarder: undefined,
+    clusterSearch: undefined,
     messageIndex: undefined,
     nodes: undefined,
     discover: undefined,
@@ -325,7 +327,9 @@ function worktreeSettings(core: GatewayCore, body: { cwd?: string | undefined })
 
 /** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */
 async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCore): Promise<NodeRpc> {
-  const handle = forwardedCallHandler((call) => runSessionAction(core, call), core);
+  const calls = forwardedCallHandler((call) => runSessionAction(core, call), core);
+  const searches = searchRequestHandler(core);
+  const handle: NodeRequestHandler = (request) => (isSearchRequest(request) ? searches(request) : calls(request));
   const rpc = await startNodeRpc(cluster, {
     ...base,
     // A prompt's body may be larger than other bodies (images: PROMPT_BODY_MAX_BYTES).
@@ -335,6 +339,7 @@ async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCo
   });
   base.undo.push(() => rpc.close());
   core.forwarder = sessionForwarder(rpc);
+  core.clusterSearch = new ClusterSearch({ rpc, nodeId: cluster.settings.nodeId, logger: base.logger });
   core.messageIndex = new MessageSessionIndex(cluster.redis, cluster.settings.keyPrefix);
   base.undo.push(forgetEndedKeySessions(core, core.messageIndex));
   return rpc;

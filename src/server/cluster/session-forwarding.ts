@@ -36,6 +36,14 @@ export const FORWARDED_ACTIONS = [
   "policy-get",
   "policy-put",
   "policy-preview",
+  // Reads that need the owner's machine: a worktree's git state, and a file transfer's steps
+  // (docs/cluster.md, "Files and worktrees on any node").
+  "worktree",
+  "worktree-diff",
+  "file-open",
+  "file-chunk",
+  "file-end",
+  "file-abort",
   // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
   // and its close ending it there (`control` `disconnected`, as for a local connection).
   "renew",
@@ -87,21 +95,35 @@ export interface ForwardedAnswer extends SessionAnswer {
   pending?: string;
 }
 
+/** The caller as the node it reached authenticated it: what another node checks access with (never a token). */
+export const ForwardedIdentity = z.object({
+  principal: z.string().max(300),
+  name: z.string().max(256),
+  role: z.enum(ROLES),
+  sessions: z.array(z.string()).max(1_000),
+  legacy: z
+    .object({ owner: z.string().max(256), since: z.number() })
+    .strict()
+    .optional(),
+});
+
+/** A forwarded identity as the routes take it (only the fields access reads). */
+export function identityOf(identity: z.infer<typeof ForwardedIdentity>): Identity {
+  return {
+    principal: identity.principal,
+    name: identity.name,
+    role: identity.role,
+    sessions: identity.sessions,
+    legacy: identity.legacy,
+  };
+}
+
 /** Checked on the owner: what came through Redis came from a node, but is parsed like any input. */
 const ForwardedCall = z
   .object({
     action: z.enum(FORWARDED_ACTIONS),
     sessionId: z.string().max(256),
-    identity: z.object({
-      principal: z.string().max(300),
-      name: z.string().max(256),
-      role: z.enum(ROLES),
-      sessions: z.array(z.string()).max(1_000),
-      legacy: z
-        .object({ owner: z.string().max(256), since: z.number() })
-        .strict()
-        .optional(),
-    }),
+    identity: ForwardedIdentity,
     holderKey: z.string().max(512),
     // Absent for a route without a body (JSON drops an undefined field).
     body: z.unknown().optional(),
@@ -225,13 +247,7 @@ export function forwardedCallHandler(
         run({
           ...rest,
           body: rest.body,
-          identity: {
-            principal: identity.principal,
-            name: identity.name,
-            role: identity.role,
-            sessions: identity.sessions,
-            legacy: identity.legacy,
-          },
+          identity: identityOf(identity),
         }),
       );
     } catch (error) {

@@ -15,22 +15,36 @@ import type { Router } from "../http/router.js";
  * `GET /v1/search?q=&limit=&cursor=&session=`: full-text search over the logs of the sessions the
  * caller may see (docs/protocol.md, "Search"). The sessions are chosen by the same rule as
  * `GET /v1/sessions` and handed to the query, which counts only their hits toward `limit`
- * (test/search/search.test.ts, "never returns a session the caller may not see").
+ * (test/search/search.test.ts, "never returns a session the caller may not see"). In cluster
+ * mode each session is searched on the node that runs it (docs/cluster.md, "Search";
+ * test/cluster/search-any-node.test.ts).
  */
 export function searchRoutes(router: Router, core: GatewayCore): void {
-  router.add("GET", "/v1/search", (ctx) => {
+  router.add("GET", "/v1/search", async (ctx) => {
     const q = queryParam(ctx.url, "q") ?? "";
     if (q.length > SEARCH_QUERY_MAX_CHARS)
       throw new SwitchboardError("BAD_REQUEST", `q is ${q.length} characters; at most ${SEARCH_QUERY_MAX_CHARS}`);
     const limit = intParam(ctx.url, "limit", SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX, 1);
-    const cursor = intParam(ctx.url, "cursor", Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1);
     const only = queryParam(ctx.url, "session");
     const visible =
       only !== null
         ? [sessionFor(core.sessions, ctx.identity, only, "see")]
         : core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
     const names = new Map(visible.map((s) => [s.id, s.record.name]));
-    const page = core.search.search(q, { sessions: [...names.keys()], limit, before: cursor });
+    let page: {
+      hits: Array<Omit<SearchAnswer["hits"][number], "name">>;
+      next?: string | undefined;
+      partial?: string[];
+    };
+    if (core.clusterSearch !== undefined) {
+      const cursor = queryParam(ctx.url, "cursor");
+      page = await core.clusterSearch.search(core, ctx.identity, { q, sessions: visible, limit, cursor });
+    } else {
+      const cursor = intParam(ctx.url, "cursor", Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1);
+      // `await`: the index may answer from a worker (a Promise) or at once.
+      const local = await core.search.search(q, { sessions: [...names.keys()], limit, before: cursor });
+      page = { hits: local.hits, ...(local.next !== undefined ? { next: String(local.next) } : {}) };
+    }
     const answer: SearchAnswer = {
       hits: page.hits.map((h) => ({
         sessionId: h.sessionId,
@@ -40,7 +54,8 @@ export function searchRoutes(router: Router, core: GatewayCore): void {
         snippet: h.snippet,
         marks: h.marks,
       })),
-      ...(page.next !== undefined ? { next: String(page.next) } : {}),
+      ...(page.next !== undefined ? { next: page.next } : {}),
+      ...(page.partial !== undefined && page.partial.length > 0 ? { partial: page.partial } : {}),
     };
     sendJson(ctx.res, 200, answer);
   });

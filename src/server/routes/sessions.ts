@@ -49,6 +49,8 @@ import { EXPORT_READ_BYTES, pacedExport } from "../http/paced-export.js";
 import type { ExportSlice, ExportSource } from "../http/paced-export.js";
 import type { Router } from "../http/router.js";
 import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
+import { runFileAction } from "./files.js";
+import { runWorktreeAction } from "./worktree.js";
 import { ForwardedMessage, deliverMessage } from "./messages.js";
 import type { SessionAction, SessionAnswer, SessionCall } from "../cluster/session-forwarding.js";
 import { AnswerBudget } from "../http/answer-budget.js";
@@ -614,6 +616,14 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       return appendEvents(core, call);
     case "delete":
       return deleteSession(core, call);
+    case "worktree":
+    case "worktree-diff":
+      return runWorktreeAction(core, call);
+    case "file-open":
+    case "file-chunk":
+    case "file-end":
+    case "file-abort":
+      return runFileAction(core, call);
     case "message": {
       const forwarded = validate(ForwardedMessage, body);
       return { status: 202, body: await deliverMessage(core, forwarded.message, forwarded.by, { forwarded: true }) };

@@ -2,28 +2,52 @@ import { SwitchboardError } from "../../protocol/index.js";
 import type { SessionWorktree } from "../../protocol/index.js";
 import { worktreeDiff, worktreeStatus } from "../../sessions/worktree.js";
 import { sessionFor } from "../identity/access.js";
+import type { Identity } from "../identity/identity.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { sendJson } from "../http/http.js";
 import type { Router } from "../http/router.js";
-import { ownerElsewhere } from "../cluster/session-forwarding.js";
+import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
+import type { SessionAnswer, SessionCall } from "../cluster/session-forwarding.js";
 
 /**
  * A worktree session's git state (docs/protocol.md, "Worktrees"): its branch, uncommitted changes
  * and commits ahead of the base, and its diff against the base. Read as the session's log is
- * (`see`): what the diff shows is what the agent's changes show. test/gateway/worktree-sessions.test.ts.
+ * (`see`): what the diff shows is what the agent's changes show. The worktree is on the machine
+ * of the node that runs the session: another node forwards the read there
+ * (test/gateway/worktree-sessions.test.ts, test/cluster/files-any-node.test.ts).
  */
 export function worktreeRoutes(router: Router, core: GatewayCore): void {
-  router.add("GET", "/v1/sessions/:id/worktree", async (ctx) => {
-    sendJson(ctx.res, 200, await worktreeStatus(worktreeOf(core, ctx)));
-  });
-  router.add("GET", "/v1/sessions/:id/worktree/diff", async (ctx) => {
-    sendJson(ctx.res, 200, await worktreeDiff(worktreeOf(core, ctx)));
-  });
+  const read = (action: "worktree" | "worktree-diff") => async (ctx: RequestContext) => {
+    const call: SessionCall = {
+      action,
+      sessionId: ctx.params["id"]!,
+      identity: ctx.identity,
+      holderKey: ctx.holderKey,
+      body: undefined,
+      query: "",
+    };
+    const owner = ownerElsewhere(core, worktreeOf(core, ctx.identity, call.sessionId).sessionId, ctx.identity);
+    const answer = owner === undefined ? await runWorktreeAction(core, call) : await forwardToOwner(core, owner, call);
+    sendJson(ctx.res, answer.status, answer.body);
+  };
+  router.add("GET", "/v1/sessions/:id/worktree", read("worktree"));
+  router.add("GET", "/v1/sessions/:id/worktree/diff", read("worktree-diff"));
 }
 
-/** The session's worktree, while it exists on this node; WRONG_SESSION_KIND for a session without one. */
-function worktreeOf(core: GatewayCore, ctx: RequestContext): SessionWorktree {
-  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+/** Runs a worktree read on the node that runs the session (its own client's, or one forwarded to it). */
+export async function runWorktreeAction(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+  const { worktree } = worktreeOf(core, call.identity, call.sessionId);
+  const body = call.action === "worktree-diff" ? await worktreeDiff(worktree) : await worktreeStatus(worktree);
+  return { status: 200, body };
+}
+
+/** The session's worktree, while it exists; WRONG_SESSION_KIND for a session without one. */
+function worktreeOf(
+  core: GatewayCore,
+  identity: Identity,
+  id: string,
+): { sessionId: string; worktree: SessionWorktree } {
+  const session = sessionFor(core.sessions, identity, id, "see");
   const worktree = session.record.worktree;
   if (worktree === undefined) {
     throw new SwitchboardError("WRONG_SESSION_KIND", `session ${session.id} was not created in a worktree`);
@@ -31,12 +55,5 @@ function worktreeOf(core: GatewayCore, ctx: RequestContext): SessionWorktree {
   if (worktree.removedAt !== undefined) {
     throw new SwitchboardError("WRONG_SESSION_KIND", `the worktree of session ${session.id} was removed`);
   }
-  const owner = ownerElsewhere(core, session.id, ctx.identity);
-  if (owner !== undefined) {
-    throw new SwitchboardError(
-      "BAD_REQUEST",
-      `session ${session.id} runs on node ${owner}: its worktree is read through that node's address`,
-    );
-  }
-  return worktree;
+  return { sessionId: session.id, worktree };
 }
