@@ -267,7 +267,7 @@ describe("web UI", () => {
     const id = await createShell(firstHttp, "restarted");
     await waitForPrompt(firstHttp, id);
     const proxy = await FaultProxy.start(first.url);
-    const context = await browser.newContext({ viewport: DESKTOP });
+    const context = await browser.newContext({ viewport: DESKTOP, serviceWorkers: "block" });
     onTestFinished(async () => {
       await context.close();
       await proxy.close();
@@ -314,7 +314,7 @@ describe("web UI", () => {
     );
     // The page's frames from the gateway wait (after its hello) until the keys are typed: the
     // restore is under way for as long as the test needs, however fast the gateway is.
-    const context = await browser.newContext({ viewport: DESKTOP });
+    const context = await browser.newContext({ viewport: DESKTOP, serviceWorkers: "block" });
     onTestFinished(() => context.close());
     let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (release = resolve));
