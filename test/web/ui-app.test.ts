@@ -32,7 +32,7 @@ describe("web UI: the installable app", () => {
       expect(pngSize(bytes)).toEqual({ width, height });
     }
 
-    const page = await s.page({ viewport: PHONE, touch: true });
+    const page = await s.page({ viewport: PHONE, touch: true, serviceWorker: true });
     await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
     const cdp = await page.context().newCDPSession(page);
     const { installabilityErrors } = (await cdp.send("Page.getInstallabilityErrors")) as {
@@ -47,7 +47,7 @@ describe("web UI: the installable app", () => {
     const s = shared();
     const id = await createShell(s.http, "not-in-any-cache");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ viewport: PHONE, touch: true, hash: `#/s/${id}`, take: false });
+    const page = await s.page({ viewport: PHONE, touch: true, hash: `#/s/${id}`, take: false, serviceWorker: true });
     await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
     // Controlled from the next load on; browse a session through it.
     await page.reload();

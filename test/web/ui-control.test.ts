@@ -44,7 +44,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "flaky");
     await waitForPrompt(s.http, id);
-    const context = await browser.newContext({ viewport: DESKTOP });
+    const context = await browser.newContext({ viewport: DESKTOP, serviceWorkers: "block" });
     onTestFinished(() => context.close());
     // The page's first request for control goes nowhere: its connection drops as it goes out.
     const drop = await dropFirstControlRequest(context);
@@ -64,7 +64,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "ends-away");
     await waitForPrompt(s.http, id);
-    const context = await browser.newContext({ viewport: DESKTOP });
+    const context = await browser.newContext({ viewport: DESKTOP, serviceWorkers: "block" });
     onTestFinished(() => context.close());
     // The first request for control drops the connection, which comes back only once the session ended.
     let ended: () => void = () => undefined;

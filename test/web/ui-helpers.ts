@@ -42,6 +42,15 @@ export const SHORT_REQUEST_TIMEOUT = { "switchboard:request-timeout-ms": "2000" 
 
 export let browser: Browser;
 
+/**
+ * What every test's browser context starts with: dark, as the README's screenshots are
+ * (ui-theme.test.ts switches to light itself), and without the app's service worker. Registering
+ * it fetches and caches the app shell again in each fresh context, about 0.2 CPU-s of Chromium a
+ * page (docs/benchmarks.md, "The test suite"); ui-app.test.ts and ui-push.test.ts test the worker
+ * and let it register.
+ */
+export const CONTEXT = { colorScheme: "dark", serviceWorkers: "block" } as const;
+
 /** Launches the browser (and builds the UI) before the file's tests and closes it after; call it at the top of each file. */
 export function useBrowser(): void {
   beforeAll(async () => {
@@ -73,6 +82,8 @@ export interface Stack {
     take?: boolean;
     /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
     storage?: Record<string, string>;
+    /** Let the page register the app's service worker (off by default: see {@link CONTEXT}). */
+    serviceWorker?: boolean;
   }): Promise<Page>;
   /** A page at `path` in a fresh context, not signed in; `touch` makes it a phone's. */
   blank(path: string, viewport?: { width: number; height: number }, touch?: boolean): Promise<Page>;
@@ -141,11 +152,12 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
     viewport = DESKTOP,
     touch = false,
     storage: Record<string, string> = {},
+    serviceWorker = false,
   ): Promise<Page> => {
-    // Dark, as the README's screenshots are; ui-theme.test.ts switches to light itself.
     const context = await browser.newContext({
+      ...CONTEXT,
       viewport,
-      colorScheme: "dark",
+      ...(serviceWorker ? { serviceWorkers: "allow" } : {}),
       ...(touch ? { hasTouch: true, isMobile: true } : {}),
     });
     contexts.push(context);
@@ -163,8 +175,16 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
     proxy,
     http: api(gateway.url),
     blank,
-    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "", take = true, storage = {} } = {}) {
-      const page = await blank(`/#token=${token}`, viewport, touch, storage);
+    async page({
+      token = TEST_TOKEN,
+      viewport = DESKTOP,
+      touch = false,
+      hash = "",
+      take = true,
+      storage = {},
+      serviceWorker = false,
+    } = {}) {
+      const page = await blank(`/#token=${token}`, viewport, touch, storage, serviceWorker);
       await page.waitForSelector("[data-test=whoami]");
       if (hash) await open(page, hash, { take });
       return page;

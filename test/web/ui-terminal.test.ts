@@ -170,11 +170,12 @@ describe("web UI", () => {
 
   it("comes back after a long flood: a pipe's output to its end, and a PTY's full-screen program from the gateway's screen", async () => {
     const s = shared();
-    // 16 MB of short lines (xterm takes about a second per million lines), then a program that
+    // 10 MB of short lines, over 2 million (xterm takes about a second per million lines; a pipe's
+    // page shows every byte, replayed in frames of REPLAY_FRAME_BYTES), then a program that
     // switched to the alternate screen long before its last 8 MB.
     const flood = (
       await s.http.post("/v1/sessions", {
-        command: ["sh", "-c", "yes line | head -c 16000000; echo the-end"],
+        command: ["sh", "-c", "yes line | head -c 10000000; echo the-end"],
         name: "flood",
       })
     ).json.id as string;
