@@ -41,7 +41,7 @@ export interface HandshakeState {
 
 export interface HandshakeOptions {
   context: AdapterContext;
-  /** Resolves once the replay of a loaded conversation is over (see AcpAdapter.replayOver). */
+  /** Resolves once the replay of a loaded conversation is over (see replayOver in acp-start.ts). */
   replayed?: () => Promise<void>;
   /** argv of the agent (its name, in messages). */
   command: string[];
