@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import { access, lstat, mkdir, open, readlink, realpath, rename, rmdir, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { SwitchboardError } from "../protocol/errors.js";
 
 /** Largest file an agent may read through ACP `fs/read_text_file`. */
 export const MAX_FS_READ_BYTES = 16 * 1024 * 1024;
@@ -27,12 +28,17 @@ const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLL
  */
 export type FsRefusal = "outside-root" | "not-found" | "not-a-file" | "too-large" | "hard-linked";
 
-/** Why the confined file system refused; the ACP adapter turns it into an error for the agent. */
-export class FsAccessError extends Error {
-  override readonly name = "FsAccessError";
+/**
+ * Why the confined file system refused: FILE_NOT_FOUND, PAYLOAD_TOO_LARGE, else FILE_REFUSED with
+ * the `reason` (as the files routes answer it); the ACP adapter turns it into an error for the agent.
+ */
+export class FsAccessError extends SwitchboardError {
+  override readonly name: string = "FsAccessError";
   readonly reason: FsRefusal;
   constructor(reason: FsRefusal, message: string) {
-    super(message);
+    if (reason === "not-found") super("FILE_NOT_FOUND", message);
+    else if (reason === "too-large") super("PAYLOAD_TOO_LARGE", message);
+    else super("FILE_REFUSED", message, { reason });
     this.reason = reason;
   }
 }
