@@ -4,6 +4,7 @@ import { access, lstat, mkdir, open, readlink, realpath, rename, rmdir, unlink }
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { SwitchboardError } from "../protocol/errors.js";
+import { isInside } from "../system/path-inside.js";
 
 /** Largest file an agent may read through ACP `fs/read_text_file`. */
 export const MAX_FS_READ_BYTES = 16 * 1024 * 1024;
@@ -62,10 +63,6 @@ interface OpenParent {
   dir: OpenDir;
   undoMade(): Promise<void>;
   close(): Promise<void>;
-}
-
-function isInside(root: string, p: string): boolean {
-  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
 
 function errno(err: unknown): string | undefined {
@@ -176,16 +173,7 @@ export class ConfinedFs {
   }
 
   private async readBytes(requested: string): Promise<Buffer> {
-    const root = await this.rootReal();
-    const real = await this.resolveExisting(requested);
-    if (real === root) throw this.notAFile(requested);
-    const dir = await this.openDir(root, path.dirname(real), requested);
-    let handle: FileHandle;
-    try {
-      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
-    } finally {
-      await dir.close();
-    }
+    const handle = await this.openExisting(requested);
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
@@ -344,16 +332,7 @@ export class ConfinedFs {
   }
 
   private async openReadNow(requested: string): Promise<{ handle: FileHandle; size: number }> {
-    const root = await this.rootReal();
-    const real = await this.resolveExisting(requested);
-    if (real === root) throw this.notAFile(requested);
-    const dir = await this.openDir(root, path.dirname(real), requested);
-    let handle: FileHandle;
-    try {
-      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
-    } finally {
-      await dir.close();
-    }
+    const handle = await this.openExisting(requested);
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
@@ -445,6 +424,19 @@ export class ConfinedFs {
       throw err;
     } finally {
       await parent.close();
+    }
+  }
+
+  /** Opens the existing file `requested` read-only, through its parent opened and checked. */
+  private async openExisting(requested: string): Promise<FileHandle> {
+    const root = await this.rootReal();
+    const real = await this.resolveExisting(requested);
+    if (real === root) throw this.notAFile(requested);
+    const dir = await this.openDir(root, path.dirname(real), requested);
+    try {
+      return await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
+    } finally {
+      await dir.close();
     }
   }
 
