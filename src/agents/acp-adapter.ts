@@ -57,8 +57,10 @@ interface Turn {
  * `session/new` with the session's cwd (or `session/load` of the kept conversation, when the agent
  * offers it), one `session/prompt` per run, `session/cancel` on abort. What the agent sends is
  * applied in wire order (acp-wire.ts), its requests answered by acp-requests.ts, its output held
- * while the log has no room (acp-output-hold.ts). The process starts with the first run; once it
- * is gone the adapter is `dead` and the session replaces it.
+ * while the log has no room (acp-output-hold.ts). The process starts with the first run
+ * (acp-start.ts), under a holder keeps its turn in the record (acp-held-turn.ts), and is let go of
+ * with session/close and $/cancel_request (acp-close.ts); once it is gone the adapter is `dead`
+ * and the session replaces it.
  */
 export class AcpAdapter implements AgentAdapter {
   private readonly context: AdapterContext;
