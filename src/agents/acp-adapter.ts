@@ -2,16 +2,16 @@ import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
 import { SwitchboardError, unsupportedContent } from "../protocol/index.js";
-import { isPublicError } from "../protocol/errors.js";
 import type { Actor, PromptCapabilities } from "../protocol/index.js";
-import type { Timer } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
+import { cancelPendingRequests, closeAcpSession } from "./acp-close.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
-import { AgentProcess } from "./agent-process.js";
 import type { AgentChild, ProcessEnd } from "./agent-process.js";
 import { ABORT_SETTLE_TIMEOUT_MS } from "./agent-session-limits.js";
-import { ACP_AUTH_REQUIRED, authRequiredMessage, describeRpcError, stderrNote } from "./acp-failures.js";
-import type { RpcError } from "./acp-failures.js";
-import { AcpStartError, CLIENT_INFO, HandshakeStepError, handshake } from "./acp-handshake.js";
+import { authRequiredMessage } from "./acp-failures.js";
+import { promptOutcome } from "./acp-prompt-outcome.js";
+import { AcpStartError, CLIENT_INFO } from "./acp-handshake.js";
+import { startAcpAgent } from "./acp-start.js";
 import type { HandshakeState } from "./acp-handshake.js";
 import { BASELINE_LIFECYCLE } from "./acp-lifecycle.js";
 import { AcpOutputHold } from "./acp-output-hold.js";
@@ -21,44 +21,22 @@ import type { AgentChoice } from "./acp-choices.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
-import { applySessionUpdate, reportUpdate, statusNotice } from "./acp-updates.js";
+import { applySessionUpdate, reportUpdate } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
 import { ReportedChanges } from "./acp-reported-changes.js";
 import { ConfinedFs } from "./confined-fs.js";
 import { AcpLineReader } from "./acp-line-reader.js";
-import { HELD_TURN_VERSION, MAX_KEPT_ANSWERS, nextIdBase } from "./held-turn.js";
-import type { HeldCursor, HeldRun } from "./held-turn.js";
+import { AcpHeldTurn } from "./acp-held-turn.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
+import type { AgentLogger } from "./logger.js";
 
-/** `initialize` + `session/new` must answer within this long (agents started through npx can be slow). */
-export const ACP_START_TIMEOUT_MS = 30_000;
 /**
  * Longest ACP message (one JSON line) the gateway reads from an agent: the SDK's default. An agent
  * that sends a longer one is stopped (the SDK refuses to buffer it) and its run ends with
  * AGENT_EXITED saying so.
  */
 export const ACP_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
-/**
- * When a session is deleted, how long the agent has to answer `session/close` (where it offers it)
- * before it is stopped anyway.
- */
-export const ACP_CLOSE_TIMEOUT_MS = 2_000;
-/**
- * After `$/cancel_request` for the requests the gateway gives up on, how long the agent has to
- * answer them (ACP: a result or error -32800) before it is stopped: an agent that reads no more
- * input must not hold the stop.
- */
-export const ACP_CANCEL_ANSWER_MS = 500;
-/** When the handshake fails, how long to wait for the process to exit so the error can say how it ended. */
-const EXIT_CLASSIFY_MS = 1000;
-/**
- * When the agent answers a handshake request with an error, how long to wait for the rest of its
- * stderr: it comes through its own pipe, so what the agent wrote there before answering can be
- * read after the answer.
- */
-const STDERR_SETTLE_MS = 200;
-
 export interface AcpAdapterOptions {
   /** argv of the agent, e.g. `["gemini", "--acp"]`. */
   command: string[];
@@ -74,18 +52,15 @@ interface Turn {
   detach: () => void;
 }
 
-/** How long an agent must send no update after loading a conversation before its first turn. */
-const REPLAY_QUIET_MS = 200;
-/** The most a first turn waits for a loaded conversation's replay to end. */
-const REPLAY_SETTLE_MAX_MS = 3_000;
-
 /**
  * Speaks ACP to one agent process, as the client: `initialize` (fs, and terminal when wired),
  * `session/new` with the session's cwd (or `session/load` of the kept conversation, when the agent
  * offers it), one `session/prompt` per run, `session/cancel` on abort. What the agent sends is
  * applied in wire order (acp-wire.ts), its requests answered by acp-requests.ts, its output held
- * while the log has no room (acp-output-hold.ts). The process starts with the first run; once it
- * is gone the adapter is `dead` and the session replaces it.
+ * while the log has no room (acp-output-hold.ts). The process starts with the first run
+ * (acp-start.ts), under a holder keeps its turn in the record (acp-held-turn.ts), and is let go of
+ * with session/close and $/cancel_request (acp-close.ts); once it is gone the adapter is `dead`
+ * and the session replaces it.
  */
 export class AcpAdapter implements AgentAdapter {
   private readonly context: AdapterContext;
@@ -122,18 +97,8 @@ export class AcpAdapter implements AgentAdapter {
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
   private readonly choices = new AcpChoices();
-  /** Held agents: this connection's request id block, where stdout is applied to, and saves not yet acknowledged. */
-  private idBase = 0;
-  private cursor: HeldCursor | undefined;
-  private heldRun: HeldRun | null = null;
-  private readonly unacked: Array<HeldCursor> = [];
-  /** Answers to the agent's requests made exactly-once (held-turn.ts): the newest, and the last mark. */
-  private answered: Array<[id: string, mark: number]> = [];
-  private mark = 0;
-  /** The newest mark given to an answer or prompt; {@link mark} is the newest recorded. */
-  private markGiven = 0;
-  /** The id of the `session/prompt` on its way to the holder, not yet recorded. */
-  private promptGoing: number | undefined;
+  /** Held agents: the turn in flight as the record keeps it (acp-held-turn.ts). */
+  private readonly heldTurn: AcpHeldTurn;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -145,6 +110,13 @@ export class AcpAdapter implements AgentAdapter {
       logger: context.logger,
     });
     this.hold = new AcpOutputHold({ room: context.room, runOpen: () => this.turn?.run.sink.open === true });
+    this.heldTurn = new AcpHeldTurn({
+      turns: context.turns,
+      proc: () => this.proc,
+      detached: () => this.detached,
+      dead: () => this.isDead,
+      quiet: () => this.turn?.run.sink.quiet !== false,
+    });
   }
 
   get dead(): boolean {
@@ -233,11 +205,7 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.turn = turn;
-      this.cursorAtRunStart();
-      this.keepTurn({ runId: run.runId, promptId: null });
-      if (this.cursor !== undefined && this.context.turns !== undefined) {
-        this.unacked.push({ offset: this.cursor.offset, seq: this.context.turns.appended() });
-      }
+      this.heldTurn.runStarted(run.runId);
       conn.agent.request("session/prompt", { sessionId, prompt }).catch((err: unknown) => {
         // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
         // turn only when no answer can come any more (the request was never sent), after
@@ -338,112 +306,12 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.continuedPrompt = (message) => message.id === promptId;
-      this.keepTurn({ runId: run.runId, promptId });
+      this.heldTurn.keep({ runId: run.runId, promptId });
     });
   }
 
   /** Tells the answer to the `session/prompt` of a continued turn (see {@link continueTurn}). */
   private continuedPrompt: ((message: AnyResponse) => boolean) | undefined;
-
-  /** Held agents: keeps the run in flight (null: none) with the cursor in the record. */
-  private keepTurn(run: HeldRun | null): void {
-    const turns = this.context.turns;
-    if (turns === undefined || this.cursor === undefined || this.proc?.ackTo === undefined) return;
-    this.heldRun = run;
-    turns.save({
-      v: HELD_TURN_VERSION,
-      idBase: this.idBase,
-      cursor: this.cursor,
-      run,
-      answered: this.answered,
-      mark: this.mark,
-    });
-  }
-
-  /**
-   * Everything the agent wrote before `offset` is applied: with no request of the agent's waiting
-   * for its answer and nothing held in the run's pacers, that is the new cursor, saved in the
-   * record (behind the events). The holder may forget stdout up to a cursor once the record
-   * holding it is committed, i.e. once an event appended after it is.
-   */
-  private applied(offset: number, answering: number): void {
-    const turns = this.context.turns;
-    const proc = this.proc;
-    if (turns === undefined || proc?.ackTo === undefined) return;
-    this.lastApplied = { offset, answering };
-    const run = this.turn?.run.sink;
-    if (answering === 0 && run?.quiet !== false && !this.turnEnding && !turns.replaying()) {
-      if (offset > (this.candidate?.offset ?? this.cursor?.offset ?? -1)) {
-        this.candidate = { offset, seq: turns.appended() };
-        this.queueCursorSave();
-      }
-    }
-    this.ackDurable();
-  }
-
-  /**
-   * The run's end (its last text, `chat.final`) is appended once the session settles it, after
-   * this: the record stops naming the run, and cursors move past its answer, only after that, so
-   * a record without the run never comes before its end, nor a cursor past the answer before it.
-   */
-  private turnEnded(runId: string): void {
-    if (this.detached || this.heldRun?.runId !== runId) return;
-    this.turnEnding = true;
-    setImmediate(() => {
-      this.turnEnding = false;
-      if (!this.detached && this.heldRun?.runId === runId) this.keepTurn(null);
-    });
-  }
-
-  private turnEnding = false;
-  /** The end of the last stdout line applied, and how many of the agent's requests waited then. */
-  private lastApplied: { offset: number; answering: number } | undefined;
-
-  /**
-   * A run starts: the run before it has ended in the log, so stdout applied so far is all there.
-   * The cursor moves to it at once, so a replay of this run never reads the one before's lines
-   * (an update names no turn).
-   */
-  private cursorAtRunStart(): void {
-    const turns = this.context.turns;
-    const last = this.lastApplied;
-    if (turns === undefined || last === undefined || last.answering > 0) return;
-    if (this.cursor !== undefined && last.offset <= this.cursor.offset) return;
-    this.candidate = undefined;
-    this.cursor = { offset: last.offset, seq: turns.appended() };
-  }
-
-  /** The newest cursor not saved yet: saved at most once a turn of the event loop (a record write each). */
-  private candidate: HeldCursor | undefined;
-  private cursorSaveQueued = false;
-
-  private queueCursorSave(): void {
-    if (this.cursorSaveQueued) return;
-    this.cursorSaveQueued = true;
-    setImmediate(() => {
-      this.cursorSaveQueued = false;
-      const cursor = this.candidate;
-      const turns = this.context.turns;
-      if (cursor === undefined || turns === undefined || this.detached || this.isDead) return;
-      // An answer still leaving this process is not recorded yet: the cursor may not pass its
-      // request (the next applied line queues this save again).
-      if (this.proc?.answersHeld?.() === true) return;
-      this.candidate = undefined;
-      this.cursor = cursor;
-      this.keepTurn(this.heldRun);
-      // Durable once an event appended after this record is: the log's writes commit in order.
-      this.unacked.push({ offset: cursor.offset, seq: turns.appended() });
-      this.ackDurable();
-    });
-  }
-
-  /** Lets the holder forget stdout up to the newest cursor whose record is committed. */
-  private ackDurable(): void {
-    const published = this.context.turns?.published() ?? 0;
-    let upTo: number | undefined;
-    while (this.unacked.length > 0 && this.unacked[0]!.seq < published) upTo = this.unacked.shift()!.offset;
-    if (upTo !== undefined) this.proc?.ackTo?.(upTo);
-  }
 
   /** What a failed start or adoption makes of the adapter: dead, its process ended, the outcome saying why. */
   private startFailed(err: unknown): RunOutcome {
@@ -504,94 +372,22 @@ export class AcpAdapter implements AgentAdapter {
     if (this.turn === turn) this.turn = undefined;
     this.continuedPrompt = undefined;
     turn.resolve(outcome);
-    this.turnEnded(turn.run.runId);
+    this.heldTurn.turnEnded(turn.run.runId);
   }
 
   private async start(): Promise<void> {
-    const [program, ...args] = this.options.command;
-    if (program === undefined) throw new AcpStartError("CONFIG_INVALID", "the acp agent has an empty command");
-    const launch = { command: program, args, cwd: this.context.cwd, env: this.options.env };
-    let proc: AgentChild;
-    try {
-      proc =
-        this.context.processes?.start(launch) ??
-        new AgentProcess({ ...launch, clock: this.context.clock, logger: this.context.logger });
-    } catch (error) {
-      if (isPublicError(error)) throw new AcpStartError(error.code, error.message);
-      throw error;
-    }
-    if (proc.spawnFailure) {
-      const error = await proc.spawnFailure;
-      throw new AcpStartError(error.code, error.message);
-    }
-    const { noise, conn } = this.connect(proc);
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.context.clock.setTimeout(() => {
-        const printed = noise.describe();
-        reject(
-          new AcpStartError(
-            "AGENT_FAILED",
-            `the agent did not answer initialize/session/new within ${ACP_START_TIMEOUT_MS} ms` +
-              `${printed === undefined ? "" : `; ${printed}`}${stderrNote(proc.stderrTail())}`,
-          ),
-        );
-      }, ACP_START_TIMEOUT_MS);
+    await startAcpAgent({
+      context: this.context,
+      command: this.options.command,
+      env: this.options.env,
+      authMethod: this.options.authMethod,
+      terminal: this.terminals.supported,
+      state: this.state,
+      resumeId: () => this.resumeId,
+      lastUpdateAt: () => this.lastUpdateAt,
+      connect: (proc) => this.connect(proc),
+      cancelPending: () => this.cancelPending(),
     });
-    try {
-      await Promise.race([
-        handshake(conn, {
-          context: this.context,
-          command: this.options.command,
-          authMethod: this.options.authMethod,
-          terminal: this.terminals.supported,
-          resumeId: () => this.resumeId,
-          replayed: () => this.replayOver(),
-          state: this.state,
-        }),
-        timeout,
-      ]);
-    } catch (err) {
-      if (err instanceof AcpStartError) {
-        // Given up on (the start timeout): the agent is told which requests nobody waits for.
-        await this.cancelPending();
-        throw err;
-      }
-      if (!(err instanceof HandshakeStepError)) {
-        const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
-        if (end) throw new AcpStartError("AGENT_EXITED", proc.describeEnd(end));
-        throw new AcpStartError("AGENT_FAILED", `ACP handshake failed: ${describeError(err)}`);
-      }
-      await this.endedWithin(proc, STDERR_SETTLE_MS);
-      if (err.error.code === ACP_AUTH_REQUIRED) {
-        throw new AcpStartError("AGENT_AUTH_REQUIRED", this.authRequired(err.error));
-      }
-      // The agent's answer, with what it said on stderr: the reason is often only there.
-      throw new AcpStartError(
-        "AGENT_FAILED",
-        `ACP handshake failed: the agent answered ${err.step} with ` +
-          `${describeRpcError(err.error)}${stderrNote(proc.stderrTail())}`,
-      );
-    } finally {
-      timer?.cancel();
-    }
-  }
-
-  /**
-   * Resolves once the agent has sent no update for REPLAY_QUIET_MS after its `session/load`
-   * answer (at most REPLAY_SETTLE_MAX_MS). ACP has the replay come before the answer, but an
-   * agent that sends it after (Gemini CLI was seen to) would otherwise replay the whole
-   * conversation into the first run: no turn takes updates until then.
-   */
-  private async replayOver(): Promise<void> {
-    const clock = this.context.clock;
-    const answeredAt = clock.monotonic();
-    for (;;) {
-      const now = clock.monotonic();
-      const quiet = now - Math.max(answeredAt, this.lastUpdateAt);
-      if (quiet >= REPLAY_QUIET_MS || now - answeredAt >= REPLAY_SETTLE_MAX_MS) return;
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, REPLAY_QUIET_MS - quiet));
-    }
   }
 
   /** Wires the ACP connection to `proc`'s stdio (wire order, output hold, noise filter). */
@@ -614,31 +410,8 @@ export class AcpAdapter implements AgentAdapter {
     const raw = { readable: this.watchInput(readable), writable: parsed.writable };
     if (held) {
       const kept = adopted ? this.context.turns?.kept() : undefined;
-      this.idBase = nextIdBase(kept?.idBase, this.context.clock.now());
-      this.cursor = kept?.cursor ?? { offset: proc.firstOffset?.() ?? 0, seq: this.context.turns?.appended() ?? 0 };
-      this.answered = [...(kept?.answered ?? [])];
-      this.mark = kept?.mark ?? 0;
-      this.markGiven = this.mark;
-      this.keepTurn(kept?.run ?? null);
-      proc.holdAnswers?.({
-        next: () => ++this.markGiven,
-        recorded: (id, mark) => {
-          // Until now a record written (a run's end) kept the mark before: the holder drops this
-          // answer if the gateway dies first, and the next one answers again.
-          this.mark = mark;
-          if (id !== undefined) this.answered.push([id, mark]);
-          else if (this.promptGoing !== undefined && this.heldRun !== null) {
-            // The prompt has left for the holder: from now on the record says it was sent.
-            this.heldRun = { ...this.heldRun, promptId: this.promptGoing };
-            this.promptGoing = undefined;
-          }
-          if (this.answered.length > MAX_KEPT_ANSWERS) this.answered.shift();
-          this.keepTurn(this.heldRun);
-          this.context.turns?.flush();
-        },
-      });
+      this.heldTurn.begin(proc, kept, this.context.clock.now());
     }
-    const answeredBefore = new Set(this.answered.map(([id]) => id));
     const wire = new AcpWire(
       raw,
       {
@@ -654,18 +427,14 @@ export class AcpAdapter implements AgentAdapter {
           this.settled?.();
         },
         // The reader counts stdout's bytes; the holder's offsets count stderr's too.
-        applied: (position, answering) => this.applied(proc.holderOffset?.(position) ?? position, answering),
+        applied: (position, answering) => this.heldTurn.applied(proc.holderOffset?.(position) ?? position, answering),
         skipped: (method) => this.context.turns?.skipped(method),
-        // Recorded with the prompt (recorded above), not before: a record naming a prompt id the
-        // holder never got would wait for its answer for ever.
-        sent: (method, wireId) => {
-          if (method === "session/prompt" && this.heldRun !== null) this.promptGoing = wireId;
-        },
+        sent: (method, wireId) => this.heldTurn.sent(method, wireId),
       },
       {
         watchResponsesTo: ["session/prompt"],
-        idBase: this.idBase,
-        answeredBefore,
+        idBase: this.heldTurn.idBase,
+        answeredBefore: this.heldTurn.answeredIds(),
         ...(reader ? { endOf: (message: AnyMessage) => reader.endOf(message) } : {}),
       },
     );
@@ -693,79 +462,32 @@ export class AcpAdapter implements AgentAdapter {
 
   /**
    * The session is deleted: asks the agent to free its conversation (ACP `session/close`, where it
-   * offers it), waiting at most {@link ACP_CLOSE_TIMEOUT_MS}; unanswered, the request is then
-   * cancelled with the others ({@link cancelPending}). Tested in test/agents/acp-lifecycle.test.ts.
+   * offers it; acp-close.ts).
    */
   private async closeSession(): Promise<void> {
     const conn = this.conn;
-    const sessionId = this.state.acpSessionId;
-    if (conn === undefined || sessionId === undefined || !this.state.lifecycle.close || this.proc?.running !== true) {
+    const acpSessionId = this.state.acpSessionId;
+    if (
+      conn === undefined ||
+      acpSessionId === undefined ||
+      !this.state.lifecycle.close ||
+      this.proc?.running !== true
+    ) {
       return;
     }
-    const closing = conn.agent.request("session/close", { sessionId }).then(
-      () => undefined,
-      (err: unknown) => {
-        this.context.logger.debug(
-          { sessionId: this.context.sessionId, err: describeError(err) },
-          "session/close failed",
-        );
-      },
-    );
-    if (!(await this.within(closing, ACP_CLOSE_TIMEOUT_MS))) {
-      this.context.logger.warn(
-        { sessionId: this.context.sessionId, timeoutMs: ACP_CLOSE_TIMEOUT_MS },
-        "the agent did not answer session/close in time; stopping it",
-      );
-    }
+    await closeAcpSession({ conn, acpSessionId, ...this.agentAt() });
   }
 
-  /**
-   * Sends `$/cancel_request` for every request the agent has not answered: the gateway gives up on
-   * them (a start timeout, a turn that did not end after an abort, a session/close unanswered, a
-   * stop). Waits at most {@link ACP_CANCEL_ANSWER_MS} for the agent to answer them.
-   */
+  /** Tells the agent the gateway gives up on the requests it has not answered (acp-close.ts). */
   private async cancelPending(): Promise<void> {
     const conn = this.conn;
     const wire = this.wire;
-    const pending = wire?.pendingRequests() ?? [];
-    if (conn === undefined || wire === undefined || pending.length === 0 || this.detached) return;
-    const sent = Promise.all(
-      pending.map((requestId) =>
-        conn.agent.notify("$/cancel_request", { requestId }).catch((err: unknown) => {
-          // The connection is closed already (the agent is gone): nothing to cancel there.
-          this.context.logger.debug({ err: describeError(err) }, "$/cancel_request not delivered");
-        }),
-      ),
-    );
-    await this.within(
-      sent.then(() => wire.whenAnswered(pending)),
-      ACP_CANCEL_ANSWER_MS,
-    );
+    if (conn === undefined || wire === undefined || this.detached) return;
+    await cancelPendingRequests({ conn, wire, ...this.agentAt() });
   }
 
-  /** Whether `promise` settled within `ms` (it goes on either way). */
-  private within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = this.context.clock.setTimeout(() => resolve(false), ms);
-      void promise.then(() => {
-        timer.cancel();
-        resolve(true);
-      });
-    });
-  }
-
-  private authRequired(error: RpcError): string {
-    return authRequiredMessage(error, this.state.authMethods, this.options.command);
-  }
-
-  private endedWithin(proc: AgentChild, ms: number): Promise<ProcessEnd | undefined> {
-    return new Promise((resolve) => {
-      const timer = this.context.clock.setTimeout(() => resolve(undefined), ms);
-      void proc.closed.then((end) => {
-        timer.cancel();
-        resolve(end);
-      });
-    });
+  private agentAt(): { clock: Clock; logger: AgentLogger; sessionId: string } {
+    return { clock: this.context.clock, logger: this.context.logger, sessionId: this.context.sessionId };
   }
 
   private onProcessEnd(proc: AgentChild, end: ProcessEnd): void {
@@ -861,34 +583,10 @@ export class AcpAdapter implements AgentAdapter {
   private onResponse(message: AnyResponse): void {
     const turn = this.turn;
     if (!turn) return;
-    if ("error" in message) {
-      const error = message.error as RpcError;
-      this.finishTurn(
-        turn,
-        error.code === ACP_AUTH_REQUIRED
-          ? { kind: "error", code: "AGENT_AUTH_REQUIRED", message: this.authRequired(error) }
-          : { kind: "error", code: "AGENT_FAILED", message: `the agent answered ${describeRpcError(error)}` },
-      );
-      return;
-    }
-    const result = message.result;
-    const stopReason = isRecord(result) && typeof result.stopReason === "string" ? result.stopReason : undefined;
-    if (stopReason === undefined) {
-      this.finishTurn(turn, {
-        kind: "error",
-        code: "AGENT_FAILED",
-        message: "session/prompt answered without a stopReason",
-      });
-      return;
-    }
-    // claude-agent-acp, told the client shows its failures, ends a turn its model API failed
-    // with `end_turn` and the failure in `_meta`: that run failed, and says why.
-    const failure = statusNotice(isRecord(result) ? result._meta : undefined);
-    if (failure?.level === "error") {
-      this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: `the agent failed: ${failure.text}` });
-      return;
-    }
-    this.finishTurn(turn, { kind: "final", stopReason });
+    this.finishTurn(
+      turn,
+      promptOutcome(message, (error) => authRequiredMessage(error, this.state.authMethods, this.options.command)),
+    );
   }
 }
 

@@ -3,9 +3,10 @@
 // failed start is told by. Apart from acp-adapter.ts, which runs the prompts once the handshake is done.
 import * as acp from "@agentclientprotocol/sdk";
 import type { ClientConnection } from "@agentclientprotocol/sdk";
+import { SwitchboardError } from "../protocol/index.js";
 import type { ErrorCode, PromptCapabilities } from "../protocol/index.js";
 import type { AdapterContext } from "./adapter.js";
-import { asRpcError, describeRpcError, readAuthMethods } from "./acp-failures.js";
+import { ACP_AUTH_REQUIRED, asRpcError, describeRpcError, readAuthMethods } from "./acp-failures.js";
 import type { RpcError } from "./acp-failures.js";
 import { toConfigOptions, toModes } from "./acp-updates.js";
 import { canReopen, readLifecycle, readPromptCapabilities } from "./acp-lifecycle.js";
@@ -14,11 +15,11 @@ import type { SessionModels } from "./acp-session-models.js";
 
 export const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
 
-export class AcpStartError extends Error {
-  readonly code: ErrorCode;
+/** Why the agent did not start: its code and message end the run that waited (`chat.error`). */
+export class AcpStartError extends SwitchboardError {
+  override readonly name: string = "AcpStartError";
   constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 
@@ -41,7 +42,7 @@ export interface HandshakeState {
 
 export interface HandshakeOptions {
   context: AdapterContext;
-  /** Resolves once the replay of a loaded conversation is over (see AcpAdapter.replayOver). */
+  /** Resolves once the replay of a loaded conversation is over (see replayOver in acp-start.ts). */
   replayed?: () => Promise<void>;
   /** argv of the agent (its name, in messages). */
   command: string[];
@@ -165,12 +166,16 @@ function logOpeningState(context: AdapterContext, state: HandshakeState, answer:
   if (options !== undefined) context.agentEvent({ type: "agent.config", configOptions: options });
 }
 
-/** A handshake request the agent answered with an error: which one, and the error. */
-export class HandshakeStepError extends Error {
+/**
+ * A handshake request the agent answered with an error: which one, and the error (AGENT_FAILED,
+ * or AGENT_AUTH_REQUIRED for ACP's auth-required). acp-start.ts words it with the agent's stderr.
+ */
+export class HandshakeStepError extends SwitchboardError {
+  override readonly name: string = "HandshakeStepError";
   readonly step: string;
   readonly error: RpcError;
   constructor(step: string, error: RpcError) {
-    super(`${step}: ${error.message}`);
+    super(error.code === ACP_AUTH_REQUIRED ? "AGENT_AUTH_REQUIRED" : "AGENT_FAILED", `${step}: ${error.message}`);
     this.step = step;
     this.error = error;
   }

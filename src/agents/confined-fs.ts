@@ -3,6 +3,8 @@ import { constants } from "node:fs";
 import { access, lstat, mkdir, open, readlink, realpath, rename, rmdir, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { SwitchboardError } from "../protocol/errors.js";
+import { isInside } from "../system/path-inside.js";
 
 /** Largest file an agent may read through ACP `fs/read_text_file`. */
 export const MAX_FS_READ_BYTES = 16 * 1024 * 1024;
@@ -27,12 +29,17 @@ const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLL
  */
 export type FsRefusal = "outside-root" | "not-found" | "not-a-file" | "too-large" | "hard-linked";
 
-/** Why the confined file system refused; the ACP adapter turns it into an error for the agent. */
-export class FsAccessError extends Error {
-  override readonly name = "FsAccessError";
+/**
+ * Why the confined file system refused: FILE_NOT_FOUND, PAYLOAD_TOO_LARGE, else FILE_REFUSED with
+ * the `reason` (as the files routes answer it); the ACP adapter turns it into an error for the agent.
+ */
+export class FsAccessError extends SwitchboardError {
+  override readonly name: string = "FsAccessError";
   readonly reason: FsRefusal;
   constructor(reason: FsRefusal, message: string) {
-    super(message);
+    if (reason === "not-found") super("FILE_NOT_FOUND", message);
+    else if (reason === "too-large") super("PAYLOAD_TOO_LARGE", message);
+    else super("FILE_REFUSED", message, { reason });
     this.reason = reason;
   }
 }
@@ -56,10 +63,6 @@ interface OpenParent {
   dir: OpenDir;
   undoMade(): Promise<void>;
   close(): Promise<void>;
-}
-
-function isInside(root: string, p: string): boolean {
-  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
 
 function errno(err: unknown): string | undefined {
@@ -170,16 +173,7 @@ export class ConfinedFs {
   }
 
   private async readBytes(requested: string): Promise<Buffer> {
-    const root = await this.rootReal();
-    const real = await this.resolveExisting(requested);
-    if (real === root) throw this.notAFile(requested);
-    const dir = await this.openDir(root, path.dirname(real), requested);
-    let handle: FileHandle;
-    try {
-      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
-    } finally {
-      await dir.close();
-    }
+    const handle = await this.openExisting(requested);
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
@@ -338,16 +332,7 @@ export class ConfinedFs {
   }
 
   private async openReadNow(requested: string): Promise<{ handle: FileHandle; size: number }> {
-    const root = await this.rootReal();
-    const real = await this.resolveExisting(requested);
-    if (real === root) throw this.notAFile(requested);
-    const dir = await this.openDir(root, path.dirname(real), requested);
-    let handle: FileHandle;
-    try {
-      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
-    } finally {
-      await dir.close();
-    }
+    const handle = await this.openExisting(requested);
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
@@ -439,6 +424,19 @@ export class ConfinedFs {
       throw err;
     } finally {
       await parent.close();
+    }
+  }
+
+  /** Opens the existing file `requested` read-only, through its parent opened and checked. */
+  private async openExisting(requested: string): Promise<FileHandle> {
+    const root = await this.rootReal();
+    const real = await this.resolveExisting(requested);
+    if (real === root) throw this.notAFile(requested);
+    const dir = await this.openDir(root, path.dirname(real), requested);
+    try {
+      return await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
+    } finally {
+      await dir.close();
     }
   }
 

@@ -2,12 +2,9 @@ export * from "./adapter.js";
 export * from "./adapter-factory.js";
 export * from "./agent-session.js";
 export * from "./child-terminal.js";
-export {
-  ACP_CANCEL_ANSWER_MS,
-  ACP_CLOSE_TIMEOUT_MS,
-  ACP_MAX_MESSAGE_BYTES,
-  ACP_START_TIMEOUT_MS,
-} from "./acp-adapter.js";
+export { ACP_MAX_MESSAGE_BYTES } from "./acp-adapter.js";
+export { ACP_START_TIMEOUT_MS } from "./acp-start.js";
+export { ACP_CANCEL_ANSWER_MS, ACP_CLOSE_TIMEOUT_MS } from "./acp-close.js";
 export { MAX_NOISE_LINES_KEPT, NOISE_LINE_CHARS } from "./acp-stdout-noise.js";
 export { MAX_CHILD_TERMINALS, MAX_TERMINAL_OUTPUT_BYTES } from "./acp-terminals.js";
 export { KILL_GRACE_MS, STDERR_TAIL_BYTES } from "./agent-process.js";

@@ -4,7 +4,7 @@ import type { PersistedSession, StoredEntry } from "../log/store.js";
 import { jsonSize } from "../log/types.js";
 import type { RedisClient } from "./redis-client.js";
 import { NOTICE_ENTRIES_MAX_BYTES, digitsAt } from "./live-notice.js";
-import { InternalError } from "../protocol/errors.js";
+import { InternalError, SwitchboardError } from "../protocol/errors.js";
 
 /** Arguments per entry of the append script (see APPEND). */
 const ENTRY_ARGS = 7;
@@ -87,8 +87,9 @@ local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return epoch`;
 
-/** Why an append was refused: another epoch is in force (the session was taken over). */
-export class FencedError extends Error {
+/** Why an append was refused: another epoch is in force (the session was taken over; FENCED, `node` its owner). */
+export class FencedError extends SwitchboardError {
+  override readonly name: string = "FencedError";
   constructor(
     readonly sessionId: string,
     readonly heldEpoch: number,
@@ -96,7 +97,9 @@ export class FencedError extends Error {
     readonly owner: string,
   ) {
     super(
+      "FENCED",
       `session ${sessionId} is fenced: this node appended under epoch ${heldEpoch}, Redis has epoch ${foundEpoch}${owner ? ` owned by ${owner}` : ""}`,
+      { node: owner },
     );
   }
 }

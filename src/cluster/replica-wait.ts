@@ -1,3 +1,4 @@
+import { InternalError } from "../protocol/errors.js";
 import type { RedisClient } from "./redis-client.js";
 import { sessionKeys } from "./redis-log.js";
 
@@ -12,8 +13,12 @@ redis.call('SPUBLISH', KEYS[2], ARGV[1])
 return 0
 `;
 
-/** Why an append is not acknowledged although Redis ran it: too few replicas confirmed it in time. */
-export class ReplicasNotConfirmedError extends Error {
+/**
+ * Why an append is not acknowledged although Redis ran it: too few replicas confirmed it in time.
+ * Internal: the store counts it as a failed call and sends the append again; no client gets it.
+ */
+export class ReplicasNotConfirmedError extends InternalError {
+  override readonly name: string = "ReplicasNotConfirmedError";
   constructor(
     readonly wanted: number,
     readonly confirmed: number,

@@ -128,7 +128,7 @@ const promptAgent = defineTool({
         // model would prompt again. A gateway gone between the prompt's answer and the follower's
         // connect answers as a drop during the wait does (test/mcp/prompt-queued-loss.test.ts).
         if (error instanceof ConnectionError) return unfollowedRun(runId);
-        const code = isPublicError(error) || error instanceof ToolError ? error.code : "INTERNAL";
+        const code = isPublicError(error) ? error.code : "INTERNAL";
         const message = error instanceof Error ? error.message : String(error);
         throw new ToolError(
           code,

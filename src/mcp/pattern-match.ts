@@ -1,4 +1,5 @@
 import { Script, createContext } from "node:vm";
+import { SwitchboardError } from "../protocol/errors.js";
 
 /**
  * CPU time one match of a caller's pattern may use. A pattern is the caller's code: one with
@@ -15,9 +16,12 @@ export const MATCH_WALL_LIMIT_MS = 5_000;
 /** Runs `pattern.exec(text)` (V8 interrupts a regex on a vm timeout). */
 const EXEC = new Script("pattern.exec(text)");
 
-/** A caller's pattern took too long on the output: the wait ends with this (VALIDATION_FAILED). */
-export class PatternTooSlow extends Error {
-  override readonly name = "PatternTooSlow";
+/** A caller's pattern took too long on the output: the wait ends with this. */
+export class PatternTooSlow extends SwitchboardError {
+  override readonly name: string = "PatternTooSlow";
+  constructor(message: string) {
+    super("VALIDATION_FAILED", message);
+  }
 }
 
 /** CPU time this process has used, in milliseconds. */

@@ -1,7 +1,8 @@
 import type { CallToolResult, Tool as ToolListing, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { ConnectionError } from "../client/node.js";
-import { isPublicError } from "../protocol/errors.js";
+import { SwitchboardError, isPublicError } from "../protocol/errors.js";
+import type { ErrorCode } from "../protocol/errors.js";
 import { controlHeldText } from "../protocol/index.js";
 import type { GatewayAccess } from "./gateway.js";
 
@@ -60,13 +61,10 @@ export function reportWhileWaiting(
  * A refusal found by the MCP server itself (bad arguments, the wrong kind of session), with a
  * code from the gateway's list so that it reads like the gateway's own refusals.
  */
-export class ToolError extends Error {
-  override readonly name = "ToolError";
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class ToolError extends SwitchboardError {
+  override readonly name: string = "ToolError";
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
   }
 }
 
@@ -137,8 +135,7 @@ function describeIssues(error: z.ZodError): string {
  * results (the SDK's own McpServer answers errors so too).
  */
 export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "tokenSource">): CallToolResult {
-  const code =
-    isPublicError(error) || error instanceof ConnectionError || error instanceof ToolError ? error.code : "INTERNAL";
+  const code = isPublicError(error) || error instanceof ConnectionError ? error.code : "INTERNAL";
   // CONTROL_HELD said from who holds control: the gateway's own advice ("acquire control with
   // force") names something no tool here does.
   const held = isPublicError(error) ? controlHeldText(error) : undefined;

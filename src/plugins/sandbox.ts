@@ -1,7 +1,8 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { opendir, readFile, readlink, realpath } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { SwitchboardError } from "../protocol/index.js";
+import { isInside } from "../system/path-inside.js";
 
 /**
  * How a plugin process is started: Node's permission model with the narrowest grants.
@@ -74,12 +75,6 @@ function withSlash(dir: string): string {
   return dir.endsWith(sep) ? dir : dir + sep;
 }
 
-/** True when `inner` is `outer` or inside it. Both must be absolute and normalized. */
-export function isInside(inner: string, outer: string): boolean {
-  const rel = relative(outer, inner);
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
-}
-
 export interface ResolvedPlugin {
   /** Real path of the folder the plugin may read. */
   dir: string;
@@ -120,12 +115,12 @@ export async function resolvePlugin(
     dir = dirname(real);
     entry = real;
   }
-  if (!isInside(entry, dir))
+  if (!isInside(dir, entry))
     throw new SwitchboardError("CONFIG_INVALID", `plugin entry ${entry} is outside its folder ${dir}`);
   if (dir === sep) throw new SwitchboardError("CONFIG_INVALID", "a plugin folder cannot be the file system root");
   for (const protectedPath of options.protectedPaths) {
     const p = existsSync(protectedPath) ? realpathSync(protectedPath) : resolve(protectedPath);
-    if (isInside(p, dir))
+    if (isInside(dir, p))
       throw new SwitchboardError(
         "CONFIG_INVALID",
         `plugin folder ${dir} contains ${p}, which plugins must not read; give the plugin its own folder`,
@@ -159,7 +154,7 @@ export async function assertNoEscapingLinks(dir: string, maxEntries = PLUGIN_FOL
       if (dirent.isDirectory()) pending.push(path);
       else if (dirent.isSymbolicLink()) {
         const target = await realpath(path).catch(async () => resolve(current, await readlink(path)));
-        if (!isInside(target, dir))
+        if (!isInside(dir, target))
           throw new SwitchboardError(
             "CONFIG_INVALID",
             `plugin folder ${dir} holds a symbolic link leading outside it (${path} -> ${target}); Node's permission model would follow it`,

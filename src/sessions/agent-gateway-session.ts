@@ -1,6 +1,5 @@
 import { checkChoice } from "../agents/acp-choices.js";
 import type { AgentChoice } from "../agents/acp-choices.js";
-import { randomBytes } from "node:crypto";
 import { createAgentSession } from "../agents/index.js";
 import type {
   AdapterContext,
@@ -10,11 +9,8 @@ import type {
   AgentLogger,
   AgentSession,
   AgentSpec,
-  ChildTerminal,
   ChildTerminalFactory,
-  ChildTerminalSpec,
 } from "../agents/index.js";
-import { childEnv } from "../core/child-env.js";
 import { lastLine } from "../core/last-line.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -30,31 +26,23 @@ import type {
   SessionInfo,
 } from "../protocol/index.js";
 import type { PolicyPreviewRow } from "../protocol/index.js";
-import {
-  AGENT_STATE_EVENT_TYPES,
-  LIMITS,
-  SwitchboardError,
-  decide,
-  reduceAgentState,
-  replaceHiddenChars,
-} from "../protocol/index.js";
-import { isPublicError } from "../protocol/errors.js";
+import { SwitchboardError, reduceAgentState } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
-import type { SessionManager } from "./session-manager.js";
-import { HeldAgentProcess } from "./held-agent-process.js";
+import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
+import { heldAgentProcess, launchHeldAgent } from "./held-agent-launch.js";
+import type { KeptProcess } from "./held-agent-launch.js";
 import { readKeptTurn } from "../agents/held-turn.js";
 import type { HeldTurn, KeptTurn } from "../agents/held-turn.js";
 import { TurnReplay } from "../agents/turn-replay.js";
-import type { AgentSessionOptions, ContinuedRun, QueuedRun } from "../agents/agent-session-types.js";
+import type { AgentSessionOptions } from "../agents/agent-session-types.js";
 import type { TurnKeeper } from "../agents/adapter.js";
 import { Holders } from "./holders.js";
-import type { HolderRef, Launched } from "./holders.js";
 import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
-import { OUTPUT_DRAIN_TIMEOUT_MS } from "./terminal-process.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
-import { createTerminalSession } from "./terminal-session.js";
-import type { TerminalSession } from "./terminal-session.js";
+import { OpenRuns, RUN_BOOKKEEPING } from "./open-runs.js";
+import { eventsAfter, runSoFar } from "./continued-run.js";
+import { previewPolicy } from "./policy-preview.js";
+import { AGENT_STATE_EVENTS, caughtUpAgentState } from "./agent-state-catch-up.js";
 
 export interface AgentStartOptions {
   spec: AgentSpec;
@@ -77,38 +65,37 @@ export interface AgentStartOptions {
  */
 export class AgentGatewaySession extends Session {
   private agent: AgentSession | undefined;
-  /** Runs queued or started and not ended, in the order they were queued (see {@link RunBookkeeping}). */
-  private readonly openRuns: Set<string>;
-  /** Permission requests not resolved: request id → run id. */
-  private readonly openRequests: Map<string, string>;
-  /** Elicitations not resolved: request id → run id. */
-  private readonly openElicitations: Map<string, string>;
+  /** Runs, permission requests and elicitations not ended, kept in the record (open-runs.ts). */
+  private readonly open: OpenRuns;
   private readonly stopTracking: () => void;
   private resuming: Promise<void> | undefined;
   /** Restored running with its agent under a live holder: {@link adopt} takes it over. */
   private awaitingAdoption = false;
   /** The held process {@link adopt} gives the agent, once. */
   private adoptable: AgentChild | undefined;
-  /** Runs started and not ended (not kept in the record: read from the log at a restart). */
-  private readonly startedRuns = new Set<string>();
   /** The permission policy of the agent's config entry (or inline spec), as the session started. */
   private agentPolicy: PermissionPolicy | undefined;
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     super(record, log, ctx);
-    const saved = record as SessionRecord & RunBookkeeping;
-    this.openRuns = new Set(saved.openRuns ?? []);
-    this.openRequests = new Map(saved.openRequests ?? []);
-    this.openElicitations = new Map(saved.openElicitations ?? []);
+    this.open = new OpenRuns(record);
     // Published events only: what the record says is open is then never ahead of the log.
     this.stopTracking = log.subscribe((entry) => {
       if (RUN_BOOKKEEPING.has(entry.type)) {
         const event = eventOf(entry);
-        if (this.track(event)) this.saveBookkeeping();
+        if (this.open.track(event)) {
+          // Queued behind the events that changed it.
+          this.open.keepIn(this.record);
+          this.persist();
+        }
         this.noteAttention(event);
       } else if (AGENT_STATE_EVENTS.has(entry.type)) this.keepAgentState(eventOf(entry));
     });
-    this.catchUpAgentState();
+    const caughtUp = caughtUpAgentState(record.agentState, log);
+    if (caughtUp !== undefined) {
+      record.agentState = caughtUp;
+      this.persist();
+    }
   }
 
   start(options: AgentStartOptions, adopt?: AgentSessionOptions["adopt"], replay?: TurnReplay): void {
@@ -153,77 +140,14 @@ export class AgentGatewaySession extends Session {
     const holders = this.ctx.holders;
     if (holders === undefined) return undefined;
     return {
-      start: (launch) => {
-        // A name of its own per process: the holder of an agent that ended may not be gone yet.
-        const name = `${this.id}.agent-${randomBytes(4).toString("hex")}`;
-        const command = [launch.command, ...launch.args];
-        let started: Launched;
-        try {
-          started = holders.launchSync(name, {
-            command,
-            cwd: launch.cwd,
-            env: childEnv(launch.env),
-            pty: false,
-            cols: 80,
-            rows: 24,
-            drainTimeoutMs: OUTPUT_DRAIN_TIMEOUT_MS,
-          });
-        } catch (error) {
-          throw new SwitchboardError("SPAWN_FAILED", `cannot start ${launch.command}: ${(error as Error).message}`);
-        }
-        const record = this.record as SessionRecord & KeptProcess;
-        record.holder = { pid: started.holderPid, start: started.holderStart, outputBase: 0 };
-        record.agentHolderName = name;
-        record.agentPid = started.childPid;
-        record.agentPidStart = processStartTime(started.childPid) ?? undefined;
-        this.persist();
-        return this.heldProcess(
-          holders,
-          name,
-          { pid: started.holderPid, start: started.holderStart },
-          started.childPid,
-          false,
-          undefined,
-        );
-      },
+      start: (launch) =>
+        launchHeldAgent({ holders, launch, sessionId: this.id, record: this.record, persist: () => this.persist() }),
       adopted: () => {
         const adoptable = this.adoptable;
         this.adoptable = undefined;
         return adoptable;
       },
     };
-  }
-
-  private heldProcess(
-    holders: Holders,
-    name: string,
-    holder: Pick<HolderRef, "pid" | "start">,
-    childPid: number,
-    adopted: boolean,
-    kept: HeldTurn | undefined,
-  ) {
-    const process: HeldAgentProcess = new HeldAgentProcess({
-      // A new process: the adapter acknowledges (from 0); an adopted one goes on from its kept turn.
-      ...(!adopted ? { skipTo: 0 } : {}),
-      ...(kept !== undefined
-        ? { skipTo: kept.cursor.offset, committedMark: kept.mark, answered: new Set(kept.answered.map(([id]) => id)) }
-        : {}),
-      socketPath: holders.socketPath(name),
-      holderPid: holder.pid,
-      holderStart: holder.start,
-      childPid,
-      onRefused: (refusal) => holders.refused(this.record, refusal),
-      command: this.record.command?.[0] ?? "agent",
-      ...(adopted ? { onGreeted: () => holders.adopted(this.record) } : {}),
-      onEnded: () => {
-        const record = this.record as SessionRecord & KeptProcess;
-        if (record.agentHolderName !== name) return;
-        record.holder = null;
-        delete record.agentHolderName;
-        this.persist();
-      },
-    });
-    return process;
   }
 
   /**
@@ -246,14 +170,16 @@ export class AgentGatewaySession extends Session {
     }
     const kept = readKeptTurn((record as SessionRecord & KeptTurnRecord).heldTurn);
     this.keptTurn = kept;
-    this.adoptable = this.heldProcess(
+    this.adoptable = heldAgentProcess({
       holders,
-      record.agentHolderName,
-      ref,
-      record.agentPid,
-      true,
-      kept?.kind === "turn" ? kept.turn : undefined,
-    );
+      record,
+      persist: () => this.persist(),
+      name: record.agentHolderName,
+      holder: ref,
+      childPid: record.agentPid,
+      adopted: true,
+      kept: kept?.kind === "turn" ? kept.turn : undefined,
+    });
     this.awaitingAdoption = true;
     return true;
   }
@@ -276,7 +202,7 @@ export class AgentGatewaySession extends Session {
     if (kept?.kind !== "turn") {
       if (kept?.kind === "refused")
         options.logger?.warn({ sessionId: this.id, reason: kept.reason }, "turn not continued");
-      const turnOpen = this.closeOpenRuns(kept?.reason ?? GATEWAY_RESTARTED, kept !== undefined) > 0;
+      const turnOpen = this.open.close(this.log, kept?.reason ?? GATEWAY_RESTARTED, kept !== undefined) > 0;
       this.start(options, { turnOpen });
       return;
     }
@@ -284,19 +210,19 @@ export class AgentGatewaySession extends Session {
     const runId = turn.run?.runId;
     // The run in flight goes on, and the runs queued behind it wait again (their prompts went
     // nowhere yet); a run started that the record does not name ends.
-    this.trackOpenRuns();
-    const queued = this.queuedRuns(runId);
+    this.open.readAll(this.log);
+    const queued = this.open.queued(this.log, runId);
     const keep = new Set([...(runId !== undefined ? [runId] : []), ...queued.map((q) => q.runId)]);
-    const aborted = this.closeOpenRuns(GATEWAY_RESTARTED, false, keep);
+    const aborted = this.open.close(this.log, GATEWAY_RESTARTED, false, keep);
     const continued =
-      runId !== undefined && this.openRuns.has(runId) ? this.runSoFar(runId, turn.cursor.seq) : undefined;
+      runId !== undefined && this.open.runs.has(runId) ? runSoFar(this.log, runId, turn.cursor.seq) : undefined;
     if (continued === undefined && aborted > 0) {
       // A run the record does not name as in flight (its record was not committed before the
       // gateway died) ended: the agent is told to stop that turn, as without a kept turn.
       this.start(options, { turnOpen: true, queued });
       return;
     }
-    const replay = new TurnReplay(this.log, this.eventsAfter(turn.cursor.seq), continued?.runId);
+    const replay = new TurnReplay(this.log, eventsAfter(this.log, turn.cursor.seq), continued?.runId);
     this.replay = replay;
     this.continuedRun = continued?.runId;
     this.start(options, { turnOpen: false, continued, queued }, replay);
@@ -331,40 +257,6 @@ export class AgentGatewaySession extends Session {
       },
       skipped: (method) => this.replay?.skip(LOGGED_BY_REQUEST[method]),
     };
-  }
-
-  /** Every event after `seq` (what re-read stdout may produce again). */
-  private eventsAfter(seq: number): SessionEvent[] {
-    const events: SessionEvent[] = [];
-    let since = Math.max(seq, this.log.first - 1);
-    for (;;) {
-      const page = this.log.read(since, { limit: 1000 });
-      for (const entry of page.entries) events.push(eventOf(entry));
-      if (page.next >= page.head || page.next <= since) break;
-      since = page.next;
-    }
-    return events;
-  }
-
-  /** Run `runId` as the log has it up to `seq`: its prompt and the events {@link Run.restore} goes through. */
-  private runSoFar(runId: string, seq: number): ContinuedRun {
-    const run: ContinuedRun = { runId, text: "", by: { name: "gateway", role: "system" }, events: [] };
-    let since = this.log.first - 1;
-    for (;;) {
-      const page = this.log.read(since, { limit: 1000, types: RUN_STATE });
-      for (const entry of page.entries) {
-        if (entry.seq > seq) return run;
-        const event = eventOf(entry);
-        if (!("runId" in event) || event.runId !== runId) continue;
-        if (event.type === "run.queued") {
-          run.text = event.text;
-          run.by = event.by;
-          if (event.content !== undefined) run.content = event.content;
-        } else run.events.push(event);
-      }
-      if (page.next >= page.head || page.next <= since) return run;
-      since = page.next;
-    }
   }
 
   /** The agent cannot be adopted (`reason`): the session is lost, its held process ended. */
@@ -540,49 +432,11 @@ export class AgentGatewaySession extends Session {
   }
 
   /**
-   * What `policy` would have answered to each of the session's past permission requests (the
-   * newest {@link MAX_PREVIEW_REQUESTS} its log keeps), beside what they got.
+   * What `policy` would have answered to each of the session's past permission requests, beside
+   * what they got (policy-preview.ts).
    */
   previewPolicy(policy: PermissionPolicy): PolicyPreviewRow[] {
-    const kept: PolicyPreviewRow[] = [];
-    const byId = new Map<string, PolicyPreviewRow>();
-    const cwd = this.record.cwd ?? "/";
-    let since = this.log.first - 1;
-    for (let page = 0; page < MAX_PREVIEW_PAGES && since < this.log.head; page++) {
-      const read = this.log.read(since, { limit: PREVIEW_PAGE_EVENTS, types: PREVIEW_EVENTS });
-      for (const entry of read.entries) {
-        const event = eventOf(entry);
-        if (event.type === "permission.request") {
-          const verdict = decide(policy, event, cwd);
-          const row: PolicyPreviewRow = {
-            seq: event.seq,
-            requestId: event.requestId,
-            runId: event.runId,
-            title: event.title,
-            ...(event.toolCall !== undefined ? { toolCall: event.toolCall } : {}),
-            rule: verdict.rule,
-            answer: verdict.answer,
-            ...(verdict.answer !== "ask" ? { optionId: verdict.optionId } : {}),
-            ...("reason" in verdict && verdict.reason !== undefined ? { reason: verdict.reason } : {}),
-            got: null,
-          };
-          kept.push(row);
-          byId.set(event.requestId, row);
-          if (kept.length > MAX_PREVIEW_REQUESTS) byId.delete(kept.shift()!.requestId);
-        } else if (event.type === "permission.resolved") {
-          const row = byId.get(event.requestId);
-          if (row !== undefined)
-            row.got = {
-              outcome: event.outcome,
-              optionId: event.optionId,
-              by: event.by?.id ?? event.by?.name ?? null,
-            };
-        }
-      }
-      if (read.next <= since) break;
-      since = read.next;
-    }
-    return kept;
+    return previewPolicy(this.log, policy, this.record.cwd ?? "/");
   }
 
   /**
@@ -600,11 +454,11 @@ export class AgentGatewaySession extends Session {
         break;
       case "permission.resolved":
       case "elicitation.resolved":
-        if (this.openRequests.size === 0 && this.openElicitations.size === 0)
+        if (this.open.requests.size === 0 && this.open.elicitations.size === 0)
           this.clearAttention(event.by ?? undefined, ASKS);
         break;
       case "chat.final":
-        if (this.openRuns.size === 0) this.setAttention("run-finished", lastLine(event.text) ?? undefined);
+        if (this.open.runs.size === 0) this.setAttention("run-finished", lastLine(event.text) ?? undefined);
         break;
       case "chat.error":
         this.setAttention("run-failed", event.message);
@@ -702,35 +556,6 @@ export class AgentGatewaySession extends Session {
     void this.agent?.dispose();
   }
 
-  /** Notes what `event` opens or ends; returns whether that changed anything. */
-  private track(event: SessionEvent): boolean {
-    switch (event.type) {
-      case "run.queued":
-      case "run.started":
-        if (event.type === "run.started") this.startedRuns.add(event.runId);
-        if (this.openRuns.has(event.runId)) return false;
-        this.openRuns.add(event.runId);
-        return true;
-      case "chat.final":
-      case "chat.error":
-      case "chat.aborted":
-        this.startedRuns.delete(event.runId);
-        return this.openRuns.delete(event.runId);
-      case "permission.request":
-        this.openRequests.set(event.requestId, event.runId);
-        return true;
-      case "permission.resolved":
-        return this.openRequests.delete(event.requestId);
-      case "elicitation.request":
-        this.openElicitations.set(event.requestId, event.runId);
-        return true;
-      case "elicitation.resolved":
-        return this.openElicitations.delete(event.requestId);
-      default:
-        return false;
-    }
-  }
-
   /**
    * Keeps what the agent said of itself in the record (`agentState`), from published events: what
    * GET /v1/sessions/:id shows is never ahead of the log, survives a restart with the record and
@@ -745,39 +570,6 @@ export class AgentGatewaySession extends Session {
   }
 
   /**
-   * The record is written in the commit after the events its `agentState` was reduced from: a
-   * gateway killed between the two left it behind its log. At start the state events after it, in
-   * the last {@link AGENT_STATE_CATCH_UP_EVENTS} of the log, are reduced again
-   * (test/agents/acp-agent-state.test.ts).
-   */
-  private catchUpAgentState(): void {
-    const record = this.record;
-    const since = Math.max(
-      record.agentState?.seq ?? 0,
-      this.log.first - 1,
-      this.log.head - AGENT_STATE_CATCH_UP_EVENTS,
-    );
-    if (since >= this.log.head) return;
-    let state = record.agentState;
-    for (const entry of this.log.read(since, { limit: AGENT_STATE_CATCH_UP_EVENTS, types: AGENT_STATE_EVENTS })
-      .entries) {
-      state = reduceAgentState(state, eventOf(entry));
-    }
-    if (state === record.agentState || state === undefined) return;
-    record.agentState = state;
-    this.persist();
-  }
-
-  /** Writes the open runs and requests into the record (queued behind the events that changed them). */
-  private saveBookkeeping(): void {
-    const record = this.record as SessionRecord & RunBookkeeping;
-    record.openRuns = [...this.openRuns];
-    record.openRequests = [...this.openRequests];
-    record.openElicitations = [...this.openElicitations];
-    this.persist();
-  }
-
-  /**
    * The gateway died while this session ran (restore): the agent process is gone with it, so the
    * runs it left open — active or queued — and their open permission requests can never end by
    * themselves. They are ended now as a deleted session's are (`permission.resolved` cancelled,
@@ -786,7 +578,7 @@ export class AgentGatewaySession extends Session {
    */
   override markLost(reason: string): void {
     if (!this.running) return;
-    this.closeOpenRuns();
+    this.open.close(this.log);
     const { agentPid, agentPidStart } = this.record as SessionRecord & KeptProcess;
     const left =
       typeof agentPid === "number" && typeof agentPidStart === "number"
@@ -796,97 +588,6 @@ export class AgentGatewaySession extends Session {
       left > 0 ? `${reason}; ${left} process(es) of its agent were still running and were terminated` : reason,
     );
   }
-
-  /**
-   * The open runs: what the record names (runs whose `run.queued` retention may have dropped from
-   * the log), then what the retained log says (the record may miss the last events before the crash).
-   */
-  private trackOpenRuns(): void {
-    let since = this.log.first - 1;
-    for (;;) {
-      const page = this.log.read(since, { limit: 1000, types: RUN_BOOKKEEPING });
-      for (const entry of page.entries) this.track(eventOf(entry));
-      // A page may hold no events and still move on: a filtered read examines a bounded stretch.
-      if (page.next >= page.head || page.next <= since) break;
-      since = page.next;
-    }
-  }
-
-  /**
-   * The open runs never started, other than `inFlight`, in the order they were queued: each as
-   * its `run.queued` says (one retention dropped is not among them, and ends as before).
-   */
-  private queuedRuns(inFlight: string | undefined): QueuedRun[] {
-    const waiting = new Set([...this.openRuns].filter((id) => !this.startedRuns.has(id) && id !== inFlight));
-    const queued: QueuedRun[] = [];
-    let since = this.log.first - 1;
-    while (waiting.size > queued.length) {
-      const page = this.log.read(since, { limit: 1000, types: QUEUED });
-      for (const entry of page.entries) {
-        const event = eventOf(entry);
-        if (event.type !== "run.queued" || !waiting.has(event.runId)) continue;
-        queued.push({
-          runId: event.runId,
-          text: event.text,
-          by: event.by,
-          ...(event.content !== undefined ? { content: event.content } : {}),
-          ...(event.from !== undefined ? { from: event.from } : {}),
-        });
-      }
-      if (page.next >= page.head || page.next <= since) break;
-      since = page.next;
-    }
-    return queued;
-  }
-
-  /** Ends the open runs but those in `keep` (see {@link markLost}); returns how many of them had started. */
-  private closeOpenRuns(reason?: string, failed = false, keep: ReadonlySet<string> = new Set()): number {
-    this.trackOpenRuns();
-    for (const [requestId, runId] of [...this.openRequests]) {
-      if (keep.has(runId)) continue;
-      this.log.append({
-        type: "permission.resolved",
-        runId,
-        requestId,
-        outcome: "cancelled",
-        optionId: null,
-        by: null,
-      });
-    }
-    for (const [requestId, runId] of [...this.openElicitations]) {
-      if (keep.has(runId)) continue;
-      this.log.append({
-        type: "elicitation.resolved",
-        runId,
-        requestId,
-        action: "cancel",
-        by: null,
-        reason: "gateway-restarted",
-      });
-    }
-    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId) && !keep.has(runId)).length;
-    const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};
-    for (const runId of [...this.openRuns]) {
-      if (keep.has(runId)) continue;
-      // A turn whose kept state this build cannot read: the run ends naming why (held-turn.ts).
-      if (failed && reason !== undefined && this.startedRuns.has(runId)) {
-        this.log.append({ type: "chat.error", runId, code: "AGENT_FAILED", message: reason });
-      } else this.log.append({ type: "chat.aborted", runId, ...by });
-    }
-    return started;
-  }
-}
-
-/**
- * What an agent session's record keeps of its runs, so that a restart ends the runs and
- * permission requests the gateway left open (see {@link AgentGatewaySession.markLost}) even when
- * retention has dropped the events that opened them from the log: a run queued behind a long
- * one, or a permission request that waited, is older than `retention.maxEvents` events.
- */
-interface RunBookkeeping {
-  openRuns?: string[];
-  openRequests?: Array<[requestId: string, runId: string]>;
-  openElicitations?: Array<[requestId: string, runId: string]>;
 }
 
 /**
@@ -898,15 +599,6 @@ interface KeptConversation {
   cannotReload?: string;
   /** What an inline agent was given that the record does not keep (`env`, `authMethod`). */
   notKept?: string[];
-}
-
-/** The agent process last started, as {@link AgentGatewaySession.markLost} needs it after a crash. */
-interface KeptProcess {
-  agentPid?: number;
-  /** Its start time (`processStartTime`): with the pid, it names that process for good. */
-  agentPidStart?: number | undefined;
-  /** The socket name of the holder the agent runs under (`record.holder` names the holder's process). */
-  agentHolderName?: string;
 }
 
 /** What the record keeps of an agent's turn under a holder (held-turn.ts). */
@@ -921,12 +613,6 @@ const LOGGED_BY_REQUEST: Readonly<Record<string, string>> = {
   "terminal/create": "child",
 };
 
-/** What a queued run is rebuilt from after an adoption. */
-const QUEUED: ReadonlySet<string> = new Set(["run.queued"]);
-
-/** The events a continued run's state is rebuilt from (Run.restore), with its `run.queued`. */
-const RUN_STATE: ReadonlySet<string> = new Set(["run.queued", "chat.delta", "chat.thought", "tool", "plan"]);
-
 /** The `reason` of the runs a gateway left open when it stopped or died while its agent ran on under its holder. */
 export const GATEWAY_RESTARTED =
   "the gateway restarted during this run: the agent process runs on and was told to stop this turn (session/cancel); prompt again to go on with the conversation";
@@ -935,119 +621,16 @@ export const GATEWAY_RESTARTED =
 export const GATEWAY_STOPPED =
   "the gateway was stopped while the agent session ran; resume it to go on with its conversation";
 
-/** The events the record's `agentState` is reduced from. */
-const AGENT_STATE_EVENTS: ReadonlySet<string> = new Set(AGENT_STATE_EVENT_TYPES);
-
-/**
- * How far back from its head a restored session's log is read for state events its record missed
- * (see catchUpAgentState): the record is at most one commit behind; state events of a commit
- * longer than this (a flood of answer text) may stay missed until the agent's next update.
- */
-export const AGENT_STATE_CATCH_UP_EVENTS = 1000;
-
 /** The attentions a look or a prompt ends. */
 const RUN_ENDS: readonly AttentionReason[] = ["run-finished", "run-failed"];
 /** The attentions an answer ends. */
 const ASKS: readonly AttentionReason[] = ["permission", "elicitation"];
-
-/** The most past permission requests a policy preview answers (the newest). */
-export const MAX_PREVIEW_REQUESTS = 200;
-/** Events read per page, and pages at most, looking for them (bounds a preview's work on a long log). */
-const PREVIEW_PAGE_EVENTS = 1000;
-const MAX_PREVIEW_PAGES = 100;
-const PREVIEW_EVENTS: ReadonlySet<string> = new Set(["permission.request", "permission.resolved"]);
 
 /** The session's own permission policy, kept in its record (absent: its agent's). */
 interface KeptPolicy {
   permissionPolicy?: PermissionPolicy | null;
 }
 
-/** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
-const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([
-  "run.queued",
-  "run.started",
-  "chat.final",
-  "chat.error",
-  "chat.aborted",
-  "permission.request",
-  "permission.resolved",
-  "elicitation.request",
-  "elicitation.resolved",
-]);
-
 export function restoreAgentSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): AgentGatewaySession {
   return new AgentGatewaySession(record, log, ctx);
-}
-
-/**
- * Serves ACP `terminal/create` with real gateway terminal sessions whose `parent` is the agent
- * session: anyone who may see the agent session can watch what its agent runs.
- */
-export function childTerminalFactory(sessions: SessionManager, owner: SessionOwner): ChildTerminalFactory {
-  return {
-    async create(spec: ChildTerminalSpec): Promise<ChildTerminal> {
-      const session = await createTerminalSession(
-        sessions,
-        {
-          kind: "terminal",
-          command: [spec.command, ...spec.args],
-          cwd: spec.cwd,
-          env: spec.env,
-          name: childName(spec.command),
-        },
-        owner,
-        { parent: spec.parent.sessionId, creator: { name: `agent:${spec.parent.sessionId}`, role: "system" } },
-      );
-      const exitOf = () => ({ exitCode: session.record.exitCode, signal: session.record.signal });
-      return {
-        sessionId: session.id,
-        output: () => ({
-          ...tailOutput(session, spec.outputByteLimit),
-          exitStatus: session.running ? null : exitOf(),
-        }),
-        waitForExit: async () => {
-          await session.ended();
-          return exitOf();
-        },
-        kill: () => session.terminate({ name: "agent", role: "system" }),
-        release: () => session.terminate({ name: "agent", role: "system" }),
-      };
-    },
-  };
-}
-
-const CHILD_SUFFIX = " (agent)";
-
-/**
- * The name of an agent's child terminal: its command, which the agent chose, made a valid
- * session name — characters a name may not have (control characters: an escape sequence would
- * retitle or clear a terminal that lists it; bidirectional and invisible ones) become `?`, and
- * it is cut to fit `LIMITS.NAME_CHARS`.
- */
-export function childName(command: string): string {
-  const room = LIMITS.NAME_CHARS - CHILD_SUFFIX.length;
-  const cut = command.length > room ? `${command.slice(0, room - 1)}…` : command;
-  // Replaced after the cut, which can split a surrogate pair or a flag's tags; "?" is never longer.
-  return `${replaceHiddenChars(cut)}${CHILD_SUFFIX}`;
-}
-
-/** The newest `limit` bytes of a terminal's output, starting on a character boundary. */
-function tailOutput(session: TerminalSession, limit: number): { output: string; truncated: boolean } {
-  const total = session.log.outputBytes;
-  let from = Math.max(0, total - limit);
-  let slices;
-  try {
-    slices = session.log.readOutput(from);
-  } catch (error) {
-    // Retention dropped the start of that tail: what is kept of it.
-    const first = isPublicError(error) && error.code === "HISTORY_TRIMMED" ? error.details?.["first"] : undefined;
-    if (typeof first !== "number") throw error;
-    from = first;
-    slices = session.log.readOutput(from);
-  }
-  const bytes = Buffer.concat(slices.map((s) => s.bytes));
-  let start = 0;
-  // Skip UTF-8 continuation bytes so the text does not begin in the middle of a character.
-  while (start < bytes.length && start < 4 && (bytes[start]! & 0xc0) === 0x80) start++;
-  return { output: bytes.subarray(start).toString("utf8"), truncated: from > 0 };
 }

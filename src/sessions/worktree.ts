@@ -10,6 +10,7 @@ import type {
   WorktreeStatus,
 } from "../protocol/worktrees.js";
 import { git } from "../system/git.js";
+import { isInside } from "../system/path-inside.js";
 
 /**
  * Git worktrees for sessions (docs/protocol.md, "Worktrees"): made, inspected and removed with the
@@ -31,10 +32,6 @@ export const WORKTREE_NAME_TRIES = 100;
 
 /** Changed files a WORKTREE_DIRTY message names at most. */
 const DIRTY_FILES_NAMED = 10;
-
-function isInside(root: string, p: string): boolean {
-  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
-}
 
 /** The real path of `p`, or undefined when it does not exist. */
 async function realOrNone(p: string): Promise<string | undefined> {

@@ -34,16 +34,9 @@ const ERROR_CLASSES_ALLOWED: Record<string, string[]> = {
   // The SDK's client-side failure (no gateway answered): its codes are not gateway ErrorCodes,
   // and SDK users tell it from a SwitchboardError with `instanceof`.
   "src/client/errors.ts": ["ConnectionError"],
-  // Not converted yet: each is caught by type where it is thrown, and a caller reads its own
-  // `code` field or tells it apart with `instanceof SwitchboardError`; converting one must keep
-  // what those callers do (exit codes, MCP tool results, HTTP answers).
-  "src/agents/acp-handshake.ts": ["AcpStartError", "HandshakeStepError"],
-  "src/agents/confined-fs.ts": ["FsAccessError"],
+  // CLI only: a command-line mistake, told apart by type to print the usage and exit 2; it never
+  // crosses the wire, and its --json code USAGE is not a gateway ErrorCode.
   "src/cli/exit-codes.ts": ["UsageError"],
-  "src/cluster/replica-wait.ts": ["ReplicasNotConfirmedError"],
-  "src/cluster/redis-log.ts": ["FencedError"],
-  "src/mcp/pattern-match.ts": ["PatternTooSlow"],
-  "src/mcp/tool.ts": ["ToolError"],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -11,7 +11,7 @@ import { LIMITS, SessionName } from "../../src/protocol/index.js";
 import { parseConfig } from "../../src/server/config/config.js";
 import { pageOf } from "../../src/server/http/session-list.js";
 import type { SessionRecord } from "../../src/sessions/session.js";
-import { childName } from "../../src/sessions/agent-gateway-session.js";
+import { childName } from "../../src/sessions/agent-child-terminals.js";
 import { sessionTitle } from "../../web/src/format.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
 

@@ -2,6 +2,7 @@ import type { CreateSessionRequest } from "../../src/client/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
+import { dialogHead, formField, modalDialog } from "./form-dialog.js";
 import { errorText } from "./format.js";
 import { noteHeld } from "./tab-memory.js";
 import { splitCommand } from "./shell-words.js";
@@ -65,16 +66,7 @@ export class CreateDialog {
     this.form = h(
       "form",
       { class: "create-form", method: "dialog" },
-      h(
-        "header",
-        { class: "dialog-head" },
-        h("h2", null, "New session"),
-        h(
-          "button",
-          { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() },
-          icon("x"),
-        ),
-      ),
+      dialogHead("New session", () => this.close()),
       this.tabs,
       this.fields,
       this.error,
@@ -89,11 +81,7 @@ export class CreateDialog {
       event.preventDefault();
       void this.create();
     });
-    this.element = h("dialog", { class: "dialog", "aria-label": "New session" }, this.form, this.agentIds);
-    this.element.addEventListener("click", (event) => {
-      // A click on the backdrop (the dialog element itself, outside the form) closes it.
-      if (event.target === this.element) this.close();
-    });
+    this.element = modalDialog("New session", () => this.close(), this.form, this.agentIds);
     this.render();
   }
 
@@ -147,18 +135,10 @@ export class CreateDialog {
       tab("terminal", "Terminal", "a command in a PTY or pipes"),
       tab("agent", "Agent", "prompts, tools, permissions"),
     );
-    const field = (label: string, input: HTMLElement, hint?: string) =>
-      h(
-        "label",
-        { class: "field" },
-        h("span", { class: "field-label" }, label),
-        input,
-        hint ? h("small", { class: "muted" }, hint) : null,
-      );
     if (this.kind === "terminal") {
       fill(
         this.fields,
-        field("Command", this.inputs.command, "Split like a shell would: quotes work, nothing is expanded."),
+        formField("Command", this.inputs.command, "Split like a shell would: quotes work, nothing is expanded."),
         h(
           "label",
           { class: "check" },
@@ -166,34 +146,34 @@ export class CreateDialog {
           h("span", null, "Interactive terminal (PTY)"),
           h("small", { class: "muted" }, "off: plain pipes"),
         ),
-        field("Name", this.inputs.name),
-        field("Working directory", this.inputs.cwd),
-        ...this.worktreeFields(field),
+        formField("Name", this.inputs.name),
+        formField("Working directory", this.inputs.cwd),
+        ...this.worktreeFields(),
       );
     } else {
       fill(
         this.fields,
-        field(
+        formField(
           "Agent",
           this.inputs.agent,
           "An agent the gateway knows (the list offers them). echo is built in: try /tool, /plan, /permission.",
         ),
-        field("Name", this.inputs.name),
-        field("Working directory", this.inputs.cwd),
-        ...this.worktreeFields(field),
+        formField("Name", this.inputs.name),
+        formField("Working directory", this.inputs.cwd),
+        ...this.worktreeFields(),
       );
     }
   }
 
   /** Branch and base of a new git worktree: with a branch, the working directory names the repository. */
-  private worktreeFields(field: (label: string, input: HTMLElement, hint?: string) => HTMLElement): HTMLElement[] {
+  private worktreeFields(): HTMLElement[] {
     return [
-      field(
+      formField(
         "Worktree branch",
         this.inputs.branch,
         "Runs in a new git worktree of the repository above, on this branch (made from the base when new).",
       ),
-      field("Worktree base", this.inputs.base),
+      formField("Worktree base", this.inputs.base),
     ];
   }
 

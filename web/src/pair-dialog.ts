@@ -1,5 +1,6 @@
 import type { DeviceListing, HttpClient, Pairing, PairingAddress } from "../../src/client/index.js";
-import { fill, h, icon } from "./dom.js";
+import { fill, h } from "./dom.js";
+import { dialogHead, formField, modalDialog } from "./form-dialog.js";
 import { errorText } from "./format.js";
 
 /**
@@ -34,33 +35,16 @@ export class PairDialog {
     private readonly http: HttpClient,
     private readonly toast: (message: string, kind?: "error" | "info") => void,
   ) {
-    const field = (label: string, input: HTMLElement, hint?: string) =>
-      h(
-        "label",
-        { class: "field" },
-        h("span", { class: "field-label" }, label),
-        input,
-        hint ? h("small", { class: "muted" }, hint) : null,
-      );
     const form = h(
       "form",
       { class: "create-form", method: "dialog" },
-      h(
-        "header",
-        { class: "dialog-head" },
-        h("h2", null, "Pair a device"),
-        h(
-          "button",
-          { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() },
-          icon("x"),
-        ),
-      ),
+      dialogHead("Pair a device", () => this.close()),
       h(
         "div",
         { class: "fields" },
-        field("Device name", this.inputs.name),
-        field("Role", this.inputs.role),
-        field("Sessions", this.inputs.sessions, "Names (* and ? match) or whole ids, separated by spaces"),
+        formField("Device name", this.inputs.name),
+        formField("Role", this.inputs.role),
+        formField("Sessions", this.inputs.sessions, "Names (* and ? match) or whole ids, separated by spaces"),
         this.where,
       ),
       this.error,
@@ -79,10 +63,7 @@ export class PairDialog {
       void this.create();
     });
     this.base.addEventListener("change", () => this.showHint());
-    this.element = h("dialog", { class: "dialog", "aria-label": "Pair a device" }, form);
-    this.element.addEventListener("click", (event) => {
-      if (event.target === this.element) this.close();
-    });
+    this.element = modalDialog("Pair a device", () => this.close(), form);
   }
 
   open(): void {
@@ -165,11 +146,7 @@ export class PairDialog {
       );
       return;
     }
-    fill(
-      this.where,
-      h("label", { class: "field" }, h("span", { class: "field-label" }, "Address the phone opens"), this.base),
-      this.baseHint,
-    );
+    fill(this.where, formField("Address the phone opens", this.base), this.baseHint);
     this.showHint();
   }
 

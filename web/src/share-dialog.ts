@@ -1,6 +1,7 @@
 import type { HttpClient, ShareListing } from "../../src/client/index.js";
 import { SHARE_TTL_DEFAULT_MS } from "../../src/protocol/index.js";
 import { fill, h, icon } from "./dom.js";
+import { dialogHead, formField, modalDialog } from "./form-dialog.js";
 import { errorText } from "./format.js";
 
 /** The lifetimes the dialog offers (the gateway takes 1 min to 7 days). */
@@ -39,32 +40,15 @@ export class ShareDialog {
     private readonly http: HttpClient,
     private readonly toast: (message: string, kind?: "error" | "info") => void,
   ) {
-    const field = (label: string, input: HTMLElement, hint?: string) =>
-      h(
-        "label",
-        { class: "field" },
-        h("span", { class: "field-label" }, label),
-        input,
-        hint ? h("small", { class: "muted" }, hint) : null,
-      );
     const form = h(
       "form",
       { class: "create-form", method: "dialog" },
-      h(
-        "header",
-        { class: "dialog-head" },
-        h("h2", null, "Share this session"),
-        h(
-          "button",
-          { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() },
-          icon("x"),
-        ),
-      ),
+      dialogHead("Share this session", () => this.close()),
       h(
         "div",
         { class: "fields" },
-        field("Name", this.inputs.name, "Shown to everyone watching, as share:NAME"),
-        field("Expires after", this.inputs.ttl),
+        formField("Name", this.inputs.name, "Shown to everyone watching, as share:NAME"),
+        formField("Expires after", this.inputs.ttl),
         h(
           "label",
           { class: "field field-check" },
@@ -87,10 +71,7 @@ export class ShareDialog {
       event.preventDefault();
       void this.create();
     });
-    this.element = h("dialog", { class: "dialog", "aria-label": "Share this session" }, form);
-    this.element.addEventListener("click", (event) => {
-      if (event.target === this.element) this.close();
-    });
+    this.element = modalDialog("Share this session", () => this.close(), form);
   }
 
   open(session: string): void {

@@ -8,15 +8,10 @@ import type { SessionOwner } from "../../sessions/session.js";
 import type { TokenEntry, TrustedProxyConfig } from "../config/config.js";
 import type { DeviceStore } from "./devices.js";
 import { ADMIN_NAME, generateToken, sha256 } from "./identity.js";
-import type { Identity } from "./identity.js";
+import type { Identity, TokenCredential as TokenRecord } from "./identity.js";
 import type { ShareStore } from "./share-links.js";
 import { TrustedProxy } from "./trusted-proxy.js";
 import { InternalError } from "../../protocol/errors.js";
-
-interface TokenRecord {
-  hash: Buffer;
-  identity: Identity;
-}
 
 /** Name of the cookie the web UI gets in exchange for its token. */
 export const SESSION_COOKIE = "sb_session";

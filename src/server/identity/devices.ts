@@ -1,12 +1,15 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { DEVICE_IDENTITY_PREFIX, DEVICE_ROLES, SwitchboardError, principalId } from "../../protocol/index.js";
 import type { DeviceListing } from "../../protocol/index.js";
-import { writePrivateFile } from "../../system/private-file.js";
-import { generateToken, sha256 } from "./identity.js";
-import type { Identity } from "./identity.js";
-import { InternalError } from "../../protocol/errors.js";
+import type { Identity, TokenCredential } from "./identity.js";
+import {
+  HASHED_RECORD_FIELDS,
+  hashOf,
+  newCredential,
+  readCredentialFile,
+  withoutHash,
+  writeCredentialFile,
+} from "./hashed-credentials.js";
 
 /** The paired devices' file in the data directory: names, rights and token hashes, never a token. */
 export const DEVICES_FILE = "devices.json";
@@ -20,25 +23,18 @@ export interface DeviceGrant {
   sessions: readonly string[];
 }
 
-/** A device's credential as the token registry compares it: its token's SHA-256 and who it is. */
-export interface DeviceCredential {
-  hash: Buffer;
-  identity: Identity;
-}
-
 const SavedDevice = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
+  ...HASHED_RECORD_FIELDS,
   name: z.string().min(1).max(64),
   role: z.enum(DEVICE_ROLES),
   sessions: z.array(z.string()).max(100),
   pairedAt: z.number(),
-  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 type SavedDevice = z.infer<typeof SavedDevice>;
 
 interface Device {
   saved: SavedDevice;
-  credential: DeviceCredential;
+  credential: TokenCredential;
 }
 
 /**
@@ -53,21 +49,12 @@ export class DeviceStore {
 
   /** Throws when the file exists but is not a devices file: devices must not vanish silently. */
   constructor(private readonly file: string | undefined) {
-    if (file === undefined || !existsSync(file)) return;
-    let saved: SavedDevice[];
-    try {
-      saved = z.array(SavedDevice).parse(JSON.parse(readFileSync(file, "utf8")));
-    } catch (error) {
-      throw new InternalError(
-        `the devices file ${file} is not valid (${(error as Error).message.slice(0, 200)}): restore it, or remove it to unpair every device`,
-        { cause: error },
-      );
-    }
+    const saved = readCredentialFile(file, SavedDevice, { what: "devices", remedy: "unpair every device" });
     for (const device of saved) this.devices.set(device.id, { saved: device, credential: credentialOf(device) });
   }
 
   /** Every device's credential, for the token registry's constant-time comparison. */
-  credentials(): DeviceCredential[] {
+  credentials(): TokenCredential[] {
     return [...this.devices.values()].map((d) => d.credential);
   }
 
@@ -92,14 +79,13 @@ export class DeviceStore {
         "LIMIT_EXCEEDED",
         `${MAX_DEVICES} devices are paired: revoke one before pairing another (switchboard devices revoke ID)`,
       );
-    const token = generateToken();
+    const { token, ...hashed } = newCredential();
     const saved: SavedDevice = {
-      id: randomBytes(9).toString("base64url"),
+      ...hashed,
       name: grant.name,
       role: grant.role,
       sessions: [...grant.sessions],
       pairedAt: now,
-      tokenSha256: sha256(token).toString("hex"),
     };
     const device = { saved, credential: credentialOf(saved) };
     this.devices.set(saved.id, device);
@@ -117,14 +103,16 @@ export class DeviceStore {
   }
 
   private save(): void {
-    if (this.file === undefined) return;
-    writePrivateFile(this.file, JSON.stringify([...this.devices.values()].map((d) => d.saved)));
+    writeCredentialFile(
+      this.file,
+      [...this.devices.values()].map((d) => d.saved),
+    );
   }
 }
 
-function credentialOf(saved: SavedDevice): DeviceCredential {
+function credentialOf(saved: SavedDevice): TokenCredential {
   return {
-    hash: Buffer.from(saved.tokenSha256, "hex"),
+    hash: hashOf(saved),
     identity: {
       principal: principalId("device", saved.id),
       name: `${DEVICE_IDENTITY_PREFIX}${saved.name}`,
@@ -138,6 +126,9 @@ function credentialOf(saved: SavedDevice): DeviceCredential {
 }
 
 function listingOf(saved: SavedDevice): DeviceListing {
-  const { tokenSha256: _hash, ...listing } = saved;
-  return { ...listing, identity: `${DEVICE_IDENTITY_PREFIX}${saved.name}`, principal: principalId("device", saved.id) };
+  return {
+    ...withoutHash(saved),
+    identity: `${DEVICE_IDENTITY_PREFIX}${saved.name}`,
+    principal: principalId("device", saved.id),
+  };
 }

@@ -33,6 +33,12 @@ export interface Identity {
   share?: ShareScope | undefined;
 }
 
+/** A credential as the token registry compares it: its secret's SHA-256 and who it is. */
+export interface TokenCredential {
+  hash: Buffer;
+  identity: Identity;
+}
+
 /** An identity's claim on sessions stored with an owner name only (see `owns`, auth.ts). */
 export interface LegacyClaim {
   owner: string;

@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import type { Clock, Timer } from "../../core/clock.js";
 import {
@@ -10,10 +8,15 @@ import {
   principalId,
 } from "../../protocol/index.js";
 import type { ShareListing } from "../../protocol/index.js";
-import { writePrivateFile } from "../../system/private-file.js";
-import { generateToken, sha256 } from "./identity.js";
-import type { Identity } from "./identity.js";
-import { InternalError } from "../../protocol/errors.js";
+import type { Identity, TokenCredential } from "./identity.js";
+import {
+  HASHED_RECORD_FIELDS,
+  hashOf,
+  newCredential,
+  readCredentialFile,
+  withoutHash,
+  writeCredentialFile,
+} from "./hashed-credentials.js";
 
 /** The share links' file in the data directory: names, scopes and secret hashes, never a secret. */
 export const SHARES_FILE = "shares.json";
@@ -26,14 +29,8 @@ export const MAX_SHARES = 1024;
 /** Why a share link's connections end: its owner revoked it, or its time ran out. */
 export type ShareEnd = "revoked" | "expired";
 
-/** A share link's credential as the token registry compares it: its secret's SHA-256 and who it is. */
-export interface ShareCredential {
-  hash: Buffer;
-  identity: Identity;
-}
-
 const SavedShare = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
+  ...HASHED_RECORD_FIELDS,
   session: z.string().min(1).max(200),
   name: z.string().min(1).max(64),
   role: z.enum(SHARE_ROLES),
@@ -41,7 +38,6 @@ const SavedShare = z.strictObject({
   createdAt: z.number(),
   expiresAt: z.number(),
   createdBy: z.string().max(300),
-  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 /** A link as it is kept (in the file, or in Redis in cluster mode): its secret's hash, never the secret. */
 export type SavedShare = z.infer<typeof SavedShare>;
@@ -51,7 +47,7 @@ export type ShareChange = { op: "add"; share: SavedShare } | { op: "remove"; id:
 
 interface Share {
   saved: SavedShare;
-  credential: ShareCredential;
+  credential: TokenCredential;
 }
 
 /** What a new link is: which session, shown as what, for how long, and whether it may ask for control. */
@@ -101,16 +97,10 @@ export class ShareStore {
     this.file = options.file;
     this.clock = options.clock;
     this.onEnded = options.onEnded;
-    if (this.file === undefined || !existsSync(this.file)) return;
-    let saved: SavedShare[];
-    try {
-      saved = z.array(SavedShare).parse(JSON.parse(readFileSync(this.file, "utf8")));
-    } catch (error) {
-      throw new InternalError(
-        `the share links file ${this.file} is not valid (${(error as Error).message.slice(0, 200)}): restore it, or remove it to revoke every share link`,
-        { cause: error },
-      );
-    }
+    const saved = readCredentialFile(this.file, SavedShare, {
+      what: "share links",
+      remedy: "revoke every share link",
+    });
     const now = this.clock.now();
     for (const share of saved)
       if (share.expiresAt > now) this.shares.set(share.id, { saved: share, credential: credentialOf(share) });
@@ -123,9 +113,9 @@ export class ShareStore {
   }
 
   /** Every live link's credential, for the token registry's constant-time comparison. */
-  credentials(): ShareCredential[] {
+  credentials(): TokenCredential[] {
     const now = this.clock.now();
-    const live: ShareCredential[] = [];
+    const live: TokenCredential[] = [];
     for (const s of this.shares.values()) if (s.saved.expiresAt > now) live.push(s.credential);
     return live;
   }
@@ -155,9 +145,9 @@ export class ShareStore {
         "LIMIT_EXCEEDED",
         `${MAX_SHARES} share links are live (MAX_SHARES): revoke some before making another`,
       );
-    const token = generateToken();
+    const { token, ...hashed } = newCredential();
     const saved: SavedShare = {
-      id: randomBytes(9).toString("base64url"),
+      ...hashed,
       session: grant.session,
       name: grant.name,
       role: grant.role,
@@ -165,7 +155,6 @@ export class ShareStore {
       createdAt: now,
       expiresAt: now + grant.ttlMs,
       createdBy: grant.createdBy,
-      tokenSha256: sha256(token).toString("hex"),
     };
     const share = { saved, credential: credentialOf(saved) };
     this.shares.set(saved.id, share);
@@ -267,14 +256,16 @@ export class ShareStore {
   }
 
   private save(): void {
-    if (this.file === undefined) return;
-    writePrivateFile(this.file, JSON.stringify([...this.shares.values()].map((s) => s.saved)));
+    writeCredentialFile(
+      this.file,
+      [...this.shares.values()].map((s) => s.saved),
+    );
   }
 }
 
-function credentialOf(saved: SavedShare): ShareCredential {
+function credentialOf(saved: SavedShare): TokenCredential {
   return {
-    hash: Buffer.from(saved.tokenSha256, "hex"),
+    hash: hashOf(saved),
     identity: {
       principal: principalId("share", saved.id),
       name: `${SHARE_IDENTITY_PREFIX}${saved.name}`,
@@ -291,9 +282,8 @@ function credentialOf(saved: SavedShare): ShareCredential {
 }
 
 function listingOf(saved: SavedShare): ShareListing {
-  const { tokenSha256: _hash, ...listing } = saved;
   return {
-    ...listing,
+    ...withoutHash(saved),
     identity: `${SHARE_IDENTITY_PREFIX}${saved.name}`,
     principal: principalId("share", saved.id),
   };

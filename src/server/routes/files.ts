@@ -74,16 +74,7 @@ function fileError(error: unknown): unknown {
       return new SwitchboardError("FILE_REFUSED", `the file system refused it (${code})`, { reason: "not-permitted" });
     return error;
   }
-  switch (error.reason) {
-    case "not-found":
-      return new SwitchboardError("FILE_NOT_FOUND", error.message);
-    case "too-large":
-      return new SwitchboardError("PAYLOAD_TOO_LARGE", error.message);
-    case "outside-root":
-    case "not-a-file":
-    case "hard-linked":
-      return new SwitchboardError("FILE_REFUSED", error.message, { reason: error.reason });
-  }
+  return error;
 }
 
 /** Refuses the upload and closes the connection: the rest of a large body is never read. */
