@@ -99,9 +99,11 @@ export class EventLog {
   /**
    * Loads the persisted sessions and their logs' positions (at start). A log is read whole only
    * when its record has no saved state that still matches it (see {@link saveSession}); its
-   * record is then written again with the state found, so that the next start need not.
+   * record is then written again with the state found, so that the next start need not: at once,
+   * or, with `saveStale: false`, by the caller (`stale`), once it has the time (a gateway does once
+   * it listens: after a kill -9 every running session's record is stale).
    */
-  load(): Array<{ session: PersistedSession; log: SessionLog }> {
+  load(options: { saveStale?: boolean } = {}): Array<{ session: PersistedSession; log: SessionLog; stale: boolean }> {
     return this.options.store.loadSessions().map((stored) => {
       const { [LOG_STATE_KEY]: saved, ...meta } = stored.meta;
       const session = { ...stored, meta };
@@ -112,8 +114,9 @@ export class EventLog {
       this.logs.set(session.id, log);
       // Retention lowered since the last start applies now, not only once the session appends.
       log.applyRetention();
-      if (!sameLogState(known, log.storedState)) this.saveSession(session);
-      return { session, log };
+      const stale = !sameLogState(known, log.storedState);
+      if (stale && options.saveStale !== false) this.saveSession(session);
+      return { session, log, stale };
     });
   }
 

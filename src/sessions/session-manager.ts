@@ -103,6 +103,8 @@ export class SessionManager {
   /** Sessions being started ({@link createStarting}), with their owners: they count against the limits. */
   private readonly starting = new Map<Promise<Session>, string>();
   private lastCreatedAt = 0;
+  /** Sessions whose records {@link restore} found older than their logs: written again once the gateway listens. */
+  private readonly staleRecords: string[] = [];
 
   constructor(options: SessionManagerOptions) {
     this.options = options;
@@ -118,9 +120,13 @@ export class SessionManager {
     };
   }
 
-  /** Loads persisted sessions. Those that were running come back as `lost`, with a `lost` event. */
+  /**
+   * Loads persisted sessions. Those that were running come back as `lost`, with a `lost` event,
+   * or, held, queued to be taken over from their holders. Reads nothing per session beyond the
+   * log's store: what can wait (holders, stale records) waits for {@link adoptInBackground}.
+   */
   restore(build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session): void {
-    for (const { session: stored, log } of this.options.events.load()) {
+    for (const { session: stored, log, stale } of this.options.events.load({ saveStale: false })) {
       const record = {
         ...(stored.meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">),
         id: stored.id,
@@ -130,6 +136,7 @@ export class SessionManager {
       } as SessionRecord;
       const session = build(record, log, this.ctx);
       this.sessions.set(record.id, session);
+      if (stale) this.staleRecords.push(record.id);
       this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
       // A session another node runs (cluster mode) did not stop with this gateway; one under a
       // holder (holders.ts) runs on and is adopted.
@@ -141,10 +148,12 @@ export class SessionManager {
   }
 
   /**
-   * Once the gateway listens: takes over the held sessions {@link restore} queued, in background
-   * slices (Holders.adoptions), those something needs first.
+   * Once the gateway listens: writes again the records {@link restore} found stale (with their
+   * logs' state, so the next start reads no log whole), and takes over the held sessions it
+   * queued, in background slices (Holders.adoptions), those something needs first.
    */
   adoptInBackground(): void {
+    for (const id of this.staleRecords.splice(0)) this.sessions.get(id)?.persist();
     this.options.holders?.adoptions.start();
   }
 
