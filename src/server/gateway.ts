@@ -134,6 +134,11 @@ async function openGateway(start: {
   const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
   adoptHeldAgents(core);
   phases.done("core");
+  // The screen thread is up before the first request: its descriptors are taken at start, not at
+  // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
+  // told by the first screen request, which tries again.
+  await core.screens.ready().catch(() => undefined);
+  phases.done("screens");
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
   if (log.cluster) await syncShares(base, log.cluster, core);
   const membership = sessions.membership;
@@ -145,12 +150,6 @@ async function openGateway(start: {
   phases.done("pruner");
   const front = await startListening(base, core, log.fds);
   phases.done("listen");
-  // The screen thread (started with the core) boots while the gateway listens: a screen asked
-  // for meanwhile waits for it. It is up before the start resolves (and `serve` says it listens),
-  // so its descriptors are taken at start (test/server/fd-limit.test.ts counts them). A failed
-  // start is told by the first screen request, which tries again.
-  await core.screens.ready().catch(() => undefined);
-  phases.done("screens");
   const reload = configReloader({
     configFile: typeof options.config === "string" ? options.config : undefined,
     core,

@@ -103,8 +103,6 @@ export class SessionManager {
   /** Sessions being started ({@link createStarting}), with their owners: they count against the limits. */
   private readonly starting = new Map<Promise<Session>, string>();
   private lastCreatedAt = 0;
-  /** Sessions whose records {@link restore} found older than their logs: written again once the gateway listens. */
-  private readonly staleRecords: string[] = [];
 
   constructor(options: SessionManagerOptions) {
     this.options = options;
@@ -126,7 +124,7 @@ export class SessionManager {
    * log's store: what can wait (holders, stale records) waits for {@link adoptInBackground}.
    */
   restore(build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session): void {
-    for (const { session: stored, log, stale } of this.options.events.load({ saveStale: false })) {
+    for (const { session: stored, log } of this.options.events.load({ saveStale: false })) {
       const record = {
         ...(stored.meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">),
         id: stored.id,
@@ -136,7 +134,6 @@ export class SessionManager {
       } as SessionRecord;
       const session = build(record, log, this.ctx);
       this.sessions.set(record.id, session);
-      if (stale) this.staleRecords.push(record.id);
       this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
       // A session another node runs (cluster mode) did not stop with this gateway; one under a
       // holder (holders.ts) runs on and is adopted.
@@ -153,7 +150,7 @@ export class SessionManager {
    * queued, in background slices (Holders.adoptions), those something needs first.
    */
   adoptInBackground(): void {
-    for (const id of this.staleRecords.splice(0)) this.sessions.get(id)?.persist();
+    this.options.events.saveStaleRecords();
     this.options.holders?.adoptions.start();
   }
 

@@ -3,7 +3,7 @@
  * own start (Node, the modules) up to `startGateway`; `listen` ends when connections are accepted.
  */
 export type StartPhase =
-  "boot" | "dataDir" | "log" | "restore" | "core" | "cluster" | "pruner" | "listen" | "screens" | "plugins";
+  "boot" | "dataDir" | "log" | "restore" | "core" | "screens" | "cluster" | "pruner" | "listen" | "plugins";
 
 /**
  * How long each step of a start took (ms, wall clock): logged with "gateway started", so a slow
