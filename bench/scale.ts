@@ -29,7 +29,7 @@ export const GOAL_LISTEN_MS = 1000;
 export const GOAL_VIEWERS_MS = 3000;
 /** How long any one wait of the bench lasts before it gives up. */
 const WAIT_MS = Number(process.env["SCALE_WAIT_MS"] ?? 180_000);
-/** `SCALE_CPU_PROF=<dir>`: the gateway started after the kill -9 writes a CPU profile there (at its SIGTERM). */
+/** `SCALE_CPU_PROF=<dir>`: each restarted gateway writes a CPU profile there (as it stops). */
 const CPU_PROF = process.env["SCALE_CPU_PROF"];
 
 const TOKEN = "bench-scale-token-0123456789abcdef";
@@ -181,7 +181,27 @@ interface KindResult {
   holdersPssMib: number;
   listP50: number;
   listP99: number;
-  restarts: Array<{ how: "kill -9" | "SIGTERM"; stopMs: number; listenMs: number; viewersMs: number }>;
+  restarts: Array<{
+    how: "kill -9" | "SIGTERM";
+    stopMs: number;
+    listenMs: number;
+    viewersMs: number;
+    /** The restarted gateway's own timing of its start's steps ("gateway started", src/server/ops/start-phases.ts). */
+    phases: string;
+  }>;
+}
+
+/** The `startMs` of the last "gateway started" line in the gateways' log, as "step ms, …". */
+function startPhases(logFile: string): string {
+  const lines = readFileSync(logFile, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"gateway started"'));
+  const last = lines.at(-1);
+  if (last === undefined) return "not logged";
+  const { startMs } = JSON.parse(last) as { startMs: Record<string, number> };
+  return Object.entries(startMs)
+    .map(([step, ms]) => `${step} ${fmt(ms)}`)
+    .join(", ");
 }
 
 async function measure(kind: Kind, programs: Set<number>): Promise<KindResult> {
@@ -259,7 +279,7 @@ async function measure(kind: Kind, programs: Set<number>): Promise<KindResult> {
       served.child.kill(how === "kill -9" ? "SIGKILL" : "SIGTERM");
       await served.exited;
       const stopMs = performance.now() - stopStarted;
-      const flags = how === "kill -9" && CPU_PROF !== undefined ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF] : [];
+      const flags = CPU_PROF !== undefined ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF] : [];
       const started = performance.now();
       served = serve(dataDir, config, port, flags);
       gateways.add(served.child);
@@ -277,7 +297,7 @@ async function measure(kind: Kind, programs: Set<number>): Promise<KindResult> {
       await healthy(port);
       const listenMs = performance.now() - started;
       const viewersMs = Math.max(...(await back));
-      restarts.push({ how, stopMs, listenMs, viewersMs });
+      restarts.push({ how, stopMs, listenMs, viewersMs, phases: startPhases(join(dir, "serve.log")) });
       const again = await list(port);
       if (again.length !== SESSIONS || again.some((s) => s.state !== "running"))
         throw new Error(
@@ -298,6 +318,11 @@ async function measure(kind: Kind, programs: Set<number>): Promise<KindResult> {
     const log = readFileSync(join(dir, "serve.log"), "utf8");
     throw new Error(`${(error as Error).message}; the gateways' log ends: ${log.slice(-2000)}`, { cause: error });
   } finally {
+    // A profiled gateway writes its profile as it exits: the last one is stopped, not killed.
+    if (CPU_PROF !== undefined) {
+      served.child.kill("SIGTERM");
+      await Promise.race([served.exited, sleep(WAIT_MS)]);
+    }
     for (const child of gateways) child.kill("SIGKILL");
     await served.exited;
     for (const pid of programs) kill(pid, "SIGKILL");
@@ -380,10 +405,13 @@ export async function run(): Promise<BenchSection> {
       "Memory once every prompt is listed: the gateway's RSS and open descriptors, the holders' PSS summed (`/proc/PID/smaps_rollup`).",
       `List: ${LIST_REQUESTS} \`GET /v1/sessions?limit=1000\` one after the other, each answer parsed.`,
       `Restart: the gateway killed (SIGKILL, then SIGTERM with its stop), the next spawned on the same port; ${VIEWERS} WebSocket viewers (\`?since=screen\`) reconnect every 20 ms from the spawn on; times from the spawn to the first \`/healthz\` 200 and to the last viewer's screen (a bash one shows its prompt).`,
-      "`SCALE_SESSIONS` changes the count; `SCALE_CPU_PROF=<dir>` profiles the gateway started after the kill -9.",
+      '`SCALE_SESSIONS` changes the count; `SCALE_CPU_PROF=<dir>` profiles the restarted gateways. Each restarted gateway times its start\'s steps (its "gateway started" log line): in the notes.',
     ],
     notes: [
       `${SESSIONS} sessions; SIGTERM stop took ${fmt(ours.restarts[1]!.stopMs)} ms (bash), ${fmt(floor.restarts[1]!.stopMs)} ms (cat)`,
+      ...[ours, floor].flatMap((k) =>
+        k.restarts.map((r) => `start after ${r.how} (${k.kind}), its steps in ms: ${r.phases}`),
+      ),
     ],
   };
 }

@@ -62,6 +62,8 @@ export class EventLog {
   /** Calls of {@link tracking} not finished yet (an async one until its promise settles). */
   private tracked = 0;
   private closed = false;
+  /** Records {@link load} found older than their logs, left for {@link saveStaleRecords}. */
+  private readonly staleRecords = new Map<string, PersistedSession>();
   /** Gives idle logs' hot rings back; runs while logs append (a ring fills only by appends). */
   private readonly idleCheck: WorkTimer;
 
@@ -99,9 +101,11 @@ export class EventLog {
   /**
    * Loads the persisted sessions and their logs' positions (at start). A log is read whole only
    * when its record has no saved state that still matches it (see {@link saveSession}); its
-   * record is then written again with the state found, so that the next start need not.
+   * record is then written again with the state found, so that the next start need not: at once,
+   * or, with `saveStale: false`, by {@link saveStaleRecords} (a gateway calls it once it listens:
+   * after a kill -9 every running session's record is stale, a thousand writes on the way).
    */
-  load(): Array<{ session: PersistedSession; log: SessionLog }> {
+  load(options: { saveStale?: boolean } = {}): Array<{ session: PersistedSession; log: SessionLog }> {
     return this.options.store.loadSessions().map((stored) => {
       const { [LOG_STATE_KEY]: saved, ...meta } = stored.meta;
       const session = { ...stored, meta };
@@ -112,7 +116,10 @@ export class EventLog {
       this.logs.set(session.id, log);
       // Retention lowered since the last start applies now, not only once the session appends.
       log.applyRetention();
-      if (!sameLogState(known, log.storedState)) this.saveSession(session);
+      if (!sameLogState(known, log.storedState)) {
+        if (options.saveStale === false) this.staleRecords.set(session.id, session);
+        else this.saveSession(session);
+      }
       return { session, log };
     });
   }
@@ -147,6 +154,8 @@ export class EventLog {
    * before it: see {@link load}).
    */
   saveSession(session: PersistedSession): void {
+    // A record saved since the load is newer than the one it found stale.
+    this.staleRecords.delete(session.id);
     const log = this.logs.get(session.id);
     this.options.store.enqueueSession(
       log ? { ...session, meta: { ...session.meta, [LOG_STATE_KEY]: log.storedState } } : session,
@@ -260,7 +269,16 @@ export class EventLog {
    * for it before). Resolves once that is committed: an answer that says a session is removed
    * waits for it, or a crash just after brought the session back whole at the next start.
    */
+  /**
+   * Writes again, with their logs' state now, the records {@link load} found stale and left to
+   * this call (`saveStale: false`), those not saved since; a removed session's is not.
+   */
+  saveStaleRecords(): void {
+    for (const session of [...this.staleRecords.values()]) this.saveSession(session);
+  }
+
   async remove(sessionId: string): Promise<void> {
+    this.staleRecords.delete(sessionId);
     this.logs.get(sessionId)?.retire();
     this.logs.delete(sessionId);
     await this.options.store.deleteSession(sessionId);

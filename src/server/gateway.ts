@@ -45,6 +45,7 @@ import { registerRoutes } from "./routes/index.js";
 import { MultiplexEndpoint } from "./ws/ws-multiplex.js";
 import { dataDirFullError, lockDataDir, prepareDataDir } from "./ops/data-dir-lock.js";
 import type { DataDirLock } from "./ops/data-dir-lock.js";
+import { StartPhases } from "./ops/start-phases.js";
 import { SessionPruner } from "./session-pruner.js";
 import { resolveEndedRetention } from "../log/ended-retention.js";
 import type { EndedRetentionSetting } from "../log/ended-retention.js";
@@ -95,16 +96,18 @@ export interface Gateway {
  * the port in use, a bad config), what was started is closed again before the error is thrown.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const phases = new StartPhases();
   const dataDir = resolve(options.dataDir);
   const { created } = prepareDataDir(dataDir);
   const lock = lockDataDir(dataDir);
+  phases.done("dataDir");
   const undo: Array<() => unknown> = [() => lock.release()];
   // A start that fails leaves no data directory it made behind (a fresh database, a token nobody
   // was given, the lock file): removed once everything in it is closed, while the lock is still
   // held, so never one another gateway took meanwhile.
   if (created) undo.push(() => rmSync(dataDir, { recursive: true, force: true }));
   try {
-    return await openGateway(options, dataDir, lock, undo);
+    return await openGateway({ options, dataDir, lock, undo, phases });
   } catch (error) {
     for (const step of undo.reverse())
       await Promise.resolve()
@@ -115,30 +118,39 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /** {@link startGateway} once the data directory is ours: each step pushes onto `undo` what it starts. */
-async function openGateway(
-  options: GatewayOptions,
-  dataDir: string,
-  lock: DataDirLock,
-  undo: Array<() => unknown>,
-): Promise<Gateway> {
+async function openGateway(start: {
+  options: GatewayOptions;
+  dataDir: string;
+  lock: DataDirLock;
+  undo: Array<() => unknown>;
+  phases: StartPhases;
+}): Promise<Gateway> {
+  const { options, dataDir, lock, undo, phases } = start;
   const base = baseOf(options, dataDir, lock, undo);
   const { token, generated } = resolveAdminToken(dataDir, options.token);
   const log = await openLog(base);
+  phases.done("log");
   const sessions = await restoreSessions(base, log);
+  phases.done("restore");
   const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
   adoptHeldAgents(core);
+  phases.done("core");
   // The screen thread is up before the first request: its descriptors are taken at start, not at
   // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
   // told by the first screen request, which tries again.
   await core.screens.ready().catch(() => undefined);
+  phases.done("screens");
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
   if (log.cluster) await syncShares(base, log.cluster, core);
   const membership = sessions.membership;
   if (membership) core.nodes = () => membership.list();
   const mirror = sessions.mirror;
   if (mirror) core.discover = (id) => mirror.discover(id);
+  phases.done("cluster");
   const pruner = await startPruner(base, core);
+  phases.done("pruner");
   const front = await startListening(base, core, log.fds);
+  phases.done("listen");
   const reload = configReloader({
     configFile: typeof options.config === "string" ? options.config : undefined,
     core,
@@ -148,12 +160,17 @@ async function openGateway(
     uiSessionsFile: join(dataDir, UI_SESSIONS_FILE),
   });
   const watcher = await wirePlugins(base, core, log.fds, reload);
+  phases.done("plugins");
   const close = closer({ base, log, sessions, core, pruner, front, watcher, notifier, rpc: rpc || undefined });
   // `serve` replaces this with its own stop (its stop line, then the exit).
   core.stopRequest.onRequest((asked) => void close({ sessions: asked.sessions }));
   // Listening: the held sessions' processes are taken over from here on, in the background or at
   // a viewer's demand (adoption-queue.ts).
   sessions.manager.adoptInBackground();
+  base.logger.info(
+    { startMs: phases.summary, sessions: sessions.manager.list().length, adopting: sessions.manager.adoptionsPending },
+    "gateway started",
+  );
   return {
     url: front.url,
     host: front.address.address,

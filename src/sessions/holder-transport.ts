@@ -110,7 +110,7 @@ export class HolderTransport implements ProcessTransport {
     this.socket.once("connect", () => {
       this.connected = true;
       if (!this.checkPeer()) return;
-      if (options.resumeFrom !== "kept") this.send(helloFrame(options.resumeFrom, options.committedSeq));
+      if (options.resumeFrom !== "kept") this.hello(helloFrame(options.resumeFrom, options.committedSeq));
     });
 
     this.socket.on("error", (error: NodeJS.ErrnoException) => {
@@ -129,6 +129,12 @@ export class HolderTransport implements ProcessTransport {
   }
 
   private failure: string | undefined;
+  /**
+   * Frames given before this gateway's HELLO went (an acknowledgement, a resize, as a restored
+   * session is taken over on demand while its socket still connects): the holder refuses a
+   * connection whose first frame is not HELLO, so they follow it (test/sessions/holder.test.ts).
+   */
+  private beforeHello: Buffer[] | undefined = [];
 
   get pendingInputBytes(): number {
     return this.sentInput - this.takenInput;
@@ -277,9 +283,18 @@ export class HolderTransport implements ProcessTransport {
 
   /** Before 'connect' Node queues the write and sends it after the listeners, so after {@link checkPeer}. */
   private send(bytes: Buffer): void {
-    if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) {
+    if (this.beforeHello !== undefined) this.beforeHello.push(bytes);
+    else if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) {
       this.socket.write(bytes, () => this.checkFlushed());
     }
+  }
+
+  /** Sends this gateway's HELLO, then what was given to send before it. */
+  private hello(bytes: Buffer): void {
+    const waiting = this.beforeHello ?? [];
+    this.beforeHello = undefined;
+    this.send(bytes);
+    for (const queued of waiting) this.send(queued);
   }
 
   /**
@@ -328,7 +343,7 @@ export class HolderTransport implements ProcessTransport {
         if (this.options.resumeFrom === "kept") {
           this.next = f.hello.keptFrom;
           this.acked = f.hello.keptFrom;
-          this.send(helloFrame(f.hello.keptFrom, this.options.committedSeq));
+          this.hello(helloFrame(f.hello.keptFrom, this.options.committedSeq));
         }
         for (const item of this.early.splice(0)) {
           if ("end" in item) this.endInput(item.mark);

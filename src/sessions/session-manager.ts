@@ -118,9 +118,13 @@ export class SessionManager {
     };
   }
 
-  /** Loads persisted sessions. Those that were running come back as `lost`, with a `lost` event. */
+  /**
+   * Loads persisted sessions. Those that were running come back as `lost`, with a `lost` event,
+   * or, held, queued to be taken over from their holders. Reads nothing per session beyond the
+   * log's store: what can wait (holders, stale records) waits for {@link adoptInBackground}.
+   */
   restore(build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session): void {
-    for (const { session: stored, log } of this.options.events.load()) {
+    for (const { session: stored, log } of this.options.events.load({ saveStale: false })) {
       const record = {
         ...(stored.meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">),
         id: stored.id,
@@ -141,10 +145,12 @@ export class SessionManager {
   }
 
   /**
-   * Once the gateway listens: takes over the held sessions {@link restore} queued, in background
-   * slices (Holders.adoptions), those something needs first.
+   * Once the gateway listens: writes again the records {@link restore} found stale (with their
+   * logs' state, so the next start reads no log whole), and takes over the held sessions it
+   * queued, in background slices (Holders.adoptions), those something needs first.
    */
   adoptInBackground(): void {
+    this.options.events.saveStaleRecords();
     this.options.holders?.adoptions.start();
   }
 

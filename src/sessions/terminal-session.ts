@@ -100,20 +100,17 @@ export class TerminalSession extends Session {
    * Takes the process over from the holder an earlier gateway left it under: the holder resends
    * the output after what the log has, so the log goes on at its next seq and byte offset. A live
    * holder is queued (Holders.adoptions): taken over once the gateway listens, in background
-   * slices, or at once when something needs the process ({@link demand}).
+   * slices, or at once when something needs the process ({@link demand}). Whether the holder still
+   * runs is asked then, not here: a start reads nothing per held session before it listens.
    */
   override adoptHeld(): boolean {
     const r = this.record;
     const ref = r.holder;
     if (ref === undefined || ref === null || r.pid === null) return false;
-    if (!Holders.alive(ref)) {
-      this.markLost(`its holder (pid ${ref.pid}) was gone when the gateway started: it was killed or crashed`);
-      return true;
-    }
     const holders = this.ctx.holders;
     if (holders === undefined) {
       // Nobody here can steer it: the holder is ended, its program with it (markLost).
-      signalProcess(ref.pid, "SIGTERM");
+      if (Holders.alive(ref)) signalProcess(ref.pid, "SIGTERM");
       this.markLost(
         "the gateway stopped while this session was running, and this one runs without holders (sessions.holders false), so its holder was ended",
       );
@@ -122,14 +119,27 @@ export class TerminalSession extends Session {
     // What the log held from the earlier gateway: held input of a later seq was never recorded,
     // whatever this gateway appends before the take-over (a lease's end, at once).
     const committedSeq = this.log.head;
-    holders.adoptions.add(r.id, () => this.takeOver(holders, ref, committedSeq));
+    holders.adoptions.add(r.id, (settled) => this.takeOver({ holders, ref, committedSeq, settled }));
     return true;
   }
 
-  /** Connects to the holder of a restored session (queued by {@link adoptHeld}). */
-  private takeOver(holders: Holders, ref: NonNullable<SessionRecord["holder"]>, committedSeq: number): void {
+  /**
+   * Connects to the holder of a restored session (queued by {@link adoptHeld}); `settled` once the
+   * holder answered (or the session ended, or was lost), so the queue can begin the next.
+   */
+  private takeOver(held: {
+    holders: Holders;
+    ref: NonNullable<SessionRecord["holder"]>;
+    committedSeq: number;
+    settled: () => void;
+  }): void {
+    const { holders, ref, committedSeq, settled } = held;
     const r = this.record;
-    if (!this.running || this.removed || r.pid === null) return;
+    if (!this.running || this.removed || r.pid === null) return settled();
+    if (!Holders.alive(ref)) {
+      this.markLost(`its holder (pid ${ref.pid}) was gone when the gateway started: it was killed or crashed`);
+      return settled();
+    }
     const coalescer = this.outputCoalescer();
     this.coalescer = coalescer;
     this.proc = adoptTerminalProcess({
@@ -141,11 +151,23 @@ export class TerminalSession extends Session {
       pty: r.pty,
       resumeFrom: this.log.appendedOutputBytes - ref.outputBase,
       onOutput: (stream, chunk) => coalescer.push(stream, chunk),
-      onExit: (exit) => this.processExited(exit),
-      onLost: (reason) => this.processLost(reason),
+      onExit: (exit) => {
+        settled();
+        this.processExited(exit);
+      },
+      onLost: (reason) => {
+        settled();
+        this.processLost(reason);
+      },
       committedSeq,
-      onAdopted: () => holders.adopted(this.record),
-      onRefused: (refusal) => holders.refused(this.record, refusal),
+      onAdopted: () => {
+        settled();
+        holders.adopted(this.record);
+      },
+      onRefused: (refusal) => {
+        settled();
+        holders.refused(this.record, refusal);
+      },
     });
     this.acknowledgeCommits();
   }
@@ -328,8 +350,9 @@ export class TerminalSession extends Session {
 
   /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
   write(data: Uint8Array, by: Actor, eof = false): void {
-    this.assertRunning();
+    // Taken over first: a holder found gone then makes the session lost, and this refused.
     this.demand();
+    this.assertRunning();
     if (this.inputEnded) {
       throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
     }
@@ -351,17 +374,18 @@ export class TerminalSession extends Session {
   }
 
   signal(signal: SignalName, by: Actor): void {
-    this.assertRunning();
+    // Taken over first: a holder found gone then makes the session lost, and this refused.
     this.demand();
+    this.assertRunning();
     this.proc!.signal(signal);
     this.log.append({ type: "signal", by, signal });
     this.touch();
   }
 
   resize(cols: number, rows: number, by: Actor): void {
+    this.demand();
     this.assertRunning();
     if (!this.record.pty) throw wrongKind(this.record, "resize");
-    this.demand();
     this.proc!.resize(cols, rows);
     this.record.cols = cols;
     this.record.rows = rows;

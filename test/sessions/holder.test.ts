@@ -91,6 +91,44 @@ describe("session holders", () => {
   );
 
   it(
+    "adopts a holder told an acknowledgement and a resize before its socket connected: they follow the HELLO",
+    async () => {
+      // A restored session taken over on demand (a resize, a keystroke) acknowledges its commits
+      // and steers at once, while its socket still connects: the holder refuses a first frame that
+      // is not HELLO, and the session was lost.
+      const first = await held(["sh", "-c", "stty size; read line; stty size; echo got:$line"], true, "early1");
+      await waitFor(() => /\d+ \d+/.test(text(first.out.pty)), 10_000, "the first size");
+      first.proc.detach();
+      const before = Buffer.concat(first.out.pty).length;
+      const again: Buffer[] = [];
+      let lost: string | undefined;
+      const exit = new Promise<TerminalExit>((resolve) => {
+        const proc = adoptTerminalProcess({
+          socketPath: holders.socketPath("early1"),
+          holderPid: first.proc.holderPid!,
+          holderStart: first.proc.holderStart,
+          pid: first.proc.pid,
+          startTime: first.proc.startTime,
+          pty: true,
+          resumeFrom: before,
+          onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
+          onExit: resolve,
+          onLost: (reason) => (lost = reason),
+        });
+        started.push(proc);
+        proc.acknowledge(before);
+        proc.resize(91, 33);
+        proc.write("early\r");
+      });
+      await waitFor(() => text(again).includes("got:early") || lost !== undefined, 10_000, "the answer");
+      expect(lost).toBeUndefined();
+      expect(text(again)).toContain("33 91");
+      expect(await exit).toEqual({ exitCode: 0, signal: null });
+    },
+    TEST_MS,
+  );
+
+  it(
     "keeps output while no gateway is connected and resends everything after the offset the next one names",
     async () => {
       const script = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 0.3; echo done";
