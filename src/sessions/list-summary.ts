@@ -6,7 +6,7 @@ export function listedInfo(info: SessionInfo): SessionInfo {
   return info.agentState === undefined ? info : { ...info, agentState: listedAgentState(info.agentState) };
 }
 
-/** A session's list entry computed afresh from its info: what {@link ListSummary} keeps, and its tests' oracle. */
+/** A session's list entry computed afresh from its info: what {@link ListSummary} keeps (as UTF-8), and its tests' oracle. */
 export function listedJson(info: SessionInfo): string {
   return JSON.stringify(listedInfo(info));
 }
@@ -33,15 +33,18 @@ export interface ListPositions {
  * lists what a fresh serialisation of every session gives.
  */
 export class ListSummary {
-  private kept: { at: ListPositions; json: string } | undefined;
+  private kept: { at: ListPositions; entry: Buffer } | undefined;
 
   /** Something the entry shows changed that its positions do not carry. */
   changed(): void {
     this.kept = undefined;
   }
 
-  /** The entry's JSON: the one kept while nothing it shows changed, else `info()` serialised now. */
-  json(at: ListPositions, info: () => SessionInfo): string {
+  /**
+   * The entry's JSON as UTF-8: the one kept while nothing it shows changed, else `info()`
+   * serialised now. Kept as bytes, a list is copied into its answer, never encoded again.
+   */
+  entry(at: ListPositions, info: () => SessionInfo): Buffer {
     const kept = this.kept;
     if (
       kept !== undefined &&
@@ -51,9 +54,9 @@ export class ListSummary {
       kept.at.lastActivityAt === at.lastActivityAt &&
       kept.at.tailPushes === at.tailPushes
     )
-      return kept.json;
-    const json = listedJson(info());
-    this.kept = { at, json };
-    return json;
+      return kept.entry;
+    const entry = Buffer.from(listedJson(info()));
+    this.kept = { at, entry };
+    return entry;
   }
 }

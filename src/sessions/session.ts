@@ -331,13 +331,13 @@ export abstract class Session {
   }
 
   /**
-   * Its entry in `GET /v1/sessions` (`listedJson(info())`), serialised again only when something
-   * it shows changed (list-summary.ts); an agent's is serialised at each list ({@link summaryKept}).
+   * Its entry in `GET /v1/sessions`, `listedJson(info())` as UTF-8, serialised again only when
+   * something it shows changed (list-summary.ts); an agent's at each list ({@link summaryKept}).
    */
-  listedJson(): string {
-    if (!this.summaryKept) return listedJson(this.info());
+  listEntry(): Buffer {
+    if (!this.summaryKept) return Buffer.from(listedJson(this.info()));
     const log = this.log;
-    return this.summary.json(
+    return this.summary.entry(
       {
         head: log.head,
         first: log.first,

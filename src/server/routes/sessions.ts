@@ -104,7 +104,7 @@ class SessionList {
     const visible = this.candidates(ctx.identity).filter((s) => canSee(ctx.identity, s.record));
     answers.check(ctx.identity.principal);
     // Each entry is kept serialised between the session's changes (sessions/list-summary.ts).
-    const page = pageOf(visible, query, (s) => s.listedJson());
+    const page = pageOf(visible, query, (s) => s.listEntry());
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !this.warnedUnpaged) {
       this.warnedUnpaged = true;
       core.logger.warn(
@@ -113,7 +113,7 @@ class SessionList {
       );
     }
     const next = page.next !== undefined ? `,"next":${JSON.stringify(page.next)}` : "";
-    const text = `{"sessions":[${page.json!.join(",")}]${next}}`;
+    const text = listAnswer(page.json!, next);
     answers.admit(ctx.identity.principal, ctx.res, text.length);
     sendJsonText(ctx.res, 200, text);
   }
@@ -124,6 +124,20 @@ class SessionList {
     const shared = this.core.sessions.get(identity.share.session);
     return shared === undefined ? [] : [shared];
   }
+}
+
+const LIST_OPEN = Buffer.from('{"sessions":[');
+const COMMA = Buffer.from(",");
+
+/** `{"sessions":[…]…}` of the page's entries, copied as they are kept (UTF-8 JSON), and `rest` (`,"next":…`). */
+function listAnswer(entries: readonly Buffer[], rest: string): Buffer {
+  const parts: Buffer[] = [LIST_OPEN];
+  entries.forEach((entry, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(entry);
+  });
+  parts.push(Buffer.from(`]${rest}}`));
+  return Buffer.concat(parts);
 }
 
 /**
