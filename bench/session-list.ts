@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGateway } from "../src/server/gateway.js";
@@ -53,6 +54,31 @@ function figures(times: number[]): Figures {
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
+/**
+ * POSTs `body` on a connection of its own: a kept-alive one the gateway closed while busy
+ * spawning resets fetch's next request (ECONNRESET, whether or not it was taken).
+ */
+function post(gw: Gateway, path: string, body: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${gw.url}${path}`,
+      {
+        method: "POST",
+        agent: false,
+        headers: { authorization: `Bearer ${gw.token}`, "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 async function get(gw: Gateway, token: string, path: string): Promise<string> {
   const res = await fetch(gw.url + path, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
@@ -92,14 +118,14 @@ async function measure(kind: Kind): Promise<KindResult> {
       Array.from({ length: CREATE_CONCURRENCY }, async () => {
         while (next < SESSIONS) {
           const n = next++;
-          const res = await fetch(`${gw.url}/v1/sessions`, {
-            method: "POST",
-            headers: { authorization: `Bearer ${gw.token}`, "content-type": "application/json" },
-            // Five are named for the operator's glob.
-            body: JSON.stringify({ command: KINDS[kind], pty: true, ...(n < 5 ? { name: `scoped-${n}` } : {}) }),
+          // Five are named for the operator's glob.
+          const res = await post(gw, "/v1/sessions", {
+            command: KINDS[kind],
+            pty: true,
+            ...(n < 5 ? { name: `scoped-${n}` } : {}),
           });
-          if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
-          ids.push(((await res.json()) as { id: string }).id);
+          if (res.status !== 201) throw new Error(`create: ${res.status} ${res.text}`);
+          ids.push((JSON.parse(res.text) as { id: string }).id);
         }
       }),
     );
@@ -112,15 +138,9 @@ async function measure(kind: Kind): Promise<KindResult> {
         await sleep(200);
       }
     }
-    const share = JSON.parse(
-      await (
-        await fetch(`${gw.url}/v1/sessions/${ids[ids.length - 1]}/shares`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${gw.token}`, "content-type": "application/json" },
-          body: "{}",
-        })
-      ).text(),
-    ) as { token: string };
+    const share = JSON.parse((await post(gw, `/v1/sessions/${ids[ids.length - 1]}/shares`, {})).text) as {
+      token: string;
+    };
     const load = loadavg()[0]!;
     const admin = await timeList(gw, gw.token, SESSIONS);
     const scoped = await timeList(gw, OPS_TOKEN, 5);
