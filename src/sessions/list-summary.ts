@@ -2,7 +2,7 @@ import { listedAgentState } from "../protocol/index.js";
 import type { SessionInfo } from "../protocol/index.js";
 
 /** A session as `GET /v1/sessions` shows it: its info, an agent's state without its bulk (see listedAgentState). */
-export function listedInfo(info: SessionInfo): SessionInfo {
+function listedInfo(info: SessionInfo): SessionInfo {
   return info.agentState === undefined ? info : { ...info, agentState: listedAgentState(info.agentState) };
 }
 
@@ -55,8 +55,18 @@ export class ListSummary {
       kept.at.tailPushes === at.tailPushes
     )
       return kept.entry;
-    const entry = Buffer.from(listedJson(info()));
+    const entry = ownBytes(listedJson(info()));
     this.kept = { at, entry };
     return entry;
   }
+}
+
+/**
+ * `text` as UTF-8 in memory of its own: `Buffer.from` puts short strings in Node's shared 8 KiB
+ * pool, and a kept entry would hold its whole slab for as long as it is kept.
+ */
+function ownBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
 }
