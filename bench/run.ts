@@ -31,6 +31,7 @@ const MODULES = [
   "cluster-idle",
   "cluster-peers",
   "cluster-copy-storm",
+  "session-list",
   "scale",
 ];
 const only = process.argv.slice(2);

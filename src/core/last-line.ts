@@ -19,9 +19,16 @@ export class LastLine {
   private readonly encoder = new TextEncoder();
   /** The line found since the last push: a list asks every session at each poll, most printed nothing since. */
   private found: string | null | undefined;
+  private pushed = 0;
+
+  /** How many chunks were pushed: the line may have changed since a count read before. */
+  get pushes(): number {
+    return this.pushed;
+  }
 
   push(chunk: Uint8Array | string): void {
     this.found = undefined;
+    this.pushed++;
     const bytes = typeof chunk === "string" ? this.encoder.encode(chunk.slice(-LAST_LINE_TAIL_BYTES)) : chunk;
     if (bytes.length >= LAST_LINE_TAIL_BYTES) {
       this.tail = bytes.slice(bytes.length - LAST_LINE_TAIL_BYTES);

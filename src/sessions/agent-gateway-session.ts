@@ -128,7 +128,7 @@ export class AgentGatewaySession extends Session {
     this.agent.onStateChange(() => {
       this.keepAgentProcess();
       this.touch();
-      this.ctx.changed(this);
+      this.changed();
     });
   }
 
@@ -354,7 +354,7 @@ export class AgentGatewaySession extends Session {
     this.log.append({ type: "resumed", by, loaded });
     this.touch();
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
   }
 
   /** Keeps the agent's conversation id in the record, for a resume after the gateway died, and why it cannot. */
@@ -387,6 +387,14 @@ export class AgentGatewaySession extends Session {
 
   protected override lastLine(): string | null {
     return this.agent ? lastLine(this.agent.latestAnswer()) : null;
+  }
+
+  /**
+   * Its info reads the live agent (pid, prompt capabilities, run, latest answer), which changes
+   * without telling the session: its list entry is serialised at each list.
+   */
+  protected override get summaryKept(): boolean {
+    return false;
   }
 
   protected override runInfo(): SessionInfo["run"] {
@@ -566,7 +574,7 @@ export class AgentGatewaySession extends Session {
     if (next === this.record.agentState || next === undefined) return;
     this.record.agentState = next;
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
   }
 
   /**

@@ -23,6 +23,16 @@ export const REMOTE_CATCH_UP_MS = 2_000;
  */
 export const COPY_INTEREST_MS = 30_000;
 
+/** Where the owner's log is and its last line, as the cluster mirror last read them from Redis. */
+export interface SharedPosition {
+  head: number;
+  first: number;
+  outputBytes: number;
+  tail: LastLine;
+  tailHead: number;
+  tailAt: number;
+}
+
 export interface RemoteSessionOptions {
   record: SessionRecord;
   log: SessionLog;
@@ -67,11 +77,13 @@ export class RemoteSession extends Session {
   /** The mirror copied its entries up to what Redis announced ({@link kept}). */
   markKept(): void {
     this.keptUp = true;
+    this.shownChanged();
   }
 
   /** The mirror keeps only its record and position from now on ({@link showShared}). */
   markRecordOnly(): void {
     this.keptUp = false;
+    this.shownChanged();
   }
 
   get nodeId(): string {
@@ -125,8 +137,11 @@ export class RemoteSession extends Session {
    * While the copy is not kept: where the owner's log is and its last line, as the mirror last
    * read them from Redis (shown in the session's info instead of the copy's own).
    */
-  shown:
-    { head: number; first: number; outputBytes: number; tail: LastLine; tailHead: number; tailAt: number } | undefined;
+  get shown(): SharedPosition | undefined {
+    return this.sharedAt;
+  }
+
+  private sharedAt: SharedPosition | undefined;
 
   override info(): SessionInfo {
     const info = super.info();
@@ -140,14 +155,15 @@ export class RemoteSession extends Session {
    * newest entries up to `at.head` (undefined: the last line read before is kept).
    */
   showShared(at: { head: number; first: number; outputBytes: number }, tail?: readonly StoredEntry[]): void {
-    const shown = this.shown;
+    this.shownChanged();
+    const shown = this.sharedAt;
     if (tail === undefined && shown !== undefined) {
-      this.shown = { ...shown, ...at };
+      this.sharedAt = { ...shown, ...at };
       return;
     }
     const lastLine = new LastLine();
     for (const entry of tail ?? []) lastLineOf(entry, lastLine);
-    this.shown = { ...at, tail: lastLine, tailHead: at.head, tailAt: this.ctx.clock.now() };
+    this.sharedAt = { ...at, tail: lastLine, tailHead: at.head, tailAt: this.ctx.clock.now() };
   }
 
   /** The mirror copies its entries: someone here follows it or asked for it lately. */
@@ -227,7 +243,7 @@ export class RemoteSession extends Session {
     if (JSON.stringify(record) === JSON.stringify(this.record)) return;
     Object.assign(this.record, record);
     if (!this.running) this.log.markEnded();
-    this.ctx.changed(this);
+    this.changed();
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.js";
 import { ControlLease } from "../core/control-lease.js";
 import { LastLine } from "../core/last-line.js";
+import { ListSummary, listedJson } from "./list-summary.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession } from "../log/store.js";
@@ -192,6 +193,8 @@ export abstract class Session {
   /** Who watches (subscriptions, terminal sockets, SSE streams), by token name, with how many each. */
   private readonly watchers = new Map<string, number>();
   protected readonly ctx: SessionContext;
+  /** Its entry in `GET /v1/sessions`, kept between changes (list-summary.ts). */
+  private readonly summary = new ListSummary();
   private readonly endWaiters: Array<() => void> = [];
   private readonly stopWaiters: Array<() => void> = [];
   private readonly leaseListeners = new Set<(change: LeaseChange) => void>();
@@ -237,6 +240,7 @@ export abstract class Session {
   watch(name: string): () => void {
     this.demand();
     this.watchers.set(name, (this.watchers.get(name) ?? 0) + 1);
+    this.summary.changed();
     let done = false;
     return () => {
       if (done) return;
@@ -244,6 +248,7 @@ export abstract class Session {
       const left = (this.watchers.get(name) ?? 1) - 1;
       if (left > 0) this.watchers.set(name, left);
       else this.watchers.delete(name);
+      this.summary.changed();
     };
   }
 
@@ -326,6 +331,44 @@ export abstract class Session {
   }
 
   /**
+   * Its entry in `GET /v1/sessions`, `listedJson(info())` as UTF-8, serialised again only when
+   * something it shows changed (list-summary.ts); an agent's at each list ({@link summaryKept}).
+   */
+  listEntry(): Buffer {
+    if (!this.summaryKept) return Buffer.from(listedJson(this.info()));
+    const log = this.log;
+    return this.summary.entry(
+      {
+        head: log.head,
+        first: log.first,
+        outputBytes: log.outputBytes,
+        lastActivityAt: this.lastActivityAt,
+        tailPushes: this.outputTail.pushes,
+      },
+      () => this.info(),
+    );
+  }
+
+  /**
+   * Whether {@link info} changes only as the session says ({@link changed}, {@link shownChanged})
+   * or its list positions move, so its list entry may be kept between changes.
+   */
+  protected get summaryKept(): boolean {
+    return true;
+  }
+
+  /** Something its info shows changed: its list entry is taken again, and the list's observers are told. */
+  protected changed(): void {
+    this.summary.changed();
+    this.ctx.changed(this);
+  }
+
+  /** Something its info shows changed that the list's observers need not hear of: its list entry is taken again. */
+  protected shownChanged(): void {
+    this.summary.changed();
+  }
+
+  /**
    * The session needs someone for `reason`: logged as an `attention` event, kept in the record and
    * shown in its info. The same reason and text again changes nothing (a bell loop logs one event).
    */
@@ -342,7 +385,7 @@ export abstract class Session {
     this.record.attention = attention;
     this.log.append({ type: "attention", attention });
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
   }
 
   /** Its worktree was removed (`DELETE … removeWorktree=true`): the record keeps when, to show. */
@@ -350,7 +393,7 @@ export abstract class Session {
     if (this.record.worktree === undefined || this._removed) return;
     this.record.worktree = { ...this.record.worktree, removedAt: at };
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
   }
 
   /** A viewer with control looked at the session (`POST .../seen`): its attention ends. */
@@ -369,7 +412,7 @@ export abstract class Session {
     this.record.attention = undefined;
     if (this.running) this.log.append({ type: "attention", attention: null, ...(by !== undefined ? { by } : {}) });
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
   }
 
   protected lastLine(): string | null {
@@ -394,6 +437,7 @@ export abstract class Session {
   /** Releases resources without touching the log (gateway shutdown). */
   dispose(): void {
     this.lease.dispose();
+    this.shownChanged();
   }
 
   /**
@@ -481,9 +525,11 @@ export abstract class Session {
     this.persist();
     for (const wake of this.stopWaiters.splice(0)) wake();
     this.endPending = true;
+    // Its attention and controller are gone now; its end shows once published (settled, below).
+    this.shownChanged();
     const settled = () => {
       this.endPending = false;
-      if (!this._removed) this.ctx.changed(this);
+      if (!this._removed) this.changed();
       for (const wake of this.endWaiters.splice(0)) wake();
     };
     // Refused when the end is never written (removed, or fenced in cluster mode): nobody waits on.
@@ -492,6 +538,8 @@ export abstract class Session {
   }
 
   private handleLeaseChange(change: LeaseChange): void {
+    // Its controller shows in the list whether or not the change is logged.
+    this.shownChanged();
     if (!this.running) return;
     this.log.append({
       type: "control",
@@ -502,7 +550,7 @@ export abstract class Session {
     // Persisted with the event, for a start after a crash to end it (endEarlierGatewayLease).
     this.record.leaseHolder = change.holder?.actor ?? null;
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
     this.tellLeaseListeners(change);
   }
 

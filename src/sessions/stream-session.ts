@@ -17,7 +17,7 @@ export class StreamSession extends Session {
       out.push(appendExternalEvent(this, e));
     }
     this.touch();
-    this.ctx.changed(this);
+    this.changed();
     return out;
   }
 

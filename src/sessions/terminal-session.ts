@@ -391,7 +391,7 @@ export class TerminalSession extends Session {
     this.record.rows = rows;
     this.log.append({ type: "resize", by, cols, rows });
     this.persist();
-    this.ctx.changed(this);
+    this.changed();
   }
 
   async terminate(by: Actor): Promise<void> {

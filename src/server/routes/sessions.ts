@@ -6,7 +6,6 @@ import {
   CreateSession,
   InputBody,
   LIMITS,
-  listedAgentState,
   PermissionBody,
   PermissionPolicy,
   PolicyPreviewBody,
@@ -23,13 +22,14 @@ import {
   promptInput,
 } from "../../protocol/index.js";
 import { isPublicError, InternalError } from "../../protocol/errors.js";
-import type { SessionInfo, SessionWorktree } from "../../protocol/index.js";
+import type { SessionWorktree } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import type { Session } from "../../sessions/session.js";
 import { currentCopy, sessionFor } from "../identity/access.js";
 import { answerEncoding, compressWhole, compressingStream } from "../http/compressed-answer.js";
 import { actorOf, canSee } from "../identity/auth.js";
+import type { Identity } from "../identity/identity.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http/http-constants.js";
@@ -103,9 +103,10 @@ class SessionList {
   answer(ctx: RequestContext): void {
     const { core, answers } = this;
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
-    const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
+    const visible = this.candidates(ctx.identity).filter((s) => canSee(ctx.identity, s.record));
     answers.check(ctx.identity.principal);
-    const page = pageOf(visible, query, (s) => JSON.stringify(listed(s.info())));
+    // Each entry is kept serialised between the session's changes (sessions/list-summary.ts).
+    const page = pageOf(visible, query, (s) => s.listEntry());
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !this.warnedUnpaged) {
       this.warnedUnpaged = true;
       core.logger.warn(
@@ -114,10 +115,31 @@ class SessionList {
       );
     }
     const next = page.next !== undefined ? `,"next":${JSON.stringify(page.next)}` : "";
-    const text = `{"sessions":[${page.json!.join(",")}]${next}}`;
+    const text = listAnswer(page.json!, next);
     answers.admit(ctx.identity.principal, ctx.res, text.length);
     sendJsonText(ctx.res, 200, text);
   }
+
+  /** The sessions `identity` may see among: a share link's one, or every session. */
+  private candidates(identity: Identity): Session[] {
+    if (identity.share === undefined) return this.core.sessions.list();
+    const shared = this.core.sessions.get(identity.share.session);
+    return shared === undefined ? [] : [shared];
+  }
+}
+
+const LIST_OPEN = Buffer.from('{"sessions":[');
+const COMMA = Buffer.from(",");
+
+/** `{"sessions":[…]…}` of the page's entries, copied as they are kept (UTF-8 JSON), and `rest` (`,"next":…`). */
+function listAnswer(entries: readonly Buffer[], rest: string): Buffer {
+  const parts: Buffer[] = [LIST_OPEN];
+  entries.forEach((entry, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(entry);
+  });
+  parts.push(Buffer.from(`]${rest}}`));
+  return Buffer.concat(parts);
 }
 
 /**
@@ -642,9 +664,4 @@ function appendEvents(core: GatewayCore, call: SessionCall): Promise<SessionAnsw
   return new Promise((resolve, reject) =>
     answerAppended(appended, (error, answer) => (error === undefined ? resolve(answer!) : reject(error))),
   );
-}
-
-/** A session as the list shows it: an agent's state without its bulk (see listedAgentState). */
-function listed(info: SessionInfo): SessionInfo {
-  return info.agentState === undefined ? info : { ...info, agentState: listedAgentState(info.agentState) };
 }
