@@ -10,12 +10,17 @@ import type { LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js"
  * published: no request scans the log (test/server/turns-route.test.ts).
  */
 
-/** The events that place a run: queued, and the first of these that starts it. */
+/**
+ * The events that place a run: queued, and the first of these that starts it; and the session's
+ * end, after which no queued run starts (a log from before the gateway aborted them itself).
+ */
 export const TURN_EVENT_TYPES: ReadonlySet<string> = new Set([
   "run.queued",
   "run.started",
   "chat.aborted",
   "chat.error",
+  "exit",
+  "lost",
 ]);
 /** Runs remembered per session; past it the oldest are forgotten (their turns load as one page with the next). */
 export const TURN_INDEX_MAX_RUNS = 50_000;
@@ -97,6 +102,10 @@ export class TurnIndex {
 
   private take(entry: LogEntry): void {
     if (!TURN_EVENT_TYPES.has(entry.type)) return;
+    if (entry.type === "exit" || entry.type === "lost") {
+      this.waiting.clear();
+      return;
+    }
     const runId = runIdOf(entry.json);
     if (runId === undefined) return;
     if (entry.type === "run.queued") {

@@ -43,7 +43,7 @@ describe("turn index", () => {
     const log = openLog(tempDir()).create("s");
     const starts: number[] = [];
     // Long turns, so that the first scan takes several bounded reads.
-    for (let r = 0; r < 6; r++) starts.push(turn(log, `r${r}`, Math.ceil(FILTERED_SCAN_EVENTS / 5)));
+    for (let r = 0; r < 6; r++) starts.push(turn(log, `r${r}`, Math.ceil(FILTERED_SCAN_EVENTS / 3)));
     // A prompt queued while r6 runs belongs to the run it starts, not to r6.
     log.append({ type: "run.queued", runId: "r6", text: "six", by, position: 0 });
     starts.push(log.append({ type: "run.started", runId: "r6" }).seq);
@@ -82,6 +82,14 @@ describe("turn index", () => {
       ],
       next: null,
     });
+    expect(index.queued).toEqual([]);
+    // A prompt left in the queue when the session was lost never starts.
+    log.append({ type: "run.queued", runId: "r9", text: "nine", by, position: 0 });
+    log.append({ type: "run.queued", runId: "r10", text: "ten", by, position: 1 });
+    await log.whenPublished();
+    expect(index.queued.map((t) => t.runId)).toEqual(["r9", "r10"]);
+    log.append({ type: "lost", reason: "gateway-restart" });
+    await log.whenPublished();
     expect(index.queued).toEqual([]);
     expect(reads()).toBe(scanned);
     // Built again from the log alone, it says the same.

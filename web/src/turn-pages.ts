@@ -52,6 +52,8 @@ export class TurnPages {
   private liveFrom = Number.POSITIVE_INFINITY;
   private olderDone = false;
   private loading = false;
+  /** A load failed: the next waits for a click on the button rather than retrying each frame. */
+  private stalled = false;
   private disposed = false;
   private readonly observer: IntersectionObserver;
   /** The gap elements on the page, by the seq they start at. */
@@ -67,7 +69,10 @@ export class TurnPages {
       { class: "btn btn-small btn-ghost turn-more", type: "button", "data-test": "older-turns", hidden: true },
       "Earlier turns",
     );
-    this.top.addEventListener("click", () => void this.loadOlder());
+    this.top.addEventListener("click", () => {
+      this.stalled = false;
+      void this.loadOlder();
+    });
     this.element = h("div", { class: "turn-pages" });
     this.observer = new IntersectionObserver(() => this.check(), {
       root: host.scroller,
@@ -116,7 +121,7 @@ export class TurnPages {
 
   /** Loads whatever the reader is near: the older turns at the top, or a gap. */
   private check(): void {
-    if (this.loading || this.disposed || this.liveFrom === Number.POSITIVE_INFINITY) return;
+    if (this.loading || this.stalled || this.disposed || this.liveFrom === Number.POSITIVE_INFINITY) return;
     if (!this.top.hidden && this.near(this.top)) {
       void this.loadOlder();
       return;
@@ -166,7 +171,8 @@ export class TurnPages {
       if (page) this.insert(page);
       else this.layout();
     } catch (error) {
-      this.ctx.toast(`Cannot load earlier turns: ${errorText(error)}`, "error");
+      this.stalled = true;
+      this.ctx.toast(`Cannot load these turns: ${errorText(error)}`, "error");
     } finally {
       this.loading = false;
       this.top.disabled = false;
@@ -233,7 +239,10 @@ export class TurnPages {
           { class: "btn btn-small btn-ghost turn-more", type: "button", "data-test": "newer-turns" },
           "Later turns",
         );
-        gap.addEventListener("click", () => void this.loadGap(page.end));
+        gap.addEventListener("click", () => {
+          this.stalled = false;
+          void this.loadGap(page.end);
+        });
         this.gaps.set(gap, page.end);
         children.push(gap);
       }
