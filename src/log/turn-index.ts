@@ -31,6 +31,8 @@ const SCAN_READ_LIMIT = 4096;
 export interface TurnLog {
   readonly head: number;
   readonly first: number;
+  /** What the log holds, in bytes as retention counts them (`retainedBytes`). */
+  readonly storedState: { readonly retainedBytes: number };
   read(since: number, options?: ReadOptions): ReadResult;
   subscribe(listener: LogListener, options?: { background?: boolean }): () => void;
 }

@@ -25,5 +25,7 @@ export const TurnsPage = z.object({
   waiting: z.array(RunQueuedEvent),
   head: z.number().int().nonnegative(),
   first: z.number().int().nonnegative(),
+  /** About the size of the events the log holds (as retention counts them): how long a replay would be. */
+  bytes: z.number().int().nonnegative(),
 });
 export type TurnsPage = z.infer<typeof TurnsPage>;

@@ -28,6 +28,9 @@ function counted(log: SessionLog): { log: TurnLog; reads: () => number } {
       get first() {
         return log.first;
       },
+      get storedState() {
+        return log.storedState;
+      },
       read: (since, options) => {
         reads++;
         return log.read(since, options);

@@ -16,7 +16,7 @@ import type { RunPage } from "./run-render.js";
 import { SessionFeed } from "./session-feed.js";
 import type { SessionFeedHandlers } from "./session-feed.js";
 import { SessionHeader } from "./session-header.js";
-import { TAIL_FIRST_EVENTS, TAIL_TURNS, TurnPages } from "./turn-pages.js";
+import { TAIL_FIRST_BYTES, TAIL_FIRST_EVENTS, TAIL_MIN_EVENTS, TAIL_TURNS, TurnPages } from "./turn-pages.js";
 import { usageMeter } from "./usage-meter.js";
 
 /** The conversation sticks to the bottom while the reader is within this many pixels of it. */
@@ -175,22 +175,21 @@ export class AgentView implements View {
     );
     this.scroller = h("div", { class: "conversation" }, inner);
     // A long log opens on its last turns, the earlier ones load as the reader scrolls up.
-    const long = session.head - session.first + 1 > TAIL_FIRST_EVENTS;
-    this.pages = long
-      ? new TurnPages(ctx, session.id, {
-          scroller: this.scroller,
-          render: (run) => {
-            const el = this.renderRunEl(run);
-            this.runEls.set(run.runId, el);
-            return el;
-          },
-          forget: (runIds) => {
-            for (const id of runIds) this.runEls.delete(id);
-          },
-          applied: (event, runs) => this.noteHit(event, runs),
-        })
-      : undefined;
-    if (this.pages) this.scroller.classList.add("paged");
+    this.pages =
+      session.head - session.first + 1 > TAIL_MIN_EVENTS
+        ? new TurnPages(ctx, session.id, {
+            scroller: this.scroller,
+            render: (run) => {
+              const el = this.renderRunEl(run);
+              this.runEls.set(run.runId, el);
+              return el;
+            },
+            forget: (runIds) => {
+              for (const id of runIds) this.runEls.delete(id);
+            },
+            applied: (event, runs) => this.noteHit(event, runs),
+          })
+        : undefined;
     inner.append(
       this.agentTitle,
       this.sessionChanges.element,
@@ -278,16 +277,19 @@ export class AgentView implements View {
   }
 
   /**
-   * A long log: the prompts of the last turns and of the queue that lie before them first, then
-   * a subscription from where the last turns start (the older ones load on scrolling up).
+   * A log that is not short: where its last turns start. A long one: the prompts of the last turns
+   * and of the queue that lie before them first, then a subscription from where the last turns
+   * start (the older ones load on scrolling up). A shorter one: replayed whole.
    */
   private async openAtTail(pages: TurnPages): Promise<void> {
     let from: number | undefined;
     try {
       const tail = await this.ctx.client.http.turns(this.session.id, { limit: TAIL_TURNS });
-      from = tail.turns[0]?.start;
+      const long = tail.head - tail.first + 1 > TAIL_FIRST_EVENTS || tail.bytes > TAIL_FIRST_BYTES;
+      from = long ? tail.turns[0]?.start : undefined;
       if (this.disposed) return;
       if (from !== undefined) {
+        this.scroller.classList.add("paged");
         const start = from;
         const before = [...tail.turns.map((t) => t.queued), ...tail.waiting]
           .filter((e) => e !== null && e.seq < start)

@@ -6,8 +6,15 @@ import type { AppContext } from "./context.js";
 import { h } from "./dom.js";
 import { errorText } from "./format.js";
 
-/** A log with more events than this opens on its last turns; a shorter one is replayed whole, as it always was. */
+/** A log of at most this many events is replayed whole, as it always was, without asking where its turns start. */
+export const TAIL_MIN_EVENTS = 200;
+/**
+ * A longer log opens on its last turns when it holds more than this many events or bytes (a few
+ * turns of long answers render for seconds: docs/benchmarks.md, "Slow link"); else it too is
+ * replayed whole.
+ */
 export const TAIL_FIRST_EVENTS = 2000;
+export const TAIL_FIRST_BYTES = 1024 * 1024;
 /** Turns the page opens on (the live part: they and what follows come over the subscription). */
 export const TAIL_TURNS = 1;
 /** Turns one page of older (or newer) history holds. */
@@ -105,7 +112,8 @@ export class TurnPages {
    * between it and the live part to load as the reader scrolls down.
    */
   async openAround(seq: number): Promise<void> {
-    if (seq >= this.liveFrom || this.pages.some((p) => p.start <= seq && seq < p.end)) return;
+    if (this.liveFrom === Number.POSITIVE_INFINITY || seq >= this.liveFrom) return;
+    if (this.pages.some((p) => p.start <= seq && seq < p.end)) return;
     const answer = await this.ctx.client.http.turns(this.sessionId, { before: seq + 1, limit: 1 });
     const turn = answer.turns[0];
     const start = turn?.start ?? answer.first;

@@ -40,7 +40,7 @@ function turnsAnswer(log: TurnLog, ctx: RequestContext): string {
   );
   const waiting =
     hasBefore || hasFrom ? [] : index.queued.map((t) => queuedJson(log, t)).filter((json) => json !== "null");
-  return `{"turns":[${turns.join(",")}],"next":${page.next ?? "null"},"waiting":[${waiting.join(",")}],"head":${log.head},"first":${log.first}}`;
+  return `{"turns":[${turns.join(",")}],"next":${page.next ?? "null"},"waiting":[${waiting.join(",")}],"head":${log.head},"first":${log.first},"bytes":${log.storedState.retainedBytes}}`;
 }
 
 /** The JSON of a run's `run.queued` event, read by its seq; "null" when retention dropped it. */
