@@ -77,6 +77,8 @@ export class AgentView implements View {
   private readonly dirty = new Set<string>();
   private frame: number | undefined;
   private ended = false;
+  /** The older turns load by themselves once the last ones are rendered (not while they come in over a slow link). */
+  private pagesWaiting = false;
   /** Whether {@link hitRunId} is the run of the hit's own event (not the last before it). */
   private hitExact = false;
   private restored = false;
@@ -302,8 +304,11 @@ export class AgentView implements View {
       this.ctx.toast(`Cannot find the last turns (${errorText(error)}): reading the whole conversation`, "info");
     }
     if (this.disposed) return;
+    if (from !== undefined) {
+      pages.live(from);
+      this.pagesWaiting = true;
+    }
     this.feed = this.follow();
-    if (from !== undefined) pages.start(from);
   }
 
   /** A subscription from the last event the page has (a subscription ends at `lost`: a resumed session needs a new one). */
@@ -414,6 +419,8 @@ export class AgentView implements View {
     if (this.restored || !this.feed?.replayed) return;
     this.restored = true;
     this.element.dataset["restored"] = "true";
+    // The frame that renders what the replay brought starts the pages (see flush).
+    this.schedule();
     if (this.hit !== undefined) void this.showHit(this.hit);
   }
 
@@ -469,6 +476,10 @@ export class AgentView implements View {
     if (stick) this.scrollToBottom();
     // Scrolled up to read: say that more came in below rather than pull the reader away from it.
     else if (this.scroller.scrollHeight > height) this.newMessages.hidden = false;
+    if (this.restored && this.pagesWaiting) {
+      this.pagesWaiting = false;
+      this.pages?.enable();
+    }
   }
 
   /** A run's element, marked when it holds the search hit the page was opened at. */

@@ -58,6 +58,8 @@ export class TurnPages {
   /** Where the live part starts: the pages lie before it. */
   private liveFrom = Number.POSITIVE_INFINITY;
   private olderDone = false;
+  /** Pages load by themselves only once the live part is on the page (before, the top would look near). */
+  private enabled = false;
   private loading = false;
   /** A load failed: the next waits for a click on the button rather than retrying each frame. */
   private stalled = false;
@@ -87,10 +89,15 @@ export class TurnPages {
     });
   }
 
-  /** The live part starts at `liveFrom`: older turns load from now on. */
-  start(liveFrom: number): void {
+  /** The live part starts at `liveFrom`: older turns can be loaded. */
+  live(liveFrom: number): void {
     this.liveFrom = liveFrom;
     this.layout();
+  }
+
+  /** The live part is on the page: from now on pages load as the reader comes near them. */
+  enable(): void {
+    this.enabled = true;
     this.check();
   }
 
@@ -129,7 +136,8 @@ export class TurnPages {
 
   /** Loads whatever the reader is near: the older turns at the top, or a gap. */
   private check(): void {
-    if (this.loading || this.stalled || this.disposed || this.liveFrom === Number.POSITIVE_INFINITY) return;
+    if (!this.enabled || this.loading || this.stalled || this.disposed) return;
+    if (this.liveFrom === Number.POSITIVE_INFINITY) return;
     if (!this.top.hidden && this.near(this.top)) {
       void this.loadOlder();
       return;
@@ -255,7 +263,24 @@ export class TurnPages {
         children.push(gap);
       }
     });
-    this.element.replaceChildren(...children);
+    // Pages that stay are not moved: a move would collapse the ranges of a search highlight in them.
+    let at: ChildNode | null = this.element.firstChild;
+    for (const child of children) {
+      // Already further on (pages keep their order): what lies before it goes.
+      if (child.parentNode === this.element)
+        while (at !== null && at !== child) {
+          const next: ChildNode | null = at.nextSibling;
+          at.remove();
+          at = next;
+        }
+      if (child === at) at = at.nextSibling;
+      else this.element.insertBefore(child, at);
+    }
+    while (at) {
+      const next: ChildNode | null = at.nextSibling;
+      at.remove();
+      at = next;
+    }
     this.observer.observe(this.top);
     for (const gap of this.gaps.keys()) this.observer.observe(gap);
   }
