@@ -205,6 +205,11 @@ async function open(browser: Browser, base: string, proxy: SlowLinkProxy, sessio
     const started = performance.now();
     await page.evaluate((id) => (location.hash = `#/s/${id}`), session);
     await page.waitForSelector(".view[data-restored=true]", { timeout: STEP_TIMEOUT_MS });
+    // An agent's page: until its last turn is on the page, rendered.
+    if (await page.$(".agent-view"))
+      await page.waitForSelector(".agent-view .runs .run:last-child [data-test=run-done]", {
+        timeout: STEP_TIMEOUT_MS,
+      });
     return { ms: performance.now() - started, bytes: proxy.downBytes - bytes };
   } finally {
     await context.close();
@@ -290,7 +295,7 @@ export async function run(): Promise<BenchSection> {
       tables: [table],
       method: [
         `A throttling TCP proxy in the bench (1 Mbit/s each way, ${LINK_DELAY_MS} ms one-way delay, ${LINK_PIECE_BYTES / 1024} KiB pieces) between Chromium (phone viewport) and the gateway.`,
-        "The page is loaded first; the time runs from opening the session (its link) until its view is restored (`data-restored`: the terminal's screen written, the agent's events replayed); bytes are those the proxy carried toward the phone meanwhile.",
+        "The page is loaded first; the time runs from opening the session (its link) until its view is restored (`data-restored`: the terminal's screen written; the agent's last turn received and rendered, its run shown done); bytes are those the proxy carried toward the phone meanwhile.",
         `The terminal ran \`seq -f\` lines through its PTY (${TERMINAL_MB} MB); the agent is a command agent answering ${Math.round((AGENT_MB * 1e6) / TURN_BYTES)} prompts with a ${fmt(TURN_BYTES / 1000)} KB Markdown answer each. Baseline: the same data dir with \`compression: {websocket: false, http: false}\`.`,
       ],
     };

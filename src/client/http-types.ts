@@ -64,6 +64,16 @@ export interface EventsQuery {
   types?: readonly EventType[];
 }
 
+/** Which turns `HttpApi.turns` answers with: the last ones (neither), those before a seq, or those from one. */
+export interface TurnsQuery {
+  /** Turns starting before this seq. */
+  before?: number;
+  /** Turns starting at or after this seq. */
+  from?: number;
+  /** How many (the gateway's default 1, at most TURNS_PAGE_MAX). */
+  limit?: number;
+}
+
 export interface EventsPage {
   events: SessionEvent[];
   /** Newest seq in the log. */

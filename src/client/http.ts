@@ -15,6 +15,7 @@ import type {
   ShareRequest,
   ShareScope,
   SignalName,
+  TurnsPage,
   FileUploaded,
   WorktreeDiff,
   WorktreeStatus,
@@ -38,6 +39,7 @@ import type {
   AbortResult,
   EventsQuery,
   EventsPage,
+  TurnsQuery,
   AppendedEvents,
   SessionsQuery,
   SessionsPageQuery,
@@ -55,6 +57,7 @@ export type {
   AbortResult,
   EventsQuery,
   EventsPage,
+  TurnsQuery,
   AppendedEvents,
   SessionsQuery,
   SessionsPageQuery,
@@ -340,6 +343,23 @@ export class HttpClient {
     if (query.types && query.types.length > 0) params.set("types", query.types.join(","));
     const qs = params.toString();
     return this.json("GET", `${sessionPath(id)}/events${qs ? `?${qs}` : ""}`, query.signal);
+  }
+
+  /**
+   * Where an agent session's turns start (docs/protocol.md, "Turns"): the last `limit` ones and
+   * the prompts in the queue, or those `before` / `from` a seq, to read a page of events from.
+   *
+   * @example
+   * const { turns } = await http.turns(id, { limit: 2 }); // the last two turns
+   * const older = await http.turns(id, { before: turns[0]!.start, limit: 3 });
+   */
+  turns(id: string, query: TurnsQuery & AbortOptions = {}): Promise<TurnsPage> {
+    const params = new URLSearchParams();
+    if (query.before !== undefined) params.set("before", String(query.before));
+    if (query.from !== undefined) params.set("from", String(query.from));
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    const qs = params.toString();
+    return this.json("GET", `${sessionPath(id)}/turns${qs ? `?${qs}` : ""}`, query.signal);
   }
 
   /**

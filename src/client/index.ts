@@ -33,6 +33,7 @@ export type {
   SessionsPage,
   SessionsPageQuery,
   SessionsQuery,
+  TurnsQuery,
   WorktreeRemoval,
 } from "./http.js";
 export type { Delivery, InboundMessage, RouteResult } from "./messages.js";

@@ -21,4 +21,5 @@ export * from "./sessions.js";
 export * from "./shares.js";
 export * from "./token-chars.js";
 export * from "./tool-call-view.js";
+export * from "./turns.js";
 export * from "./worktrees.js";

@@ -947,4 +947,85 @@ describe("web UI", () => {
     await page.waitForSelector(".run:nth-child(2) .permission button");
     expect(await page.getAttribute(".run:nth-child(2)", "aria-busy")).toBeNull();
   });
+
+  it("opens a long conversation at its last turn with its open permission request, loads older turns in order as the reader scrolls up, and opens a search hit at its turn", async () => {
+    const s = shared();
+    const id = await createHeldAgent(s.http, "long");
+    const turns = 30;
+    // Thousands of events, quickly: producer events (shown by no run) around 30 short turns.
+    const filler = (n: number) => Array.from({ length: 1000 }, (_, i) => ({ type: "test.filler", data: n * 1000 + i }));
+    for (let n = 0; n < 2; n++) expect((await s.http.post(`/v1/sessions/${id}/events`, filler(n))).status).toBe(200);
+    for (let i = 0; i < turns; i++) {
+      const word = `zebra${String(i).padStart(2, "0")}`;
+      const chunks = ["Answer ", `number ${i} `, `with ${word} `, "in it."];
+      expect(
+        (await s.http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "say", chunks }) })).status,
+      ).toBe(202);
+    }
+    const count = async (type: string) =>
+      ((await s.http.get(`/v1/sessions/${id}/events?types=${type}&limit=1000`)).json.events as unknown[]).length;
+    await waitFor(async () => (await count("chat.final")) === turns, 20_000, "the turns");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "permission" }) });
+    await waitFor(async () => (await count("permission.request")) === 1, 10_000, "the permission request");
+    // The request is now a thousand events back.
+    expect((await s.http.post(`/v1/sessions/${id}/events`, filler(2))).status).toBe(200);
+    const queued = (await s.http.get(`/v1/sessions/${id}/events?types=run.queued&limit=1000`)).json.events as {
+      runId: string;
+    }[];
+    const runIds = queued.map((e) => e.runId);
+    expect(runIds).toHaveLength(turns + 1);
+
+    // The turn index answers where the last turns start, without a replay.
+    const tail = (await s.http.get(`/v1/sessions/${id}/turns?limit=2`)).json;
+    expect(tail.turns.map((t: { runId: string }) => t.runId)).toEqual(runIds.slice(-2));
+
+    const page = await s.page({ hash: `#/s/${id}`, take: false });
+    // Shown first: the last turn, its request open; not the whole log.
+    const first = await page.$$eval(".run", (els) => els.map((el) => (el as HTMLElement).dataset["run"]));
+    expect(first.at(-1)).toBe(runIds.at(-1));
+    expect(first.length).toBeLessThan(turns);
+    await page.waitForSelector(`.run[data-run="${runIds.at(-1)}"] .permission.open button`);
+
+    // Scrolling up loads the older turns a page at a time, until the first.
+    for (let i = 0; i < 20 && (await page.$("[data-test=older-turns]:not([hidden])")); i++) {
+      await page.$eval(".conversation", (el) => (el.scrollTop = 0));
+      await page.waitForTimeout(100);
+    }
+    expect(await page.$("[data-test=older-turns]:not([hidden])")).toBeNull();
+    const all = await page.$$eval(".run", (els) => els.map((el) => (el as HTMLElement).dataset["run"]));
+    expect(all).toEqual(runIds);
+    expect(await page.textContent(`.run[data-run="${runIds[3]}"] .answer`)).toBe("Answer number 3 with zebra03 in it.");
+    expect(await page.$$("[data-test=newer-turns]")).toHaveLength(0);
+
+    // A search hit on an early turn opens there, marked, with later turns to load below it.
+    let hit: { seq: number } | undefined;
+    await waitFor(
+      async () => {
+        hit = (await s.http.get(`/v1/search?q=zebra05&session=${id}`)).json.hits?.[0];
+        return hit !== undefined;
+      },
+      10_000,
+      "the search index",
+    );
+    await page.evaluate(([sid, seq]) => (location.hash = `#/s/${sid}?seq=${seq}&find=zebra05`), [
+      id,
+      hit!.seq,
+    ] as const);
+    await page.waitForSelector(`.run[data-hit=true][data-run="${runIds[5]}"]`);
+    const view = await page.$eval(`.run[data-hit=true]`, (el) => {
+      const box = el.getBoundingClientRect();
+      const frame = el.closest(".conversation")!.getBoundingClientRect();
+      return {
+        inView: box.top < frame.bottom && box.bottom > frame.top,
+        marks: CSS.highlights.get("search-hit")?.size,
+      };
+    });
+    // The word in its prompt (the script) and in its answer.
+    expect(view).toEqual({ inView: true, marks: 2 });
+    await page.click("[data-test=newer-turns]");
+    await page.waitForSelector(`.run[data-run="${runIds[6]}"]`);
+    const around = await page.$$eval(".run", (els) => els.map((el) => (el as HTMLElement).dataset["run"]));
+    expect(around.indexOf(runIds[6]!)).toBe(around.indexOf(runIds[5]!) + 1);
+    expect(around.at(-1)).toBe(runIds.at(-1));
+  });
 });

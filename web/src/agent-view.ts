@@ -1,5 +1,6 @@
 import { isSwitchboardError, reduceAgentState } from "../../src/client/index.js";
 import type { AgentState, SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import type { RunView } from "./agent-model.js";
 import { AgentChoices } from "./agent-choices.js";
 import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
@@ -15,10 +16,19 @@ import type { RunPage } from "./run-render.js";
 import { SessionFeed } from "./session-feed.js";
 import type { SessionFeedHandlers } from "./session-feed.js";
 import { SessionHeader } from "./session-header.js";
+import { TAIL_FIRST_BYTES, TAIL_FIRST_EVENTS, TAIL_MIN_EVENTS, TAIL_TURNS, TurnPages } from "./turn-pages.js";
 import { usageMeter } from "./usage-meter.js";
 
 /** The conversation sticks to the bottom while the reader is within this many pixels of it. */
 export const STICK_TO_BOTTOM_PX = 120;
+/** The search highlight's name (`::highlight(search-hit)` in styles.css). */
+const HIT_HIGHLIGHT = "search-hit";
+
+/** A search hit the page opens at (`#/s/ID?seq=N&find=TEXT`, log-hits.ts). */
+export interface AgentHit {
+  seq: number;
+  find?: string;
+}
 
 /**
  * An agent session: the conversation rebuilt from the log (prompts, streamed answers,
@@ -37,8 +47,16 @@ export class AgentView implements View {
   private agentState: AgentState | undefined;
   /** The header's usage meter (usage-meter.ts), empty until the agent reports its usage. */
   private readonly usageSlot: HTMLElement;
-  /** Replaced when a lost session is resumed: the old one ended with the session's `lost`. */
-  private feed: SessionFeed;
+  /**
+   * Replaced when a lost session is resumed: the old one ended with the session's `lost`.
+   * Undefined while a long conversation looks up where its last turns start.
+   */
+  private feed: SessionFeed | undefined;
+  /** A long conversation's earlier turns, loaded a page at a time (turn-pages.ts); none for a short one. */
+  private readonly pages: TurnPages | undefined;
+  /** The search hit the page was opened at, and the run that holds it once known. */
+  private readonly hit: AgentHit | undefined;
+  private hitRunId: string | undefined;
   /** The seq of the last event applied: a new feed starts after it. */
   private lastSeq = 0;
   private readonly resumeBar: ResumeBar;
@@ -59,6 +77,10 @@ export class AgentView implements View {
   private readonly dirty = new Set<string>();
   private frame: number | undefined;
   private ended = false;
+  /** The older turns load by themselves once the last ones are rendered (not while they come in over a slow link). */
+  private pagesWaiting = false;
+  /** Whether {@link hitRunId} is the run of the hit's own event (not the last before it). */
+  private hitExact = false;
   private restored = false;
   private disposed = false;
   private connected = true;
@@ -67,9 +89,10 @@ export class AgentView implements View {
   private readonly changes = new Map<string, ChangesState>();
   private readonly sessionChanges: SessionChanges;
 
-  constructor(ctx: AppContext, session: SessionInfo) {
+  constructor(ctx: AppContext, session: SessionInfo, hit?: AgentHit) {
     this.ctx = ctx;
     this.session = session;
+    this.hit = hit;
     this.page = {
       app: ctx,
       sessionId: session.id,
@@ -127,8 +150,9 @@ export class AgentView implements View {
     // A log (a polite live region): a screen reader reads out what comes in, each answer once it
     // is complete (a run is aria-busy while it streams), not every chunk of it.
     this.runsEl = h("div", { class: "runs", role: "log", "aria-label": "Conversation" });
+    const inner = h("div", { class: "conv-inner" });
     // A click on a section's summary toggles it (the default action, after this listener).
-    this.runsEl.addEventListener("click", (event) => {
+    inner.addEventListener("click", (event) => {
       const details = (event.target as Element).closest("summary")?.parentElement;
       const key = details?.dataset["section"];
       if (details instanceof HTMLDetailsElement && key !== undefined) {
@@ -151,10 +175,29 @@ export class AgentView implements View {
         "Answers stream in as they are written; everyone watching this session sees the same conversation.",
       ),
     );
-    this.scroller = h(
-      "div",
-      { class: "conversation" },
-      h("div", { class: "conv-inner" }, this.agentTitle, this.sessionChanges.element, this.intro, this.runsEl),
+    this.scroller = h("div", { class: "conversation" }, inner);
+    // A long log opens on its last turns, the earlier ones load as the reader scrolls up.
+    this.pages =
+      session.head - session.first + 1 > TAIL_MIN_EVENTS
+        ? new TurnPages(ctx, session.id, {
+            scroller: this.scroller,
+            render: (run) => {
+              const el = this.renderRunEl(run);
+              this.runEls.set(run.runId, el);
+              return el;
+            },
+            forget: (runIds) => {
+              for (const id of runIds) this.runEls.delete(id);
+            },
+            applied: (event, runs) => this.noteHit(event, runs),
+          })
+        : undefined;
+    inner.append(
+      this.agentTitle,
+      this.sessionChanges.element,
+      this.intro,
+      ...(this.pages ? [this.pages.element] : []),
+      this.runsEl,
     );
     // A reader who scrolls back down to the bottom needs the button no more.
     this.scroller.addEventListener(
@@ -230,8 +273,42 @@ export class AgentView implements View {
       offStore();
     };
 
-    this.feed = this.follow();
+    if (this.pages) void this.openAtTail(this.pages);
+    else this.feed = this.follow();
     this.renderChrome();
+  }
+
+  /**
+   * A log that is not short: where its last turns start. A long one: the prompts of the last turns
+   * and of the queue that lie before them first, then a subscription from where the last turns
+   * start (the older ones load on scrolling up). A shorter one: replayed whole.
+   */
+  private async openAtTail(pages: TurnPages): Promise<void> {
+    let from: number | undefined;
+    try {
+      const tail = await this.ctx.client.http.turns(this.session.id, { limit: TAIL_TURNS });
+      const long = tail.head - tail.first + 1 > TAIL_FIRST_EVENTS || tail.bytes > TAIL_FIRST_BYTES;
+      from = long ? tail.turns[0]?.start : undefined;
+      if (this.disposed) return;
+      if (from !== undefined) {
+        this.scroller.classList.add("paged");
+        const start = from;
+        const before = [...tail.turns.map((t) => t.queued), ...tail.waiting]
+          .filter((e) => e !== null && e.seq < start)
+          .sort((a, b) => a!.seq - b!.seq);
+        for (const event of before) this.applyToRuns(event!);
+        this.lastSeq = from - 1;
+      }
+    } catch (error) {
+      // Replayed whole, as a short log is: slower, and nothing is missing.
+      this.ctx.toast(`Cannot find the last turns (${errorText(error)}): reading the whole conversation`, "info");
+    }
+    if (this.disposed) return;
+    if (from !== undefined) {
+      pages.live(from);
+      this.pagesWaiting = true;
+    }
+    this.feed = this.follow();
   }
 
   /** A subscription from the last event the page has (a subscription ends at `lost`: a resumed session needs a new one). */
@@ -253,7 +330,7 @@ export class AgentView implements View {
   /** The session runs again after its `lost` event (resumed): a new subscription, past what the page has. */
   private followAgain(): void {
     this.ended = false;
-    this.feed.dispose();
+    this.feed?.dispose();
     this.feed = this.follow();
     this.renderChrome();
   }
@@ -267,7 +344,8 @@ export class AgentView implements View {
     this.disposed = true;
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.offState();
-    this.feed.dispose();
+    this.feed?.dispose();
+    this.pages?.dispose();
     this.header.dispose();
   }
 
@@ -276,7 +354,7 @@ export class AgentView implements View {
       kind: "agent",
       session: this.session.id,
       restored: this.restored,
-      lastSeq: this.feed.lastSeq,
+      lastSeq: this.feed?.lastSeq ?? 0,
       runs: this.model.runs.map((r) => ({ runId: r.runId, status: r.status, prompt: r.prompt, text: answerText(r) })),
     };
   }
@@ -300,12 +378,26 @@ export class AgentView implements View {
         this.showAgentState();
       }
     }
-    for (const run of this.model.apply(event)) this.dirty.add(run.runId);
+    this.applyToRuns(event);
     // A run leaving the queue moves everyone behind it up one place.
     if (event.type === "run.started" || event.type === "chat.aborted")
       for (const queued of this.model.queued) this.dirty.add(queued.runId);
     this.schedule();
     this.checkRestored();
+  }
+
+  /** Applies `event` to the live runs and marks those it touched to be rendered. */
+  private applyToRuns(event: SessionEvent): void {
+    const runs = this.model.apply(event);
+    for (const run of runs) this.dirty.add(run.runId);
+    this.noteHit(event, runs);
+  }
+
+  /** The run of the search hit: the one its event touched, else the last touched before it. */
+  private noteHit(event: SessionEvent, runs: readonly RunView[]): void {
+    if (this.hit === undefined || this.hitExact || event.seq > this.hit.seq || runs.length === 0) return;
+    this.hitRunId = runs[0]!.runId;
+    this.hitExact = event.seq === this.hit.seq;
   }
 
   /** Reads run `runId`'s change list for its Changes panel, then renders the run again. */
@@ -324,9 +416,32 @@ export class AgentView implements View {
   }
 
   private checkRestored(): void {
-    if (this.restored || !this.feed.replayed) return;
+    if (this.restored || !this.feed?.replayed) return;
     this.restored = true;
     this.element.dataset["restored"] = "true";
+    // The frame that renders what the replay brought starts the pages (see flush).
+    this.schedule();
+    if (this.hit !== undefined) void this.showHit(this.hit);
+  }
+
+  /** Loads the turn of the search hit (when it is not among the last ones), scrolls to it and marks it and its words. */
+  private async showHit(hit: AgentHit): Promise<void> {
+    try {
+      await this.pages?.openAround(hit.seq);
+    } catch (error) {
+      this.ctx.toast(`Cannot open the search hit: ${errorText(error)}`, "error");
+      return;
+    }
+    if (this.disposed || this.hitRunId === undefined) return;
+    // After the frame that renders what the feed brought.
+    requestAnimationFrame(() => {
+      const el = this.hitRunId === undefined ? undefined : this.runEls.get(this.hitRunId);
+      if (this.disposed || el === undefined) return;
+      el.dataset["hit"] = "true";
+      el.scrollIntoView({ block: "center" });
+      this.newMessages.hidden = true;
+      if (hit.find !== undefined) highlightWords(el, hit.find);
+    });
   }
 
   private schedule(): void {
@@ -343,9 +458,9 @@ export class AgentView implements View {
     const focused = document.activeElement;
     const hadFocus = focused instanceof HTMLElement && focused !== document.body && this.element.contains(focused);
     for (const runId of this.dirty) {
-      const run = this.model.get(runId);
+      const run = this.model.get(runId) ?? this.pages?.run(runId);
       if (!run) continue;
-      const next = renderRun(run, this.page);
+      const next = this.renderRunEl(run);
       const current = this.runEls.get(runId);
       if (current) {
         // Only what changed: a section the user opened and the focus stay put while the answer streams.
@@ -361,6 +476,17 @@ export class AgentView implements View {
     if (stick) this.scrollToBottom();
     // Scrolled up to read: say that more came in below rather than pull the reader away from it.
     else if (this.scroller.scrollHeight > height) this.newMessages.hidden = false;
+    if (this.restored && this.pagesWaiting) {
+      this.pagesWaiting = false;
+      this.pages?.enable();
+    }
+  }
+
+  /** A run's element, marked when it holds the search hit the page was opened at. */
+  private renderRunEl(run: RunView): HTMLElement {
+    const el = renderRun(run, this.page);
+    if (run.runId === this.hitRunId && this.restored) el.dataset["hit"] = "true";
+    return el;
   }
 
   /**
@@ -401,7 +527,7 @@ export class AgentView implements View {
 
   /** The parts outside the runs: intro, queue line, abort buttons, composer state. */
   private renderChrome(): void {
-    this.intro.hidden = this.model.runs.length > 0;
+    this.intro.hidden = this.model.runs.length > 0 || (this.pages?.runCount ?? 0) > 0;
     const active = this.model.active;
     const queued = this.model.queued;
     const running = !this.ended && this.session.state === "running";
@@ -424,6 +550,24 @@ export class AgentView implements View {
       this.ctx.toast(`Abort failed: ${errorText(error)}`, "error");
     }
   }
+}
+
+/** Marks each place `words` occur (any case) in `el`'s text with the search highlight (CSS Custom Highlight API). */
+function highlightWords(el: HTMLElement, words: string): void {
+  if (typeof Highlight === "undefined" || words === "") return;
+  const wanted = words.toLowerCase();
+  const ranges: Range[] = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+    const text = (node.nodeValue ?? "").toLowerCase();
+    for (let at = text.indexOf(wanted); at >= 0; at = text.indexOf(wanted, at + wanted.length)) {
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + wanted.length);
+      ranges.push(range);
+    }
+  }
+  CSS.highlights.set(HIT_HIGHLIGHT, new Highlight(...ranges));
 }
 
 /** Whether `el` can no longer hold the focus: removed from the page, or hidden. */

@@ -305,7 +305,15 @@ export class App {
     if (token !== this.routeToken) return;
     this.store.upsert(session);
     const view: RoutedView =
-      session.kind === "agent" ? new AgentView(this.ctx, session) : new TerminalView(this.ctx, session, route.find);
+      session.kind === "agent"
+        ? new AgentView(
+            this.ctx,
+            session,
+            route.seq !== undefined
+              ? { seq: route.seq, ...(route.find !== undefined ? { find: route.find } : {}) }
+              : undefined,
+          )
+        : new TerminalView(this.ctx, session, route.find);
     this.view = view;
     fill(this.main, view.element);
     view.mounted?.();

@@ -16,6 +16,7 @@ export const SHARE_READ_ROUTES: ReadonlySet<string> = new Set([
   "GET /v1/sessions",
   "GET /v1/sessions/:id",
   "GET /v1/sessions/:id/events",
+  "GET /v1/sessions/:id/turns",
   "GET /v1/sessions/:id/output",
   "GET /v1/sessions/:id/stream",
   "GET /v1/sessions/:id/screen",

@@ -12,6 +12,7 @@ import { pushRoutes } from "./push.js";
 import { screenRoutes } from "./screen.js";
 import { searchRoutes } from "./search.js";
 import { sessionRoutes } from "./sessions.js";
+import { turnRoutes } from "./turns.js";
 import { shareRoutes } from "./shares.js";
 import { streamRoutes } from "./stream.js";
 import { worktreeRoutes } from "./worktree.js";
@@ -23,6 +24,7 @@ export function registerRoutes(router: Router, core: GatewayCore): void {
   screenRoutes(router, core);
   searchRoutes(router, core);
   changeRoutes(router, core);
+  turnRoutes(router, core);
   worktreeRoutes(router, core);
   fileRoutes(router, core);
   streamRoutes(router, core);
