@@ -43,7 +43,7 @@ export class SearchStore {
     insertFts: Statement<[number | bigint, string]>;
     cursor: Statement<[string]>;
     setCursor: Statement<[string, number, string]>;
-    sessions: Statement<[]>;
+    cursors: Statement<[]>;
     oldDocs: Statement<[string, number, number]>;
     deleteFts: Statement<[number, string]>;
     deleteDoc: Statement<[number]>;
@@ -98,7 +98,7 @@ export class SearchStore {
       insertFts: this.db.prepare("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)"),
       cursor: this.db.prepare("SELECT seq, state FROM cursors WHERE session_id = ?"),
       setCursor: this.db.prepare("INSERT OR REPLACE INTO cursors (session_id, seq, state) VALUES (?, ?, ?)"),
-      sessions: this.db.prepare("SELECT session_id FROM cursors").pluck(),
+      cursors: this.db.prepare("SELECT session_id, seq FROM cursors").raw(),
       oldDocs: this.db.prepare("SELECT id, text FROM docs WHERE session_id = ? AND seq < ? LIMIT ?").raw(),
       deleteFts: this.db.prepare("INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', ?, ?)"),
       deleteDoc: this.db.prepare("DELETE FROM docs WHERE id = ?"),
@@ -115,9 +115,9 @@ export class SearchStore {
     return row ? { seq: row.seq, state: JSON.parse(row.state) as SessionTextState } : undefined;
   }
 
-  /** The sessions that have a cursor. */
-  sessions(): string[] {
-    return this.stmt.sessions.all() as string[];
+  /** Each session that has a cursor, with the seq it has indexed up to. */
+  cursors(): Array<[string, number]> {
+    return this.stmt.cursors.all() as Array<[string, number]>;
   }
 
   /** Adds documents of sessions and moves their cursors past them, in one transaction. */

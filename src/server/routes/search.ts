@@ -18,7 +18,7 @@ import type { Router } from "../http/router.js";
  * (test/search/search.test.ts, "never returns a session the caller may not see").
  */
 export function searchRoutes(router: Router, core: GatewayCore): void {
-  router.add("GET", "/v1/search", (ctx) => {
+  router.add("GET", "/v1/search", async (ctx) => {
     const q = queryParam(ctx.url, "q") ?? "";
     if (q.length > SEARCH_QUERY_MAX_CHARS)
       throw new SwitchboardError("BAD_REQUEST", `q is ${q.length} characters; at most ${SEARCH_QUERY_MAX_CHARS}`);
@@ -30,7 +30,7 @@ export function searchRoutes(router: Router, core: GatewayCore): void {
         ? [sessionFor(core.sessions, ctx.identity, only, "see")]
         : core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
     const names = new Map(visible.map((s) => [s.id, s.record.name]));
-    const page = core.search.search(q, { sessions: [...names.keys()], limit, before: cursor });
+    const page = await core.search.search(q, { sessions: [...names.keys()], limit, before: cursor });
     const answer: SearchAnswer = {
       hits: page.hits.map((h) => ({
         sessionId: h.sessionId,
