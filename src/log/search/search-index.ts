@@ -7,6 +7,7 @@ import { ftsQueryOf } from "./search-query.js";
 import { SEARCH_DB_FILE } from "./search-store.js";
 import type { SearchCursor, SearchStoreHit } from "./search-store.js";
 import { SearchThread } from "./search-thread.js";
+import type { SearchThreadRole } from "./search-thread.js";
 
 export interface SearchIndexOptions {
   /** The data directory: the index is its {@link SEARCH_DB_FILE}. */
@@ -28,22 +29,42 @@ export interface SearchPage {
 
 /**
  * Full-text search over every session's log (`GET /v1/search`): the indexer that keeps the index
- * in step with the log, and queries. Both run on the search thread (search-thread.ts), which alone
- * opens the index's file; the event loop only hands it batches of the log and questions. Which
+ * in step with the log, and queries. They run on two search threads (search-thread.ts), one that
+ * writes the index's file and one that reads it; the event loop only hands them batches of the
+ * log and questions. Which
  * sessions a query may see is the caller's to say (the route asks the access rules); the index
  * itself knows no identities.
  */
 export class SearchIndex {
   readonly indexer: SearchIndexer;
+  /** Writes the file. */
   private readonly thread: SearchThread;
+  /** Reads it; started once the indexing thread has made the file (it says `ready`). */
+  private readonly queries: SearchThread;
 
   constructor(options: SearchIndexOptions) {
+    const file = join(options.dataDir, SEARCH_DB_FILE);
+    const restart = options.restartMs !== undefined ? { restartMs: options.restartMs } : {};
+    const onStopped = (reason: string, ms: number) => options.onThreadStopped?.(reason, ms);
     this.thread = new SearchThread({
-      file: join(options.dataDir, SEARCH_DB_FILE),
+      file,
+      role: "index",
       onStarted: () => this.indexer.threadStarted(),
-      onReply: (reply) => this.indexer.take(reply),
-      onStopped: (reason, ms) => options.onThreadStopped?.(reason, ms),
-      ...(options.restartMs !== undefined ? { restartMs: options.restartMs } : {}),
+      onReply: (reply) => {
+        if (reply.t === "ready") this.queries.start();
+        else this.indexer.take(reply);
+      },
+      onStopped,
+      ...restart,
+    });
+    this.queries = new SearchThread({
+      file,
+      role: "query",
+      onStarted: () => undefined,
+      // It answers questions only.
+      onReply: () => undefined,
+      onStopped,
+      ...restart,
     });
     this.indexer = new SearchIndexer({
       thread: this.thread,
@@ -67,7 +88,7 @@ export class SearchIndex {
   ): Promise<SearchPage> {
     const match = ftsQueryOf(q);
     if (match === undefined || options.sessions.length === 0) return { hits: [], next: undefined };
-    const answer = await this.thread.ask<"hits">((req) => ({
+    const answer = await this.queries.ask<"hits">((req) => ({
       t: "query",
       req,
       match,
@@ -85,17 +106,18 @@ export class SearchIndex {
 
   /** Where indexing of a session stands in the index's file (undefined: not begun, or forgotten). */
   async cursor(sessionId: string): Promise<SearchCursor | undefined> {
-    return (await this.thread.ask<"cursor">((req) => ({ t: "cursor", req, sessionId }))).cursor;
+    return (await this.queries.ask<"cursor">((req) => ({ t: "cursor", req, sessionId }))).cursor;
   }
 
-  /** Stops the search thread as if it had died (tests): it is started again after its restart delay. */
-  killThread(): Promise<number> {
-    return this.thread.kill();
+  /** Stops a search thread as if it had died (tests): it is started again after its restart delay. */
+  killThread(role: SearchThreadRole = "index"): Promise<number> {
+    return (role === "index" ? this.thread : this.queries).kill();
   }
 
   /** Stops indexing; the thread finishes the deletions queued and closes the file (waits for it). */
   close(): void {
     this.indexer.close();
+    this.queries.close();
     this.thread.close();
   }
 }

@@ -108,7 +108,7 @@ export class SearchIndexer {
   }
 
   /** A reply of the thread (other than an answer to a question). */
-  take(reply: Exclude<SearchReply, { req: number }>): void {
+  take(reply: Exclude<SearchReply, { req: number } | { t: "ready" }>): void {
     switch (reply.t) {
       case "opened":
         this.cursors.clear();

@@ -41,6 +41,8 @@ export type SearchRequest =
   | { t: "close" };
 
 export type SearchReply =
+  /** The indexing thread has opened the file (made it, the first time): a query thread may open it. */
+  | { t: "ready" }
   | { t: "opened"; cursors: Array<[string, number]> }
   /** A batch's end: the session's cursor now (unchanged when `error` says why it failed). */
   | { t: "indexed"; sessionId: string; cursor: number; error?: string }

@@ -13,12 +13,22 @@ export const SEARCH_RESTART_MAX_MS = 60_000;
  * longer holds.
  */
 export const SEARCH_CLOSE_WAIT_MS = 30_000;
+/**
+ * The indexing thread's nice value (Linux): under CPU contention it gets about a tenth of what the
+ * threads carrying output get, so appends are not slowed by indexing them (bench/search.ts, the
+ * append ratio); it catches up when they idle. The query thread keeps the normal priority.
+ */
+export const SEARCH_THREAD_NICE = 10;
 /** Names a built search-worker.js for a gateway that runs from source (src/*.ts) to load. */
 export const SEARCH_WORKER_ENV = "SWITCHBOARD_SEARCH_WORKER";
+
+/** What a thread does: `index` writes the file (one thread), `query` reads it. */
+export type SearchThreadRole = "index" | "query";
 
 /** What the thread is started with. */
 export interface SearchThreadData {
   file: string;
+  role: SearchThreadRole;
   /** Set to 1 by the thread once it has closed its file, or has stopped. */
   done: Int32Array;
 }
@@ -29,6 +39,7 @@ type Answer = Extract<SearchReply, { req: number }>;
 export interface SearchThreadOptions {
   /** The index's file. */
   file: string;
+  role: SearchThreadRole;
   /** A thread was started: nothing posted to the one before reaches it (the caller posts `open` again). */
   onStarted(): void;
   /** Replies other than answers to {@link ask}. */
@@ -40,8 +51,9 @@ export interface SearchThreadOptions {
 }
 
 /**
- * The worker thread that owns `search.db` (search-worker.ts): the event loop posts it batches of
- * the log and queries, and never touches the file. Kept running: started again whenever it stops,
+ * A worker thread of the search index (search-worker.ts): the one that writes `search.db`, to
+ * which the event loop posts batches of the log, or the one that answers queries from it. The
+ * event loop never touches the file. Kept running: started again whenever it stops,
  * later each time while it keeps stopping; a question asked of a thread that stopped is asked
  * again of the next one (once).
  */
@@ -68,7 +80,7 @@ export class SearchThread {
     let worker: Worker;
     try {
       this.done = new Int32Array(new SharedArrayBuffer(4));
-      worker = spawn({ file: this.options.file, done: this.done });
+      worker = spawn({ file: this.options.file, role: this.options.role, done: this.done });
     } catch (error) {
       this.stopped(`it could not be started: ${(error as Error).message}`);
       return;
@@ -78,7 +90,8 @@ export class SearchThread {
     let reason = "it exited";
     worker.on("message", (r: SearchReply) => {
       if (worker !== this.worker) return;
-      if (r.t === "opened") this.restartMs = this.options.restartMs ?? SEARCH_RESTART_MS;
+      // It runs: the next stop waits the shortest again.
+      this.restartMs = this.options.restartMs ?? SEARCH_RESTART_MS;
       if (!("req" in r)) return this.options.onReply(r);
       const p = this.pending.get(r.req);
       this.pending.delete(r.req);

@@ -1,26 +1,32 @@
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { SearchEngine } from "./search-engine.js";
 import { SEARCH_ERROR_PAUSE_MS } from "./search-messages.js";
 import type { IndexBatch, SearchReply, SearchRequest } from "./search-messages.js";
 import { SearchStore } from "./search-store.js";
+import { SEARCH_THREAD_NICE } from "./search-thread.js";
 import type { SearchThreadData } from "./search-thread.js";
 
 /**
- * The search thread's side (see search-thread.ts): it alone opens `search.db`. Queries and
- * cursors are answered as they come; batches and deletions are queued and done one per turn of
- * this thread's loop, so a query waits behind at most one of them (a batch of SEARCH_READ_BYTES
- * takes a few ms).
+ * A search thread's side (see search-thread.ts), in one of two roles. The indexing thread alone
+ * writes `search.db`: batches and deletions are queued and done one per turn of its loop, at a
+ * lower priority. The query thread reads it (a read-only connection: WAL lets it read while the
+ * other commits) and answers queries and cursors as they come, at normal priority, so a query
+ * never waits behind indexing.
  */
 const port = parentPort!;
-const { file, done } = workerData as SearchThreadData;
+const { file, done, role } = workerData as SearchThreadData;
 /** Wakes the event loop waiting in `close()`, whether the thread closed or failed to start. */
 const wake = () => {
   Atomics.store(done, 0, 1);
   Atomics.notify(done, 0);
 };
 process.on("exit", wake);
-const store = new SearchStore(file);
+if (role === "index") lowerPriority();
+const store = new SearchStore(file, { readonly: role === "query" });
 const engine = new SearchEngine(store);
+if (role === "index") port.postMessage({ t: "ready" } satisfies SearchReply);
 /** Batches not indexed yet, in the order they came (at most SEARCH_QUEUE_BATCHES: the loop waits for their answers). */
 const batches: IndexBatch[] = [];
 /** Sessions whose deletion was asked: `forgotten` is answered once it is done. */
@@ -104,4 +110,14 @@ function runOne(): void {
     }
   }
   if (batches.length > 0 || engine.trimming) schedule();
+}
+
+/** Linux: this thread's nice value to SEARCH_THREAD_NICE (a thread is a task of its own there). */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid)) setPriority(tid, SEARCH_THREAD_NICE);
+  } catch {
+    // Not Linux, or not permitted: indexing then competes with the output path at equal weight.
+  }
 }
