@@ -9,6 +9,7 @@
  */
 import { mkdtempSync, rmSync, statSync, readdirSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
+import { performance as perf } from "node:perf_hooks";
 import { join } from "node:path";
 import { systemClock } from "../src/core/clock.js";
 import { EventLog, SqliteEventStore } from "../src/log/index.js";
@@ -17,7 +18,7 @@ import { parseConfig } from "../src/server/config/config.js";
 import { startGateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/ops/logger.js";
 import type { BenchRow, BenchSection } from "./types.js";
-import { fmt, percentile, sideBySide } from "./stats.js";
+import { fmt, median, percentile, sideBySide } from "./stats.js";
 
 const SESSIONS = 200;
 const TOTAL_MB = Number(process.env["SEARCH_BENCH_MB"] ?? 1024);
@@ -161,6 +162,9 @@ async function searchOverLogs(): Promise<{
 }
 
 /** MB/s of output appended to `APPEND_SESSIONS` logs until durable, with the indexer following or not. */
+/** Per round, the event loop's busy milliseconds per MB appended (eventLoopUtilization), by side. */
+const loopMsPerMb: Record<"on" | "off", number[]> = { on: [], off: [] };
+
 async function appendRound(indexing: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-search-append-"));
   const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
@@ -173,13 +177,17 @@ async function appendRound(indexing: boolean): Promise<number> {
     const logs = Array.from({ length: APPEND_SESSIONS }, (_, i) => events.create(`a-${i}`));
     const perLog = Math.ceil((APPEND_MB * 1024 * 1024) / APPEND_SESSIONS / CHUNK_BYTES);
     const t0 = performance.now();
+    const elu = perf.eventLoopUtilization();
     for (let c = 0; c < perLog; c++) {
       for (const [i, log] of logs.entries()) log.appendOutputBytes("stdout", pool[(i + c) % CHUNK_VARIANTS]!, false);
       // Like a flood: appends in turns of the event loop, so the indexer's slices run between them.
       if (c % 16 === 15) await Promise.all(logs.map((l) => l.whenPublished()));
     }
     await Promise.all(logs.map((l) => l.whenPublished()));
-    return (perLog * APPEND_SESSIONS * CHUNK_BYTES) / 1e6 / ((performance.now() - t0) / 1000);
+    const mb = (perLog * APPEND_SESSIONS * CHUNK_BYTES) / 1e6;
+    const mbps = mb / ((performance.now() - t0) / 1000);
+    loopMsPerMb[indexing ? "on" : "off"].push(perf.eventLoopUtilization(elu).active / mb);
+    return mbps;
   } finally {
     index?.close();
     events.close();
@@ -190,6 +198,7 @@ async function appendRound(indexing: boolean): Promise<number> {
 export async function run(): Promise<BenchSection> {
   const r = await searchOverLogs();
   await appendRound(false);
+  loopMsPerMb.off.length = 0;
   const append = await sideBySide(
     APPEND_ROUNDS,
     () => appendRound(false),
@@ -233,6 +242,12 @@ export async function run(): Promise<BenchSection> {
       goal: `≥ ${GOAL_APPEND_RATIO}×`,
       met: append.ratio >= GOAL_APPEND_RATIO,
     },
+    {
+      measure: `the event loop's busy time per MB appended, indexer following`,
+      ours: `${fmt(median(loopMsPerMb.on), 2)} ms (load ${appendLoad})`,
+      baseline: `indexer off: ${fmt(median(loopMsPerMb.off), 2)} ms`,
+      ratio: (median(loopMsPerMb.on) / median(loopMsPerMb.off)).toFixed(2),
+    },
   ];
   return {
     title: "Search",
@@ -242,6 +257,7 @@ export async function run(): Promise<BenchSection> {
       `Append: ${APPEND_MB} MB over ${APPEND_SESSIONS} logs until durable, with a search index following (batches to its thread) and without, ${APPEND_ROUNDS} rounds alternating; the ratio is the median of each round's.`,
     ],
     notes: [
+      `event loop busy ms per MB off: ${loopMsPerMb.off.map((x) => fmt(x, 2)).join(", ")}; on: ${loopMsPerMb.on.map((x) => fmt(x, 2)).join(", ")}`,
       `append MB/s off: ${append.baselineRuns.map((x) => fmt(x)).join(", ")}; on: ${append.subjectRuns.map((x) => fmt(x)).join(", ")}`,
     ],
   };
