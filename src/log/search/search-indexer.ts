@@ -1,5 +1,6 @@
 import type { Clock, Timer } from "../../core/clock.js";
 import type { EventLog } from "../event-log.js";
+import { InternalError } from "../../protocol/errors.js";
 import { outputOf } from "../output-entry.js";
 import { SEARCH_ERROR_PAUSE_MS } from "./search-messages.js";
 import type { IndexBatch, SearchReply } from "./search-messages.js";
@@ -121,7 +122,7 @@ export class SearchIndexer {
         if (this.live?.has(id) !== true) return this.pump();
         this.cursors.set(id, reply.cursor);
         if (reply.error !== undefined) {
-          this.options.onError?.(new Error(`indexing session ${id} failed: ${reply.error}`));
+          this.options.onError?.(new InternalError(`indexing session ${id} failed: ${reply.error}`));
           this.failed = true;
           this.marked.add(id);
           return this.arm(SEARCH_ERROR_PAUSE_MS);
@@ -134,7 +135,7 @@ export class SearchIndexer {
         this.forgetting.delete(reply.sessionId);
         return;
       case "error":
-        this.options.onError?.(new Error(`search index: ${reply.error}`));
+        this.options.onError?.(new InternalError(`search index: ${reply.error}`));
         return;
     }
   }
