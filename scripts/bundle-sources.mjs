@@ -2,7 +2,7 @@
  * `node scripts/bundle-sources.mjs <repo> <out>`: bundles `<repo>`/src for the processes the test
  * run starts (scripts/compile-sources.ts; the bench measures src/ compiled file by file, as dist/
  * is, which users run). Each file a process or a worker starts by path is an entry, laid out as
- * dist/ is: `<out>/cli/main.js`, `<out>/screen/screen-worker.js`, and the `.mjs` files (the log's
+ * dist/ is: `<out>/cli/main.js`, `<out>/screen/screen-worker.js`, `<out>/log/search/search-worker.js`, and the `.mjs` files (the log's
  * writer thread, the plugin runner) copied beside them.
  *
  * One bundle loads as a few chunks instead of ~400 modules (src/ and its packages' files): a
@@ -17,7 +17,7 @@ import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 /** The files started by path: a process (`node main.js`) or a worker thread. */
-const ENTRIES = ["cli/main.ts", "screen/screen-worker.ts"];
+const ENTRIES = ["cli/main.ts", "screen/screen-worker.ts", "log/search/search-worker.ts"];
 
 /**
  * Packages loaded from node_modules as from dist/, not bundled: native addons; pino, whose

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleSources } from "../scripts/compile-sources.js";
+import { SEARCH_WORKER_ENV } from "../src/log/search/search-thread.js";
 import { SCREEN_WORKER_ENV } from "../src/screen/screen-thread.js";
 import { COMPILED_SOURCES } from "./helpers/compiled-cli.js";
 import { TEST_RUN_DIR } from "./helpers/run-dir.js";
@@ -73,6 +74,7 @@ export default function setup(): () => void {
   process.env[TEST_RUN_DIR] = runDir;
   process.env[COMPILED_SOURCES] = compiled;
   process.env[SCREEN_WORKER_ENV] = join(compiled, "screen", "screen-worker.js");
+  process.env[SEARCH_WORKER_ENV] = join(compiled, "log", "search", "search-worker.js");
   process.env["TMPDIR"] = tmp;
   return () => {
     rmSync(compiled, { recursive: true, force: true });

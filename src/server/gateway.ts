@@ -248,7 +248,9 @@ function buildCore(
     dataDir,
     events,
     clock,
-    onError: (error) => logger.warn({ err: error }, "search index: a slice of indexing failed"),
+    onError: (error) => logger.warn({ err: error }, "search index: a batch of indexing failed"),
+    onThreadStopped: (reason, restartInMs) =>
+      logger.warn({ reason, restartInMs }, "search index: its thread stopped; starting it again"),
   });
   undo.push(() => search.close());
   // Indexes what the last run left behind the log, and forgets removed sessions as they go.

@@ -8,8 +8,10 @@ import { cli } from "../cli/helpers.js";
 import { join } from "node:path";
 import { systemClock } from "../../src/core/clock.js";
 import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import { SearchEngine } from "../../src/log/search/search-engine.js";
 import { SearchIndex } from "../../src/log/search/search-index.js";
-import { SEARCH_SLICE_MS, SearchIndexer } from "../../src/log/search/search-indexer.js";
+import type { IndexBatch } from "../../src/log/search/search-messages.js";
+import { SEARCH_DB_FILE, SearchStore } from "../../src/log/search/search-store.js";
 import { api } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -212,66 +214,117 @@ describe("GET /v1/search", () => {
     expect(del.status, del.text).toBeLessThan(300);
     await indexed();
     expect((await search("doomedword")).hits).toEqual([]);
-    expect(gw.core.search.store.cursor(id)).toBeUndefined();
-    expect(
-      gw.core.search.store.search('"doomedword"', { sessions: undefined, before: Number.MAX_SAFE_INTEGER, limit: 5 }),
-    ).toEqual([]);
+    expect(await gw.core.search.cursor(id)).toBeUndefined();
+    expect((await gw.core.search.search("doomedword", { sessions: [id], limit: 5 })).hits).toEqual([]);
   });
 
-  it("stays responsive: a slice over a backlog yields after about SEARCH_SLICE_MS", async () => {
-    const dir = tempDir("switchboard-search-slice-");
-    const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
-    const index = new SearchIndex({ dataDir: dir, events, clock: systemClock });
-    // Its own timer off: this test runs the slices.
-    index.indexer.close();
-    const builder = new SearchIndexer({ store: index.store, events, clock: systemClock });
+  it("a batch sent again after a restart is indexed once, and retention's gap is skipped", () => {
+    const dir = tempDir("switchboard-search-engine-");
+    const store = new SearchStore(join(dir, SEARCH_DB_FILE));
+    const engine = new SearchEngine(store);
     try {
-      const log = events.create("backlog");
-      const line = "lorem ipsum dolor sit amet consectetur adipiscing elit\n".repeat(1200); // ~64 KiB
-      for (let i = 0; i < 64; i++) log.appendOutput("stdout", i === 63 ? `${line}lastword\n` : line);
-      await log.whenPublished();
-      builder.start(["backlog"]);
-      const slices: number[] = [];
-      for (let more = true; more && slices.length < 1000;) {
-        const t0 = performance.now();
-        more = builder.runSlice();
-        slices.push(performance.now() - t0);
-      }
-      // 4 MiB take many slices, each of about SEARCH_SLICE_MS plus one read of at most 64 KiB.
-      expect(slices.length).toBeGreaterThan(4);
-      const median = slices.sort((a, b) => a - b)[Math.floor(slices.length / 2)]!;
-      expect(median).toBeLessThan(SEARCH_SLICE_MS + 100);
-      expect(index.search("lastword", { sessions: ["backlog"], limit: 5 }).hits).toHaveLength(1);
+      const text = (seq: number, t: string) => ({ seq, json: JSON.stringify({ type: "run.queued", seq, text: t }) });
+      const batch = (since: number, first: number, entries: Array<{ seq: number; json: string }>): IndexBatch => ({
+        t: "index",
+        sessionId: "s",
+        since,
+        first,
+        settle: true,
+        entries,
+        bytes: new Uint8Array(0),
+      });
+      expect(engine.index(batch(0, 1, [text(1, "alpha"), text(2, "bravo")]))).toBe(2);
+      // The same batch again (the thread restarted before its answer arrived), and one that overlaps it.
+      expect(engine.index(batch(0, 1, [text(1, "alpha"), text(2, "bravo")]))).toBe(2);
+      expect(engine.index(batch(1, 1, [text(2, "bravo"), text(3, "charlie")]))).toBe(3);
+      // A batch past the cursor that retention does not explain is refused: the loop reads again from 3.
+      expect(engine.index(batch(5, 1, [text(6, "delta")]))).toBe(3);
+      const all = (w: string) =>
+        store.search(`"${w}"`, { sessions: undefined, before: Number.MAX_SAFE_INTEGER, limit: 5 }).map((h) => h.seq);
+      expect([all("alpha"), all("bravo"), all("charlie"), all("delta")]).toEqual([[1], [2], [3], []]);
+      // Retention dropped 4..9: indexing goes on at 10 and the documents before it are deleted.
+      expect(engine.index(batch(9, 10, [text(10, "echo")]))).toBe(10);
+      engine.finish();
+      expect([all("alpha"), all("echo")]).toEqual([[], [10]]);
     } finally {
-      builder.close();
+      store.close();
+    }
+  });
+
+  it("a batch that fails is reported and its session kept for the next try, not dropped", async () => {
+    const dir = tempDir("switchboard-search-fail-");
+    const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
+    const errors: unknown[] = [];
+    const index = new SearchIndex({ dataDir: dir, events, clock: systemClock, onError: (e) => errors.push(e) });
+    try {
+      const log = events.create("failing");
+      index.indexer.start(["failing"]);
+      log.appendOutput("stdout", "alpha beta\n");
+      await log.whenPublished();
+      await waitFor(() => index.indexer.idle, 10_000, "indexed");
+      // What the thread answers when its commit failed (a full disk, say).
+      index.indexer.take({ t: "indexed", sessionId: "failing", cursor: 0, error: "disk I/O error" });
+      expect(String(errors[0])).toContain("disk I/O error");
+      expect(index.indexer.idle).toBe(false);
+    } finally {
       index.close();
       events.close();
     }
   });
 
-  it("a slice that fails is reported and its session kept for the next try, not dropped", async () => {
-    const dir = tempDir("switchboard-search-fail-");
+  it("a search thread killed while it indexes is started again, and nothing is lost nor indexed twice", async () => {
+    const dir = tempDir("switchboard-search-kill-");
     const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
-    const index = new SearchIndex({ dataDir: dir, events, clock: systemClock });
-    index.indexer.close();
-    const errors: unknown[] = [];
-    const builder = new SearchIndexer({
-      store: index.store,
+    const stops: string[] = [];
+    const index = new SearchIndex({
+      dataDir: dir,
       events,
       clock: systemClock,
-      onError: (e) => errors.push(e),
+      restartMs: 20,
+      onThreadStopped: (reason) => stops.push(reason),
     });
     try {
-      const log = events.create("failing");
-      log.appendOutput("stdout", "alpha beta\n");
-      await log.whenPublished();
-      builder.start(["failing"]);
-      index.store.close();
-      expect(builder.runSlice()).toBe(true);
-      expect(errors).toHaveLength(1);
-      expect(builder.idle).toBe(false);
+      const logs = Array.from({ length: 4 }, (_, i) => events.create(`k-${i}`));
+      index.indexer.start(logs.map((l) => l.sessionId));
+      // ~60 KiB an entry: each is a batch of its own, so the thread is mid-way when it is killed.
+      const filler = "lorem ipsum dolor sit amet\n".repeat(2200);
+      const words: Array<[string, string]> = [];
+      const write = (from: number, to: number) => {
+        for (let round = from; round < to; round++) {
+          for (const [i, log] of logs.entries()) {
+            words.push([`w${i}x${round}`, log.sessionId]);
+            log.appendOutput("stdout", `w${i}x${round} ${filler}`);
+          }
+        }
+      };
+      // Killed right after its first answer: the other batches posted to it are in it, unanswered.
+      const take = index.indexer.take.bind(index.indexer);
+      let killed: Promise<number> | undefined;
+      index.indexer.take = (reply) => {
+        take(reply);
+        if (reply.t === "indexed" && killed === undefined) killed = index.killThread();
+      };
+      write(0, 12);
+      await Promise.all(logs.map((l) => l.whenPublished()));
+      await waitFor(() => killed, 10_000, "the thread's first answer");
+      expect(index.indexer.idle).toBe(false);
+      await killed;
+      write(12, 16);
+      await Promise.all(logs.map((l) => l.whenPublished()));
+      await waitFor(() => index.indexer.idle, 20_000, "indexed after the restart");
+      // A question asked of a query thread that dies is asked again of the next one.
+      const asked = index.search("w1x3", { sessions: ["k-1"], limit: 5 });
+      await index.killThread("query");
+      expect((await asked).hits.map((h) => h.sessionId)).toEqual(["k-1"]);
+      expect(stops).toHaveLength(2);
+      for (const [word, sessionId] of words) {
+        const { hits } = await index.search(word, { sessions: ["k-0", "k-1", "k-2", "k-3"], limit: 5 });
+        expect(
+          hits.map((h) => h.sessionId),
+          word,
+        ).toEqual([sessionId]);
+      }
     } finally {
-      builder.close();
       index.close();
       events.close();
     }

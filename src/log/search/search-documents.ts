@@ -1,5 +1,3 @@
-import { outputOf } from "../output-entry.js";
-import type { LogEntry } from "../types.js";
 import type { SEARCH_HIT_KINDS, SessionEvent } from "../../protocol/index.js";
 import { terminalText } from "./terminal-text.js";
 
@@ -22,6 +20,12 @@ export interface SearchDoc {
   kind: SearchDocKind;
   text: string;
 }
+
+/**
+ * One log entry as the search thread gets it (search-messages.ts): an output entry's bytes, or
+ * any other event's JSON.
+ */
+export type SearchEntry = { seq: number; output: Uint8Array } | { seq: number; json: string };
 
 /** Text begun but not indexed yet: it starts at `seq`. */
 interface Pending {
@@ -49,12 +53,12 @@ export interface SessionTextState {
  * word after it waits for the next piece, at most {@link SEARCH_CARRY_MAX_CHARS}); a session's
  * end (`exit`, `lost`) indexes everything.
  */
-export function documentsOf(state: SessionTextState, entries: readonly LogEntry[], settle: boolean): SearchDoc[] {
+export function documentsOf(state: SessionTextState, entries: readonly SearchEntry[], settle: boolean): SearchDoc[] {
   const docs: SearchDoc[] = [];
   let ended = false;
   for (const entry of entries) {
-    if (entry.type === "output") {
-      const { bytes } = outputOf(entry);
+    if ("output" in entry) {
+      const bytes = entry.output;
       const { text, rest } = terminalText(
         (state.escape ?? "") + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
       );

@@ -1,34 +1,31 @@
 import type { Clock, Timer } from "../../core/clock.js";
 import type { EventLog } from "../event-log.js";
-import { documentsOf } from "./search-documents.js";
-import type { SessionTextState } from "./search-documents.js";
-import type { SearchStore } from "./search-store.js";
+import { InternalError } from "../../protocol/errors.js";
+import { outputOf } from "../output-entry.js";
+import { SEARCH_ERROR_PAUSE_MS } from "./search-messages.js";
+import type { IndexBatch, SearchReply } from "./search-messages.js";
+import type { SearchThread } from "./search-thread.js";
 
 /**
- * Most milliseconds one indexing slice runs on the event loop before it yields, so a request
- * waits at most about this long behind it (test/search/search.test.ts, "stays responsive").
+ * Most batches posted to the search thread and not answered yet (one per session at a time): the
+ * bounded queue between the event loop and the thread. A bigger backlog waits in the log, which
+ * holds it anyway, and the thread holds at most this many batches of about
+ * {@link SEARCH_READ_BYTES} (bench/search.ts measures the append throughput beside it).
  */
-export const SEARCH_SLICE_MS = 5;
+export const SEARCH_QUEUE_BATCHES = 4;
 /**
- * The wait before the next slice while some log published since the last one: indexing then takes
- * at most about a twentieth of the event loop, and the appends that publish keep the rest
- * (bench/search.ts measures appends with the indexer following against without).
+ * The wait after a log published before its sessions are read for the thread: appends that come
+ * meanwhile go in the same batch, so a session typing keystrokes costs a batch per this long,
+ * not one per keystroke. Also about how long after publication a word can be found.
  */
-export const SEARCH_BUSY_PAUSE_MS = 95;
-/** The wait before the next slice while no log publishes: a backlog (after a start) is indexed at about full speed. */
-export const SEARCH_QUIET_PAUSE_MS = 1;
-/** The wait after a slice failed (a full disk, say): what failed is tried again then, at most this often. */
-export const SEARCH_ERROR_PAUSE_MS = 5_000;
-/**
- * Most log bytes read for one session at a time (at least one entry, at most an output entry of
- * 64 KiB): indexing one such read takes a few ms, so a slice ends close to {@link SEARCH_SLICE_MS}.
- */
+export const SEARCH_BATCH_WAIT_MS = 20;
+/** Most log bytes in one batch (at least one entry, at most an output entry of 64 KiB more). */
 export const SEARCH_READ_BYTES = 64 * 1024;
-/** Most log entries read for one session at a time. */
+/** Most log entries in one batch. */
 export const SEARCH_READ_ENTRIES = 256;
 
 export interface SearchIndexerOptions {
-  store: SearchStore;
+  thread: SearchThread;
   events: EventLog;
   clock: Clock;
   /** Reported, not thrown: a failing index leaves the log and its sessions alone. */
@@ -36,138 +33,187 @@ export interface SearchIndexerOptions {
 }
 
 /**
- * Keeps the search index in step with the log, behind it: a published entry marks its session,
- * and slices on the event loop (a tenth of it while logs publish) read what each marked session published past its cursor, turn it
- * into documents (search-documents.ts) and commit them with the cursor moved on. The append path
- * only marks a session (a set insert). At start every session of the log is marked, so what a
- * stop or crash left unindexed is indexed from its cursor; cursors of sessions the log no longer
- * holds are forgotten with their documents.
+ * Keeps the search index in step with the log, behind it. On the event loop only this: a
+ * published entry marks its session (a set insert), and a batch is the session's entries past
+ * what the thread has indexed, read from the log (its hot ring, mostly) with the output's bytes
+ * copied into one buffer that is transferred. Turning them into documents, FTS5 and the file are
+ * the search thread's (search-worker.ts), which answers each batch with the session's cursor.
+ * At start every session of the log is marked, so what a stop or crash left unindexed is indexed
+ * from its cursor; cursors of sessions the log no longer holds are forgotten with their documents.
  */
 export class SearchIndexer {
   /** Sessions with entries past their cursor (as far as is known), in the order they get turns. */
   private readonly marked = new Set<string>();
-  /** Sessions whose documents are deleted, a batch per slice (removed sessions, or retention). */
-  private readonly trims = new Map<string, { before: number; dropCursor: boolean }>();
+  /** Per session, what the thread has indexed up to (its cursor, as it last answered). */
+  private readonly cursors = new Map<string, number>();
+  /** Sessions with a batch posted and not answered yet. */
+  private readonly inFlight = new Set<string>();
+  /** Removed sessions whose deletion the thread has not finished yet. */
+  private readonly forgetting = new Set<string>();
+  /** The sessions to index; undefined until {@link start}. */
+  private live: Set<string> | undefined;
+  /** The running thread has answered `open`: the cursors are its. */
+  private opened = false;
+  private paused = false;
+  private failed = false;
   private timer: Timer | undefined;
   private closed = false;
-  /** Some log published since the last slice began: the next waits {@link SEARCH_BUSY_PAUSE_MS}. */
-  private busy = true;
-  /** The last slice failed: the next waits {@link SEARCH_ERROR_PAUSE_MS}. */
-  private failed = false;
   private readonly unwatch: () => void;
 
   constructor(private readonly options: SearchIndexerOptions) {
     this.unwatch = options.events.onPublished((sessionId) => {
-      this.busy = true;
-      if (this.marked.has(sessionId)) return;
+      if (this.marked.has(sessionId) || this.forgetting.has(sessionId)) return;
+      if (this.live !== undefined && !this.live.has(sessionId)) this.live.add(sessionId);
       this.marked.add(sessionId);
-      this.arm();
+      this.arm(SEARCH_BATCH_WAIT_MS);
     });
   }
 
-  /** Marks every session of the log and forgets those of the index the log no longer holds. */
+  /** Marks every session of the log; the thread forgets those of the index the log no longer holds. */
   start(sessionIds: Iterable<string>): void {
-    const live = new Set(sessionIds);
-    for (const id of this.options.store.sessions()) if (!live.has(id)) this.forget(id);
-    for (const id of live) this.marked.add(id);
-    this.arm();
+    this.live = new Set(sessionIds);
+    for (const id of this.live) this.marked.add(id);
+    this.open();
   }
 
   /** Deletes a removed session's documents and cursor (in batches, behind the scenes). */
   forget(sessionId: string): void {
+    this.live?.delete(sessionId);
     this.marked.delete(sessionId);
-    this.trims.set(sessionId, { before: Number.MAX_SAFE_INTEGER, dropCursor: true });
-    this.arm();
+    this.cursors.delete(sessionId);
+    this.forgetting.add(sessionId);
+    this.options.thread.post({ t: "forget", sessionId });
   }
 
-  /** Whether everything published so far is indexed and every deletion done. */
+  /** Whether everything published so far is indexed and every deletion asked for done. */
   get idle(): boolean {
-    return this.marked.size === 0 && this.trims.size === 0;
+    return this.marked.size === 0 && this.inFlight.size === 0 && this.forgetting.size === 0;
   }
 
-  /**
-   * Indexes for up to `ms` (one slice): deletions first, then marked sessions in turn. Returns
-   * whether work is left. Called by the indexer's own timer; a bench calls it to build at full speed.
-   */
-  runSlice(ms = SEARCH_SLICE_MS): boolean {
-    const clock = this.options.clock;
-    const until = clock.monotonic() + ms;
-    this.busy = false;
-    this.failed = false;
-    let current: string | undefined;
-    try {
-      for (const [id, trim] of this.trims) {
-        if (clock.monotonic() >= until) return true;
-        if (!this.options.store.trim(id, trim.before, trim.dropCursor)) this.trims.delete(id);
+  /** Holds batches back (marks are kept) until {@link resume}: the bench writes its logs first. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  /** A new thread started: it is told the live sessions and the deletions not finished, and batches start over from its cursors. */
+  threadStarted(): void {
+    this.opened = false;
+    this.inFlight.clear();
+    this.open();
+    for (const id of this.forgetting) this.options.thread.post({ t: "forget", sessionId: id });
+  }
+
+  /** A reply of the thread (other than an answer to a question). */
+  take(reply: Exclude<SearchReply, { req: number } | { t: "ready" }>): void {
+    switch (reply.t) {
+      case "opened":
+        this.cursors.clear();
+        for (const [id, seq] of reply.cursors) this.cursors.set(id, seq);
+        this.opened = true;
+        return this.pump();
+      case "indexed": {
+        const id = reply.sessionId;
+        this.inFlight.delete(id);
+        if (this.live?.has(id) !== true) return this.pump();
+        this.cursors.set(id, reply.cursor);
+        if (reply.error !== undefined) {
+          this.options.onError?.(new InternalError(`indexing session ${id} failed: ${reply.error}`));
+          this.failed = true;
+          this.marked.add(id);
+          return this.arm(SEARCH_ERROR_PAUSE_MS);
+        }
+        const log = this.options.events.get(id);
+        if (log !== undefined && reply.cursor < log.head) this.marked.add(id);
+        return this.pump();
       }
-      for (const id of this.marked) {
-        if (clock.monotonic() >= until) return true;
-        current = id;
-        this.marked.delete(id);
-        if (this.indexSome(id)) this.marked.add(id);
-        current = undefined;
-      }
-    } catch (error) {
-      // Tried again after the pause, from its cursor (nothing of the failed batch was committed).
-      if (current !== undefined) this.marked.add(current);
-      this.failed = true;
-      this.options.onError?.(error);
+      case "forgotten":
+        this.forgetting.delete(reply.sessionId);
+        return;
+      case "error":
+        this.options.onError?.(new InternalError(`search index: ${reply.error}`));
+        return;
     }
-    return !this.idle;
   }
 
-  /**
-   * Stops indexing. Deletions still queued are finished first: a removed session's text must not
-   * stay in the index's file after the gateway stops (test/server/remove-sessions.test.ts).
-   */
+  /** Stops sending batches (the thread and its file are the SearchIndex's to close). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    try {
-      for (const [id, trim] of this.trims) while (this.options.store.trim(id, trim.before, trim.dropCursor));
-      this.trims.clear();
-    } catch (error) {
-      // The next start forgets the sessions the log no longer holds (start), so nothing is lost.
-      this.options.onError?.(error);
-    }
     this.unwatch();
     this.timer?.cancel();
     this.timer = undefined;
   }
 
-  private arm(): void {
-    if (this.closed || this.timer !== undefined) return;
+  private open(): void {
+    if (this.live === undefined || !this.options.thread.running) return;
+    this.options.thread.post({ t: "open", live: [...this.live] });
+  }
+
+  private arm(ms: number): void {
+    // A failure's longer pause replaces a batch's wait.
+    if (ms === SEARCH_ERROR_PAUSE_MS) this.timer?.cancel();
+    else if (this.timer !== undefined) return;
+    if (this.closed) return;
     this.timer = this.options.clock.setTimeout(() => {
       this.timer = undefined;
-      if (this.runSlice()) this.arm();
-    }, this.pause());
+      this.failed = false;
+      this.pump();
+    }, ms);
   }
 
-  private pause(): number {
-    if (this.failed) return SEARCH_ERROR_PAUSE_MS;
-    return this.busy ? SEARCH_BUSY_PAUSE_MS : SEARCH_QUIET_PAUSE_MS;
-  }
-
-  /** Indexes the next part of one session past its cursor; returns whether more is published after it. */
-  private indexSome(sessionId: string): boolean {
-    const { store } = this.options;
-    const log = this.options.events.get(sessionId);
-    if (log === undefined) return false;
-    const cursor = store.cursor(sessionId);
-    let since = cursor?.seq ?? 0;
-    let state: SessionTextState = cursor?.state ?? {};
-    // Retention dropped events: their documents go, and indexing resumes at the oldest kept one.
-    if (store.hasBefore(sessionId, log.first)) this.trims.set(sessionId, { before: log.first, dropCursor: false });
-    if (since < log.first - 1) {
-      since = log.first - 1;
-      state = {};
+  /** Posts batches of marked sessions while the queue has room. */
+  private pump(): void {
+    if (this.closed || this.paused || this.failed || !this.opened || !this.options.thread.running) return;
+    for (const id of this.marked) {
+      if (this.inFlight.size >= SEARCH_QUEUE_BATCHES) return;
+      if (this.inFlight.has(id)) continue;
+      this.marked.delete(id);
+      try {
+        this.send(id);
+      } catch (error) {
+        // Read again after the pause, from the thread's cursor.
+        this.marked.add(id);
+        this.failed = true;
+        this.options.onError?.(error);
+        return this.arm(SEARCH_ERROR_PAUSE_MS);
+      }
     }
-    if (since >= log.head) return false;
+  }
+
+  /** Posts the next part of one session past its cursor, if it has one. */
+  private send(sessionId: string): void {
+    const log = this.options.events.get(sessionId);
+    if (log === undefined) return;
+    // Retention dropped events past the cursor: indexing resumes at the oldest kept one.
+    const since = Math.max(this.cursors.get(sessionId) ?? 0, log.first - 1);
+    if (since >= log.head) return;
     const read = log.read(since, { limit: SEARCH_READ_ENTRIES, maxBytes: SEARCH_READ_BYTES });
     const last = read.entries.at(-1)?.seq ?? read.next;
-    const more = last < read.head;
-    const docs = documentsOf(state, read.entries, !more);
-    store.write([{ sessionId, docs, cursor: { seq: last, state } }]);
-    return more;
+    const outputs = read.entries.map((e) => (e.type === "output" ? outputOf(e).bytes : undefined));
+    const bytes = new Uint8Array(outputs.reduce((n, b) => n + (b?.length ?? 0), 0));
+    let at = 0;
+    const entries = read.entries.map((e, i): IndexBatch["entries"][number] => {
+      const out = outputs[i];
+      if (out === undefined) return { seq: e.seq, json: e.json };
+      bytes.set(out, at);
+      at += out.length;
+      return { seq: e.seq, out: [at - out.length, at] };
+    });
+    const batch: IndexBatch = {
+      t: "index",
+      sessionId,
+      since,
+      first: log.first,
+      settle: last >= read.head,
+      entries,
+      bytes,
+    };
+    this.options.thread.post(batch, [bytes.buffer]);
+    this.inFlight.add(sessionId);
   }
 }

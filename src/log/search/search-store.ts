@@ -43,7 +43,7 @@ export class SearchStore {
     insertFts: Statement<[number | bigint, string]>;
     cursor: Statement<[string]>;
     setCursor: Statement<[string, number, string]>;
-    sessions: Statement<[]>;
+    cursors: Statement<[]>;
     oldDocs: Statement<[string, number, number]>;
     deleteFts: Statement<[number, string]>;
     deleteDoc: Statement<[number]>;
@@ -54,35 +54,41 @@ export class SearchStore {
   };
   private closed = false;
 
-  constructor(file: string) {
-    ownerOnly(file);
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    // The index is rebuilt from the log where a crash cut it (its cursor commits with its documents).
-    this.db.pragma("synchronous = NORMAL");
-    // A removed session's text is overwritten where it was, not left in free pages.
-    this.db.pragma("secure_delete = ON");
-    // FTS5 rewrites its doclists' pages as it merges segments: a page cache of SEARCH_CACHE_MIB
-    // keeps a build from reading them back from disk.
-    this.db.pragma(`cache_size = -${SEARCH_CACHE_MIB * 1024}`);
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS docs (
-        id INTEGER PRIMARY KEY,
-        session_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        text TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS docs_session ON docs (session_id, seq);
-      CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5 (
-        text, content = 'docs', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
-      );
-      CREATE TABLE IF NOT EXISTS cursors (
-        session_id TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        state TEXT NOT NULL
-      ) WITHOUT ROWID;
-    `);
+  /** `readonly`: a connection that only reads (the query thread's), opened once the indexing thread made the file. */
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    if (options.readonly === true) {
+      this.db = new Database(file, { readonly: true, fileMustExist: true });
+      this.db.pragma(`cache_size = -${SEARCH_CACHE_MIB * 1024}`);
+    } else {
+      ownerOnly(file);
+      this.db = new Database(file);
+      this.db.pragma("journal_mode = WAL");
+      // The index is rebuilt from the log where a crash cut it (its cursor commits with its documents).
+      this.db.pragma("synchronous = NORMAL");
+      // A removed session's text is overwritten where it was, not left in free pages.
+      this.db.pragma("secure_delete = ON");
+      // FTS5 rewrites its doclists' pages as it merges segments: a page cache of SEARCH_CACHE_MIB
+      // keeps a build from reading them back from disk.
+      this.db.pragma(`cache_size = -${SEARCH_CACHE_MIB * 1024}`);
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS docs (
+          id INTEGER PRIMARY KEY,
+          session_id TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          text TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS docs_session ON docs (session_id, seq);
+        CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5 (
+          text, content = 'docs', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE IF NOT EXISTS cursors (
+          session_id TEXT PRIMARY KEY,
+          seq INTEGER NOT NULL,
+          state TEXT NOT NULL
+        ) WITHOUT ROWID;
+      `);
+    }
     const snippet = `snippet(docs_fts, 0, '${MATCH_OPEN}', '${MATCH_CLOSE}', '${SNIPPET_ELLIPSIS}', ${SNIPPET_WORDS})`;
     // The FTS table drives both searches (newest document first, from its doclists); the session
     // filter is checked on each match, so a LIMIT counts only hits the caller may read.
@@ -98,7 +104,7 @@ export class SearchStore {
       insertFts: this.db.prepare("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)"),
       cursor: this.db.prepare("SELECT seq, state FROM cursors WHERE session_id = ?"),
       setCursor: this.db.prepare("INSERT OR REPLACE INTO cursors (session_id, seq, state) VALUES (?, ?, ?)"),
-      sessions: this.db.prepare("SELECT session_id FROM cursors").pluck(),
+      cursors: this.db.prepare("SELECT session_id, seq FROM cursors").raw(),
       oldDocs: this.db.prepare("SELECT id, text FROM docs WHERE session_id = ? AND seq < ? LIMIT ?").raw(),
       deleteFts: this.db.prepare("INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', ?, ?)"),
       deleteDoc: this.db.prepare("DELETE FROM docs WHERE id = ?"),
@@ -115,9 +121,9 @@ export class SearchStore {
     return row ? { seq: row.seq, state: JSON.parse(row.state) as SessionTextState } : undefined;
   }
 
-  /** The sessions that have a cursor. */
-  sessions(): string[] {
-    return this.stmt.sessions.all() as string[];
+  /** Each session that has a cursor, with the seq it has indexed up to. */
+  cursors(): Array<[string, number]> {
+    return this.stmt.cursors.all() as Array<[string, number]>;
   }
 
   /** Adds documents of sessions and moves their cursors past them, in one transaction. */

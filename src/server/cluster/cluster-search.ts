@@ -165,7 +165,7 @@ export interface ClusterSearchPage {
  * nodes answer in parallel (each within {@link SEARCH_NODE_TIMEOUT_MS}), and their pages are
  * merged newest event first: at each step the newest of the nodes' next hits, so each node's
  * hits are taken in its own order and the cursor keeps each node's position
- * (test/cluster/search-any-node.test.ts).
+ * (test/cluster/any-node-reads.test.ts).
  */
 export class ClusterSearch {
   constructor(private readonly o: { rpc: NodeRpc; nodeId: string; logger: Logger }) {}

@@ -309,7 +309,7 @@ const transfersOf = new WeakMap<GatewayCore, FileTransfers>();
 /**
  * The owner's side of a forwarded upload or download (`file-open`, `file-chunk`, `file-end`,
  * `file-abort`): access, path and limits are checked as for its own clients, with the caller the
- * forwarding node names. test/cluster/files-any-node.test.ts.
+ * forwarding node names. test/cluster/any-node-reads.test.ts.
  */
 export async function runFileAction(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
   let transfers = transfersOf.get(core);

@@ -17,7 +17,7 @@ import type { Router } from "../http/router.js";
  * `GET /v1/sessions` and handed to the query, which counts only their hits toward `limit`
  * (test/search/search.test.ts, "never returns a session the caller may not see"). In cluster
  * mode each session is searched on the node that runs it (docs/cluster.md, "Search";
- * test/cluster/search-any-node.test.ts).
+ * test/cluster/any-node-reads.test.ts).
  */
 export function searchRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/search", async (ctx) => {
@@ -41,7 +41,6 @@ export function searchRoutes(router: Router, core: GatewayCore): void {
       page = await core.clusterSearch.search(core, ctx.identity, { q, sessions: visible, limit, cursor });
     } else {
       const cursor = intParam(ctx.url, "cursor", Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1);
-      // `await`: the index may answer from a worker (a Promise) or at once.
       const local = await core.search.search(q, { sessions: [...names.keys()], limit, before: cursor });
       page = { hits: local.hits, ...(local.next !== undefined ? { next: String(local.next) } : {}) };
     }

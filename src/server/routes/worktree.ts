@@ -14,7 +14,7 @@ import type { SessionAnswer, SessionCall } from "../cluster/session-forwarding.j
  * and commits ahead of the base, and its diff against the base. Read as the session's log is
  * (`see`): what the diff shows is what the agent's changes show. The worktree is on the machine
  * of the node that runs the session: another node forwards the read there
- * (test/gateway/worktree-sessions.test.ts, test/cluster/files-any-node.test.ts).
+ * (test/gateway/worktree-sessions.test.ts, test/cluster/any-node-reads.test.ts).
  */
 export function worktreeRoutes(router: Router, core: GatewayCore): void {
   const read = (action: "worktree" | "worktree-diff") => async (ctx: RequestContext) => {
