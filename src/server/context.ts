@@ -24,6 +24,7 @@ import type { EndedRetention } from "../log/ended-retention.js";
 import type { Logger } from "./ops/logger.js";
 import type { SessionForwarder } from "./cluster/session-forwarding.js";
 import type { ClusterSearch } from "./cluster/cluster-search.js";
+import type { FileTransfers } from "./routes/file-transfers.js";
 import type { MessageSessionIndex } from "../cluster/message-index.js";
 import type { GatewayMetrics } from "./ops/metrics.js";
 import type { StopRequest } from "./stop-request.js";
@@ -64,6 +65,8 @@ export interface GatewayCore {
   readonly screens: ScreenService;
   /** Full-text search over the sessions' logs (GET /v1/search), kept in step with the log. */
   readonly search: SearchIndex;
+  /** File transfers this node runs for other nodes' clients (forwarded uploads and downloads), ended at close. */
+  readonly fileTransfers: FileTransfers;
   /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
   /** Counts `error` when it is RESOURCE_EXHAUSTED (out of file descriptors): in the metrics, and the gateway warns. */

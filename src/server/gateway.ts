@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { CheckpointStore } from "../screen/checkpoint-store.js";
 import { ScreenService } from "../screen/screen-service.js";
 import { SearchIndex } from "../log/search/search-index.js";
+import { FileTransfers } from "./routes/file-transfers.js";
 import { PROMPT_BODY_MAX_BYTES, SwitchboardError } from "../protocol/index.js";
 import { isPublicError } from "../protocol/errors.js";
 import type { CreateSession } from "../protocol/index.js";
@@ -253,6 +254,8 @@ function buildCore(
       logger.warn({ reason, restartInMs }, "search index: its thread stopped; starting it again"),
   });
   undo.push(() => search.close());
+  const fileTransfers = new FileTransfers(clock);
+  undo.push(() => fileTransfers.close());
   // Indexes what the last run left behind the log, and forgets removed sessions as they go.
   search.indexer.start(sessions.list().map((s) => s.id));
   const stopForgetting = sessions.onChange((s) => {
@@ -295,6 +298,7 @@ function buildCore(
     sessions,
     screens,
     search,
+    fileTransfers,
     allowedHosts: new Set(
       ["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host, ...config.allowedHosts].map((h) =>
         h.toLowerCase(),

@@ -14,7 +14,7 @@ import type { Router } from "../http/router.js";
 import { forwardToOwner, ownerElsewhere } from "../cluster/session-forwarding.js";
 import type { SessionAction, SessionAnswer, SessionCall } from "../cluster/session-forwarding.js";
 import type { Identity } from "../identity/identity.js";
-import { FILE_FORWARD_CHUNK_BYTES, FileChunkBody, FileOpenBody, FileTransfers } from "./file-transfers.js";
+import { FILE_FORWARD_CHUNK_BYTES, FileChunkBody, FileOpenBody } from "./file-transfers.js";
 
 /** Characters of a `path` parameter (PATH_MAX). */
 const FILE_PATH_MAX_CHARS = 4096;
@@ -303,20 +303,13 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-/** Forwarded transfers this node runs for other nodes' clients, per gateway (their timers are unref()ed). */
-const transfersOf = new WeakMap<GatewayCore, FileTransfers>();
-
 /**
  * The owner's side of a forwarded upload or download (`file-open`, `file-chunk`, `file-end`,
  * `file-abort`): access, path and limits are checked as for its own clients, with the caller the
  * forwarding node names. test/cluster/any-node-reads.test.ts.
  */
 export async function runFileAction(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
-  let transfers = transfersOf.get(core);
-  if (transfers === undefined) {
-    transfers = new FileTransfers(core.clock);
-    transfersOf.set(core, transfers);
-  }
+  const transfers = core.fileTransfers;
   const { session } = sessionOf(core, call.identity, call.sessionId);
   const principal = call.identity.principal;
   if (call.action === "file-open") {
