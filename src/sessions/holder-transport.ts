@@ -399,6 +399,8 @@ export class HolderTransport implements ProcessTransport {
           this.commitInput(seq);
         }
         this.options.onGreeted?.(this.next);
+        // Nothing queued may have been sent (an end of input waiting for its commit).
+        this.checkFlushed();
         return;
       case "output": {
         // Resent bytes the log already has are skipped; a gap would be a lost byte.
