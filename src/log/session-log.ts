@@ -371,9 +371,8 @@ export class SessionLog implements AppendableLog {
     return unwritten.length;
   }
 
-  /** Appends `event`; `urgent`: see {@link StoredEntry.urgent}. */
   /**
-   * Appends an event (not output). `urgent`: committed at once, not after a linger. `until`: the
+   * Appends `event` (not output); `urgent`: see {@link StoredEntry.urgent}. `until`: the
    * answer to the request that appended it also waits for this (EventLog.published), e.g. input
    * a take-over still holds in this process before its holder's HELLO (terminal-session.ts).
    */
