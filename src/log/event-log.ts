@@ -202,11 +202,13 @@ export class EventLog {
    * Resolves once the appends noted by {@link tracking} are published (durable and given to the
    * listeners); undefined when nothing is waiting. An answer that follows an append waits for
    * this (read-your-writes: what a client POSTed is then in what it GETs) — and only for its
-   * own appends, not for another session's backlog.
+   * own appends, not for another session's backlog. And for what an append said its answer
+   * waits for besides (`AppendMark.until`).
    */
   published(appended: ReadonlyMap<SessionLog, AppendMark>): Promise<void> | undefined {
     let waits: Array<Promise<void>> | undefined;
-    for (const [log, { seq, drops }] of appended) {
+    for (const [log, { seq, drops, until }] of appended) {
+      if (until !== undefined) (waits ??= []).push(until);
       if (seq <= log.head && drops === log.drops) continue;
       (waits ??= []).push(log.whenPublished(seq, drops));
     }
@@ -305,7 +307,10 @@ export class EventLog {
       ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
       onAppend: (mark) => {
-        this.scope.getStore()?.set(log, mark);
+        const appended = this.scope.getStore();
+        // A later append of the same call keeps what an earlier one's answer waits for.
+        const until = appended?.get(log)?.until;
+        appended?.set(log, until === undefined || mark.until !== undefined ? mark : { ...mark, until });
         this.idleCheck.wake();
       },
     });

@@ -38,6 +38,8 @@ export interface SessionLogOptions {
 export interface AppendMark {
   seq: number;
   drops: number;
+  /** What else the answer to the append waits for (held input reaching its holder, see {@link SessionLog.append}). */
+  until?: Promise<void>;
 }
 
 /** Someone waiting for entries up to `seq` to be published (see SessionLog.afterPublished): told once, with the refusal if any. */
@@ -369,8 +371,12 @@ export class SessionLog implements AppendableLog {
     return unwritten.length;
   }
 
-  /** Appends `event`; `urgent`: see {@link StoredEntry.urgent}. */
-  append(event: NewEvent, options: { urgent?: boolean } = {}): SessionEvent {
+  /**
+   * Appends `event` (not output); `urgent`: see {@link StoredEntry.urgent}. `until`: the
+   * answer to the request that appended it also waits for this (EventLog.published), e.g. input
+   * a take-over still holds in this process before its holder's HELLO (terminal-session.ts).
+   */
+  append(event: NewEvent, options: { urgent?: boolean; until?: Promise<void> } = {}): SessionEvent {
     if (this.appender.by === "copy") throw this.appender.refusal();
     if (event.type === "output") {
       // Offsets are the log's to assign; callers use appendOutput.
@@ -379,7 +385,7 @@ export class SessionLog implements AppendableLog {
     const stored = { seq: this.appendedSeq + 1, ts: this.clock.now(), ...event } as SessionEvent;
     const json = JSON.stringify(stored);
     const urgent = options.urgent === true ? { urgent: true } : {};
-    this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json), ...urgent });
+    this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json), ...urgent }, options.until);
     return stored;
   }
 
@@ -469,7 +475,7 @@ export class SessionLog implements AppendableLog {
     this.retainedBytes = 0;
   }
 
-  private commit(entry: StoredEntry): void {
+  private commit(entry: StoredEntry, until?: Promise<void>): void {
     if (this.appender.by === "removed")
       throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
     this.appendedSeq = entry.seq;
@@ -478,7 +484,9 @@ export class SessionLog implements AppendableLog {
     this.ring.push(entry);
     this.pending.push(entry);
     this.store.enqueue(this.sessionId, entry);
-    this.onAppend?.({ seq: entry.seq, drops: this._drops });
+    this.onAppend?.(
+      until === undefined ? { seq: entry.seq, drops: this._drops } : { seq: entry.seq, drops: this._drops, until },
+    );
   }
 
   /**

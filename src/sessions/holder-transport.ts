@@ -83,6 +83,8 @@ export class HolderTransport implements ProcessTransport {
   /** Closed by us (close, detach, done): its end is no loss. */
   private letGo = false;
   private closed = false;
+  /** Let go of by a stopping gateway ({@link detach}). */
+  private detached = false;
   private connected = false;
   /** Whether the socket's peer was checked to be the holder on record. */
   private peer: "unchecked" | "verified" | "refused" = "unchecked";
@@ -118,6 +120,7 @@ export class HolderTransport implements ProcessTransport {
       this.failure ??= error.code ?? error.message;
     });
     this.socket.on("close", () => {
+      this.undelivered();
       if (this.letGo || this.ended) return;
       const how = this.failure === undefined ? "" : ` (${this.failure})`;
       this.fail(
@@ -230,6 +233,7 @@ export class HolderTransport implements ProcessTransport {
    * what was written still reaches the holder first (resolves once the connection is closed).
    */
   detach(options: { flush?: boolean } = {}): Promise<void> {
+    this.detached = true;
     this.letGo = true;
     this.closed = true;
     if (options.flush !== true || this.socket.destroyed) {
@@ -285,7 +289,8 @@ export class HolderTransport implements ProcessTransport {
   private send(bytes: Buffer): void {
     if (this.beforeHello !== undefined) this.beforeHello.push(bytes);
     else if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) {
-      this.socket.write(bytes, () => this.checkFlushed());
+      // A failed write left nothing in the kernel: only the connection's close follows.
+      this.socket.write(bytes, (error) => (error === undefined || error === null ? this.checkFlushed() : undefined));
     }
   }
 
@@ -317,9 +322,47 @@ export class HolderTransport implements ProcessTransport {
     this.flushWaiters.push(fn);
   }
 
+  private deliveryWaiters: Array<{ resolve: () => void; reject: (error: SwitchboardError) => void }> = [];
+
+  /**
+   * Undefined when every input byte given has left this process ({@link flushed}: the common
+   * case, a greeted holder and a kernel that took the write at once); else a promise of that,
+   * refused if the connection ends first. Input given before the holder's HELLO waits in
+   * `early`, in this process only: an answer that says the input was taken waits for this, so a
+   * kill -9 of the gateway then loses no input it answered for (test/sessions/holder-early-input.test.ts).
+   */
+  delivered(): Promise<void> | undefined {
+    if (this.flushed) return undefined;
+    if (this.letGo || this.ended) return Promise.reject(this.undeliveredError());
+    const delivered = new Promise<void>((resolve, reject) => this.deliveryWaiters.push({ resolve, reject }));
+    // Whoever answers for the input handles the refusal; nobody may be waiting (an untracked write).
+    delivered.catch(() => undefined);
+    return delivered;
+  }
+
   private checkFlushed(): void {
-    if (this.flushWaiters.length === 0 || !this.flushed || this.closed) return;
+    if (!this.flushed || this.closed) return;
+    for (const waiter of this.deliveryWaiters.splice(0)) waiter.resolve();
     for (const fn of this.flushWaiters.splice(0)) fn();
+  }
+
+  /** The connection ended: input still in this process never reaches the holder. */
+  private undelivered(): void {
+    if (this.deliveryWaiters.length === 0) return;
+    const error = this.undeliveredError();
+    for (const waiter of this.deliveryWaiters.splice(0)) waiter.reject(error);
+  }
+
+  private undeliveredError(): SwitchboardError {
+    return !this.detached
+      ? new SwitchboardError(
+          "SESSION_NOT_RUNNING",
+          `the input did not reach process ${this.pid}: the connection to its holder ended first`,
+        )
+      : new SwitchboardError(
+          "SHUTTING_DOWN",
+          `the gateway stopped before the input reached process ${this.pid}'s holder: it was not delivered; send it again once the next gateway is up`,
+        );
   }
 
   private onFrame(f: HolderFrame): void {
@@ -356,6 +399,8 @@ export class HolderTransport implements ProcessTransport {
           this.commitInput(seq);
         }
         this.options.onGreeted?.(this.next);
+        // Nothing queued may have been sent (an end of input waiting for its commit).
+        this.checkFlushed();
         return;
       case "output": {
         // Resent bytes the log already has are skipped; a gap would be a lost byte.

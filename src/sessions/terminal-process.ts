@@ -160,6 +160,12 @@ export interface TerminalProcess {
   exitRecorded(): void;
   /** Held: the log is committed up to `seq`, so input marked up to it may reach the program. */
   commitInput(seq: number): void;
+  /**
+   * Held: undefined once every input byte written has left this process for the holder's socket
+   * (the common case), else a promise of that, refused if the connection ends first (see
+   * HolderTransport.delivered). Undefined for a process of the gateway's own.
+   */
+  inputDelivered(): Promise<void> | undefined;
   /** Held: output bytes the holder keeps that were not acknowledged (0 for a process of the gateway's own). */
   readonly heldBytes: number;
   /**
@@ -359,6 +365,10 @@ class ManagedProcess implements TerminalProcess {
 
   commitInput(seq: number): void {
     if (this.transport instanceof HolderTransport && !this.disposed) this.transport.commitInput(seq);
+  }
+
+  inputDelivered(): Promise<void> | undefined {
+    return this.transport instanceof HolderTransport && !this.disposed ? this.transport.delivered() : undefined;
   }
 
   get heldBytes(): number {

@@ -1,6 +1,6 @@
 import { childEnv } from "../core/child-env.js";
 import { AttentionScanner } from "../core/attention-scan.js";
-import type { Timer } from "../core/clock.js";
+import type { Clock, Timer } from "../core/clock.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -300,6 +300,9 @@ export class TerminalSession extends Session {
       return super.shutdown(by);
     // From here on nothing may reach the process through this gateway: the next one steers it.
     this.detached = true;
+    // Input a take-over was given before its holder's HELLO reaches the holder before the let-go
+    // (output is still read meanwhile: the HELLO comes that way).
+    await inputDeliveredWithin(proc, DETACH_INPUT_WAIT_MS, this.ctx.clock);
     proc.pauseOutput();
     this.coalescer?.flush();
     await this.log.whenPublished();
@@ -367,7 +370,10 @@ export class TerminalSession extends Session {
     }
     const event = { type: "input" as const, by, bytes: data.length, ...(eof ? { eof: true as const } : {}) };
     // Held input waits for this commit, so it does not linger for company (LOG_INPUT_LINGER_MS).
-    this.log.append(event, { urgent: this.proc!.holderPid !== null });
+    // Its answer waits until the input left this process too: a take-over keeps what it is given
+    // before its holder's HELLO in memory, which a kill -9 would lose (undefined once greeted).
+    const delivered = this.proc!.inputDelivered();
+    this.log.append(event, { urgent: this.proc!.holderPid !== null, ...(delivered ? { until: delivered } : {}) });
     this.touch();
     // Whoever types has seen it.
     this.clearAttention(by);
@@ -459,4 +465,26 @@ export async function createTerminalSession(
       return session;
     },
   );
+}
+
+/**
+ * How long a stopping gateway waits, per held session, for input a take-over was given before its
+ * holder's HELLO to reach the holder; a live holder answers in milliseconds (one stopped or stuck
+ * past it gets the input refused: SHUTTING_DOWN to its sender, who sends it again).
+ */
+export const DETACH_INPUT_WAIT_MS = 2_000;
+
+/** Resolves once `proc`'s input left this process, it cannot, or after `ms`. */
+function inputDeliveredWithin(proc: TerminalProcess, ms: number, clock: Clock): Promise<void> | void {
+  const delivered = proc.inputDelivered();
+  if (delivered === undefined) return;
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(resolve, ms);
+    const done = () => {
+      timer.cancel();
+      resolve();
+    };
+    // Refused: the connection ended, and the let-go that follows has nothing left to send.
+    delivered.then(done, done);
+  });
 }

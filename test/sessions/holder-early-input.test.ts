@@ -1,0 +1,115 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { procStat } from "../../src/sessions/processes.js";
+import { api } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import type { ChildGateway } from "../helpers/serve-child.js";
+import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
+
+/*
+ * Input a restarted gateway's take-over is given before its holder answered HELLO waits in the
+ * gateway (HolderTransport `early`). Its answer (200) now comes only once it left the gateway,
+ * and a stop hands it to the holder before letting go, so neither a kill -9 nor a SIGTERM of
+ * the gateway loses input it accepted. The holder is held with SIGSTOP from before the gateway
+ * starts, so the take-over cannot be greeted before the input arrives; the program appends what
+ * it reads to a file, which must hold each line exactly once.
+ */
+/** How long the holder stays stopped after the input was sent (the old code answered at once). */
+const HOLD_MS = 500;
+const TEST_MS = 60_000;
+
+function exited(gateway: ChildGateway): Promise<unknown> {
+  return new Promise((resolve) => gateway.child.once("exit", resolve));
+}
+
+describe("input given to a take-over before its holder's HELLO", () => {
+  it(
+    "reaches the program exactly once across a kill -9 and a SIGTERM of the gateway that took it",
+    async () => {
+      const dir = tempDir("switchboard-early-");
+      const dataDir = join(dir, "data");
+      const typed = join(dir, "typed");
+      const read = () => {
+        try {
+          return readFileSync(typed, "utf8");
+        } catch {
+          // Not written yet.
+          return "";
+        }
+      };
+      const first = await serveInChild({ dataDir, holders: true });
+      const created = await api(first.url).post("/v1/sessions", {
+        command: ["sh", "-c", `stty -echo; exec cat >> ${typed}`],
+        pty: true,
+      });
+      expect(created.status, created.text).toBe(201);
+      const { id, pid } = created.json as { id: string; pid: number };
+      // The holder is the program's parent (native/holder.c forks it).
+      const holderPid = Number(procStat(pid)?.[1]);
+      expect(holderPid).toBeGreaterThan(1);
+      onTestFinished(() => {
+        try {
+          process.kill(holderPid, "SIGCONT");
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      });
+      const type = async (gateway: ChildGateway, line: string) => {
+        const res = await api(gateway.url).post(`/v1/sessions/${id}/input`, { data: `${line}\n` });
+        expect(res.status, res.text).toBe(200);
+        await waitFor(() => read().includes(`${line}\n`), 10_000, `${line} in the file`);
+      };
+      await type(first, "ready-0");
+      let gone = exited(first);
+      first.child.kill("SIGTERM");
+      await gone;
+
+      // kill -9 as soon as the input is answered; the holder goes on after that, or after HOLD_MS.
+      process.kill(holderPid, "SIGSTOP");
+      const second = await serveInChild({ dataDir, holders: true });
+      gone = exited(second);
+      const answer = api(second.url)
+        .post(`/v1/sessions/${id}/input`, { data: "line-1\n" })
+        .then((res) => {
+          second.child.kill("SIGKILL");
+          return res;
+        });
+      const resumed = Promise.race([answer, new Promise((resolve) => setTimeout(resolve, HOLD_MS))]).then(() =>
+        process.kill(holderPid, "SIGCONT"),
+      );
+      const answered = await answer;
+      expect(answered.status, answered.text).toBe(200);
+      await gone;
+      await resumed;
+
+      // SIGTERM while the input waits for the holder's HELLO: the stop hands it over first.
+      process.kill(holderPid, "SIGSTOP");
+      const third = await serveInChild({ dataDir, holders: true });
+      gone = exited(third);
+      const stopped = api(third.url)
+        .post(`/v1/sessions/${id}/input`, { data: "line-2\n" })
+        // The stopping gateway may close the connection before the answer.
+        .catch(() => undefined);
+      await waitFor(
+        async () =>
+          ((await api(third.url).get(`/v1/sessions/${id}/events`)).text.match(/"type":"input"/g) ?? []).length === 3,
+        10_000,
+        "the input recorded",
+      );
+      third.child.kill("SIGTERM");
+      setTimeout(() => process.kill(holderPid, "SIGCONT"), HOLD_MS);
+      await gone;
+      const stoppedAnswer = await stopped;
+      if (stoppedAnswer !== undefined) expect(stoppedAnswer.status, stoppedAnswer.text).toBe(200);
+
+      // Each line reached the program once, in order.
+      const fourth = await serveInChild({ dataDir, holders: true });
+      await type(fourth, "after-3");
+      expect(read()).toBe("ready-0\nline-1\nline-2\nafter-3\n");
+    },
+    TEST_MS,
+  );
+});
