@@ -32,6 +32,7 @@ export default tseslint.config(
       "dist/",
       ".test-build-*/",
       ".bench-build-*/",
+      ".bench-bundle-*/",
       "build/",
       "web/dist/",
       "packages/*/dist/",

@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { compiledCommand } from "./compiled.js";
+import { bundledCommand } from "./compiled.js";
 import { fmt, percentile } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
@@ -43,9 +43,9 @@ interface Served {
   exited: Promise<void>;
 }
 
-/** `switchboard serve` on `port` (0 at first), compiled, holders on. */
+/** `switchboard serve` on `port` (0 at first), bundled as `npm run build` ships it, holders on. */
 function serve(dataDir: string, config: string, port: number, nodeFlags: string[] = []): Served {
-  const [node, main] = compiledCommand("src/cli/main.ts");
+  const [node, main] = bundledCommand("src/cli/main.ts");
   const log = openSync(join(dataDir, "..", "serve.log"), "a");
   const child = spawn(
     node!,
@@ -401,7 +401,7 @@ export async function run(): Promise<BenchSection> {
       ...restartRows,
     ],
     method: [
-      `A \`switchboard serve\` child (compiled src/, holders on, \`onStop: keep\`); ${SESSIONS} \`bash --norc --noprofile -i\` PTY sessions (Switchboard) or \`cat\` ones (baseline: nothing on their screens), created over HTTP.`,
+      `A \`switchboard serve\` child (src/ bundled as \`npm run build\` ships it, holders on, \`onStop: keep\`); ${SESSIONS} \`bash --norc --noprofile -i\` PTY sessions (Switchboard) or \`cat\` ones (baseline: nothing on their screens), created over HTTP.`,
       "Memory once every prompt is listed: the gateway's RSS and open descriptors, the holders' PSS summed (`/proc/PID/smaps_rollup`).",
       `List: ${LIST_REQUESTS} \`GET /v1/sessions?limit=1000\` one after the other, each answer parsed.`,
       `Restart: the gateway killed (SIGKILL, then SIGTERM with its stop), the next spawned on the same port; ${VIEWERS} WebSocket viewers (\`?since=screen\`) reconnect every 20 ms from the spawn on; times from the spawn to the first \`/healthz\` 200 and to the last viewer's screen (a bash one shows its prompt).`,

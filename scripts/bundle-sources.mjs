@@ -1,23 +1,46 @@
 /**
- * `node scripts/bundle-sources.mjs <repo> <out>`: bundles `<repo>`/src for the processes the test
- * run starts (scripts/compile-sources.ts; the bench measures src/ compiled file by file, as dist/
- * is, which users run). Each file a process or a worker starts by path is an entry, laid out as
- * dist/ is: `<out>/cli/main.js`, `<out>/screen/screen-worker.js`, `<out>/log/search/search-worker.js`, and the `.mjs` files (the log's
- * writer thread, the plugin runner) copied beside them.
+ * `node scripts/bundle-sources.mjs <repo> <out>`: bundles `<repo>`/src for the processes a gateway
+ * and its CLI start: `npm run build` writes it over dist/'s tsc output (the CLI and its workers),
+ * the test run into a directory of its own (scripts/compile-sources.ts). Each file a process or a
+ * worker starts by path is an entry, laid out as dist/ is: `<out>/cli/main.js`,
+ * `<out>/screen/screen-worker.js`, `<out>/log/search/search-worker.js`, and the `.mjs` files (the
+ * log's writer thread, the plugin runner) copied beside them.
  *
  * One bundle loads as a few chunks instead of ~400 modules (src/ and its packages' files): a
- * gateway's start costs ~40% less CPU (docs/benchmarks.md, "The test suite").
+ * gateway's start costs ~40% less CPU (docs/benchmarks.md, "The test suite" and "Scale").
  *
- * A module's `import.meta.url` is set to the URL it has in dist/'s layout, so the paths it finds
- * from it (web/dist, build/Release, package.json, the workers) are those an unbundled build finds.
+ * A module's `import.meta.url` is the URL it has in dist/'s layout, so the paths it finds from it
+ * (web/dist, build/Release, package.json, the workers) are those an unbundled build finds. It is
+ * found from the URL of the output file the module lands in, all of which are one directory below
+ * `<out>`, so the build can be moved (an installed package).
+ *
+ * `<out>/cli/main.js` turns on source maps, then imports the bundled CLI: a stack trace (the log's
+ * `err.stack`) names the lines of src/, at the cost of reading the maps (docs/benchmarks.md, "Scale").
  */
-import { cpSync, readFileSync, readdirSync } from "node:fs";
-import { join, relative } from "node:path";
-import { pathToFileURL } from "node:url";
+import { chmodSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
 import { build } from "esbuild";
 
-/** The files started by path: a process (`node main.js`) or a worker thread. */
-const ENTRIES = ["cli/main.ts", "screen/screen-worker.ts", "log/search/search-worker.ts"];
+/** The files started by path, by their output name: a process (`node main.js`) or a worker thread. */
+const ENTRIES = {
+  "cli/main.bundle": "cli/main.ts",
+  "screen/screen-worker": "screen/screen-worker.ts",
+  "log/search-worker.bundle": "log/search/search-worker.ts",
+};
+
+/**
+ * Entries started from two directories down, and what starts them: every output file stays one
+ * directory below `<out>` (the `import.meta.url` rewrite needs it), so a one-line file at the path
+ * the starter names imports the bundle.
+ */
+const LAUNCHERS = { "log/search/search-worker.js": 'import "../search-worker.bundle.js";\n' };
+
+/** What `node <out>/cli/main.js` runs: source maps on for the modules it loads, then the CLI. */
+const CLI_START = `#!/usr/bin/env node
+// Bundled by scripts/bundle-sources.mjs: stack traces name src/ lines (the maps are read as the chunks load).
+process.setSourceMapsEnabled(true);
+await import("./main.bundle.js");
+`;
 
 /**
  * Packages loaded from node_modules as from dist/, not bundled: native addons; pino, whose
@@ -44,17 +67,21 @@ const layout = {
     build.onLoad({ filter: /\.ts$/ }, (args) => {
       const path = relative(src, args.path);
       if (path.startsWith("..")) return undefined;
-      const url = pathToFileURL(join(out, path.replace(/\.ts$/, ".js"))).href;
+      // Every output file is one directory below <out> (checked below), so "../" is <out>.
+      const url = `../${path.replace(/\.ts$/, ".js").split(sep).join("/")}`;
       return {
-        contents: readFileSync(args.path, "utf8").replaceAll("import.meta.url", JSON.stringify(url)),
+        contents: readFileSync(args.path, "utf8").replaceAll(
+          "import.meta.url",
+          `(new URL(${JSON.stringify(url)}, import.meta.url).href)`,
+        ),
         loader: "ts",
       };
     });
   },
 };
 
-await build({
-  entryPoints: ENTRIES.map((f) => join(src, f)),
+const { metafile } = await build({
+  entryPoints: Object.entries(ENTRIES).map(([name, file]) => ({ in: join(src, file), out: name })),
   outdir: out,
   outbase: src,
   bundle: true,
@@ -65,10 +92,28 @@ await build({
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',
   },
   plugins: [layout],
+  sourcemap: "linked",
+  // Stack traces need the mappings only: the maps stay small, and quick to read at each start.
+  sourcesContent: false,
+  metafile: true,
   format: "esm",
   platform: "node",
   target: "node20",
   logLevel: "error",
 });
+const deep = Object.keys(metafile.outputs).filter((file) => dirname(relative(out, file)).split(sep).length !== 1);
+if (deep.length > 0) {
+  console.error(`bundle-sources: output files not one directory below ${out}: ${deep.join(", ")}`);
+  process.exit(1);
+}
+writeFileSync(join(out, "cli", "main.js"), CLI_START);
+for (const [path, text] of Object.entries(LAUNCHERS)) {
+  mkdirSync(dirname(join(out, path)), { recursive: true });
+  writeFileSync(join(out, path), text);
+  rmSync(join(out, `${path}.map`), { force: true });
+}
+chmodSync(join(out, "cli", "main.js"), 0o755);
+// tsc's map of the main.js written over, when the bundle is written into its output (dist/).
+rmSync(join(out, "cli", "main.js.map"), { force: true });
 const sources = readdirSync(src, { recursive: true, encoding: "utf8" });
 for (const file of sources.filter((f) => f.endsWith(".mjs"))) cpSync(join(src, file), join(out, file));

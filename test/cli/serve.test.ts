@@ -386,8 +386,13 @@ describe("switchboard serve", () => {
         .filter((line) => line.startsWith("{"))
         .map((line) => JSON.parse(line) as Record<string, unknown>);
       // At the default level, info; and a stop says what stopped it before it waits for the sessions.
-      expect(log.map((l) => l["msg"])).toEqual(["gateway listening", "stopping: ending sessions", "gateway stopped"]);
-      expect(log[1]).toMatchObject({ level: 30, signal: "SIGTERM" });
+      expect(log.map((l) => l["msg"])).toEqual([
+        "gateway listening",
+        "gateway started",
+        "stopping: ending sessions",
+        "gateway stopped",
+      ]);
+      expect(log[2]).toMatchObject({ level: 30, signal: "SIGTERM" });
     },
     SERVE_TEST_MS,
   );
