@@ -192,7 +192,7 @@ describe("web UI", () => {
     const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "keyed" });
     const id = res.json.id as string;
-    const page = await reused(s, { hash: `#/s/${id}` });
+    const page = await s.page({ hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
     await page.focus("[data-test=stop]");
     await page.keyboard.press("Enter");
