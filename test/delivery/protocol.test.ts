@@ -4,7 +4,7 @@
  * with a stable code while the connection stays up; frames over the limit close with 1009.
  */
 import WebSocket from "ws";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { CLOSE_CODES } from "../../src/protocol/index.js";
 import { DEFAULT_LIMITS } from "../../src/server/config/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
@@ -27,6 +27,20 @@ import { createSession } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
+
+/**
+ * One gateway for the tests that open sessions of their own and read nothing gateway-wide (a
+ * gateway's start costs about 0.3 CPU-s, docs/benchmarks.md); the ones with a config of their own
+ * or with refused credentials (which slow the address down) start their own.
+ */
+let shared: Gateway;
+const atFileEnd: Array<() => unknown> = [];
+beforeAll(async () => {
+  shared = await startTestGateway((fn) => void atFileEnd.unshift(fn));
+});
+afterAll(async () => {
+  for (const fn of atFileEnd) await fn();
+});
 
 async function refusal(
   url: string,
@@ -59,7 +73,7 @@ async function terminalClient(
 
 describe("routing of events", () => {
   it("two clients on two sessions: each gets only its own session, nobody else gets anything", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const a = (await createSession(gw, { kind: "stream" })).id;
     const b = (await createSession(gw, { kind: "stream" })).id;
     const muxA = await MuxClient.open(gw, defer);
@@ -120,7 +134,7 @@ describe("checks before the upgrade", () => {
   });
 
   it("answers 404 for an unknown session on /ws/session before upgrading", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     expect(await refusal(wsUrl(gw, "/ws/session/no-such-session"), { headers: authHeaders(gw) })).toEqual({
       status: 404,
       code: "SESSION_NOT_FOUND",
@@ -139,7 +153,7 @@ describe("checks before the upgrade", () => {
   });
 
   it("accepts the token as the switchboard.bearer subprotocol (clients that cannot set headers)", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const ws = await openWs(wsUrl(gw, "/v1/ws"), {}, ["switchboard.v1", `switchboard.bearer.${gw.token}`]);
     defer(() => ws.terminate());
     expect(ws.readyState).toBe(WebSocket.OPEN);
@@ -173,7 +187,7 @@ describe("checks before the upgrade", () => {
 
 describe("bad frames", () => {
   it("/v1/ws: invalid JSON, unknown op and wrong fields get error frames with stable codes; the connection stays up", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream" });
     const c = await MuxClient.open(gw, defer);
     const errorAfter = async (n: number): Promise<MuxFrame> => {
@@ -214,7 +228,7 @@ describe("bad frames", () => {
   });
 
   it("/v1/ws: a refused re-subscribe (since past the head) leaves the subscription as it was", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream" });
     const c = await MuxClient.open(gw, defer);
     c.send({ op: "subscribe", session: id, since: 0, ref: "s" });
@@ -232,7 +246,7 @@ describe("bad frames", () => {
 
   // Regression (raw-client review): `ping` takes a `ref` like every frame, but its pong dropped it.
   it("/v1/ws: a pong echoes its ping's ref and t; a ping without them gets a pong without them", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const c = await MuxClient.open(gw, defer);
     c.send({ op: "ping", t: 7, ref: "p1" });
     c.send({ op: "ping", ref: 2 });
@@ -251,7 +265,7 @@ describe("bad frames", () => {
   // Regression (raw-client review): a frame refused for its fields got an error without `session`,
   // so keystrokes sent to several sessions without `ref` could not be told apart when refused.
   it("/v1/ws: the error to a frame refused for its fields names the frame's session", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const a = (await createSession(gw, { command: ["cat"] })).id;
     const b = (await createSession(gw, { command: ["cat"] })).id;
     const c = await MuxClient.open(gw, defer);
@@ -270,7 +284,7 @@ describe("bad frames", () => {
 
   // Regression (raw-client review): a frame with no op at all was answered "unknown op undefined".
   it("says what a frame is to a frame without an op (or type), on both endpoints", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream" });
     const c = await MuxClient.open(gw, defer);
     c.send({ type: "ping", ref: "wrong-endpoint" });
@@ -300,7 +314,7 @@ describe("bad frames", () => {
   });
 
   it("/v1/ws: on a connection that follows the session live, the event a frame appended comes before its ack", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream" });
     const c = await MuxClient.open(gw, defer);
     c.send({ op: "subscribe", session: id, ref: "s" });
@@ -313,7 +327,7 @@ describe("bad frames", () => {
   });
 
   it("/ws/session: invalid JSON, unknown type and wrong fields get error frames; the connection stays up", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { command: ["cat"] });
     const t = await terminalClient(gw, id);
     const errors = () => t.frames.filter((f) => f["type"] === "error");
@@ -335,7 +349,7 @@ describe("bad frames", () => {
   });
 
   it("closes with 1009 when a frame is over the size limit, on both endpoints", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream" });
     const limit = DEFAULT_LIMITS.frameBytes;
     /** A JSON frame of exactly `size` bytes (an unknown field, so it is answered with an error). */
@@ -369,7 +383,7 @@ describe("bad frames", () => {
 
 describe("output in JSON frames", () => {
   it("carries every byte of mixed output — escapes, non-ASCII text, bytes that are not UTF-8 — live and replayed, on both endpoints", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     // Text a TUI prints (colors, box drawing, CJK, emoji), everything JSON escapes, and bytes that are not UTF-8.
     const pieces = [
       Buffer.from('\x1b[1;32m✓\x1b[0m "quoted" back\\slash\ttab\0nul\x7f ─│┌┐ 漢字 😀 \u2028\r\n'),
@@ -416,7 +430,7 @@ describe("output in JSON frames", () => {
 
 describe("a type filter over a long log", () => {
   it("delivers the few events it matches, in order, and goes on live, reading the log in bounded stretches", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream", name: "long" });
     const rare = (n: number) => ({ type: "milestone", data: { n } });
     const filler = Array.from({ length: 1000 }, () => ({ type: "output", data: { data: "." } }));
@@ -453,7 +467,7 @@ describe("a type filter over a long log", () => {
   // nothing when the session ended, and resubscribing from its last position said nothing of the
   // end either, so it waited for ever.
   it("never hides the session's end: live, on catch-up, and on a resubscribe after it", async () => {
-    const gw = await startTestGateway(defer);
+    const gw = shared;
     const { id } = await createSession(gw, { kind: "stream", name: "filtered" });
     const post = (body: unknown) => api(gw, "POST", `/v1/sessions/${id}/events`, body);
     await post([

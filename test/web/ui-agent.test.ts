@@ -20,6 +20,7 @@ import {
   createAgent,
   open,
   runStatus,
+  sharedPage,
   sharedStack,
   stack,
   useBrowser,
@@ -29,11 +30,13 @@ useBrowser();
 // Most tests open their own sessions on one gateway; those that restart a gateway, need another
 // agent or take the README's screenshots have one of their own.
 const shared = sharedStack({ agents: { held: HELD_AGENT } });
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 describe("web UI", () => {
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
     const s = shared();
-    const page = await s.page();
+    const page = await reused(s);
     await page.click(".main [data-test=new-session]");
     await page.click(".segmented button:has-text('Agent')");
     await page.click("[data-test=create]");
@@ -90,7 +93,7 @@ describe("web UI", () => {
   it("sends a prompt once when Send is double-clicked (exploratory test: it was sent twice)", async () => {
     const s = shared();
     const id = await createAgent(s.http, "once");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.fill(".prompt-input", "only once");
     await page.dblclick("[data-test=send]");
     await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the run");
@@ -105,7 +108,7 @@ describe("web UI", () => {
   it("keeps a tool call's Details and a Thinking block open, with the focus, while the answer streams (exploratory test: they snapped shut)", async () => {
     const s = shared();
     const id = await createHeldAgent(s.http, "reader");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     // Each answer comes in parts the test lets go one at a time: the blocks are opened mid-answer
     // and looked at between two parts, however slow the machine.
     const parts = ["The first part of the answer,", " then the second,", " and its end."];
@@ -280,7 +283,7 @@ describe("web UI", () => {
     const id = created.json.id as string;
     // Started by a first choice: its modes and models come with its session.
     expect((await s.http.post(`/v1/sessions/${id}/mode`, { modeId: "ask" })).status).toBe(200);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.waitForSelector("[data-test=mode-picker]:not([hidden])");
     expect(await page.inputValue("[data-test=mode-picker]")).toBe("ask");
     expect(await page.inputValue("[data-test=model-picker]")).toBe("slow-1");
@@ -303,7 +306,7 @@ describe("web UI", () => {
     const s = shared();
     const agent = { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] };
     const id = (await s.http.post("/v1/sessions", { kind: "agent", agent, name: "diff-bot" })).json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const diff = {
       type: "diff",
       path: "/srv/app/src/parser.ts",
@@ -340,7 +343,7 @@ describe("web UI", () => {
     const s = shared();
     const agent = { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] };
     const id = (await s.http.post("/v1/sessions", { kind: "agent", agent, name: "form-bot" })).json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const schema = {
       type: "object",
       properties: {
@@ -476,7 +479,7 @@ describe("web UI", () => {
     const s = shared();
     const first = await createAgent(s.http, "draft-one");
     const second = await createAgent(s.http, "draft-two");
-    const page = await s.page({ hash: `#/s/${first}` });
+    const page = await reused(s, { hash: `#/s/${first}` });
     await page.waitForSelector(`.agent-view[data-session="${first}"][data-restored=true]`);
     await page.fill(".prompt-input", "half a thought");
     await page.evaluate((id) => (location.hash = `#/s/${id}`), second);
@@ -553,7 +556,7 @@ describe("web UI", () => {
     const id = await createAgent(s.http, "chatty");
     const tall = Array.from({ length: 12 }, (_, i) => `line ${i}`).join("\n");
     for (let i = 0; i < 5; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: tall });
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await waitFor(
       async () => (await debugView(page))?.runs?.filter((r) => r.status === "done").length === 5,
       15_000,
@@ -664,7 +667,7 @@ describe("web UI", () => {
   it("keeps the streaming caret at the end of the answer's last line, after a paragraph and in a list (exploratory test: it sat on a line of its own)", async () => {
     const s = shared();
     const id = await createHeldAgent(s.http, "writer");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     // Short lines, which never wrap: the caret has room after each.
     const paragraph = Array.from({ length: 30 }, (_, i) => `line ${i}`).join("\n");
     const list = Array.from({ length: 30 }, (_, i) => `- item ${i}`).join("\n");
@@ -784,7 +787,7 @@ describe("web UI", () => {
   it("shows snake_case names as written and keeps a numbered list's numbers across a code block (exploratory test: get<em>user</em>name, and every step numbered 1)", async () => {
     const s = shared();
     const id = await createAgent(s.http, "markdown");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const answer = [
       "Rename get_user_name to fetch_user_name, keep _this_ and __that__ as they were.",
       "",
@@ -817,7 +820,7 @@ describe("web UI", () => {
   it("renders an answer's tables, task lists, nested lists and fences with info strings, and shows raw HTML and unsafe links as text", async () => {
     const s = shared();
     const id = await createAgent(s.http, "gfm");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const answer = [
       "| Step | Status |",
       "|:--|--:|",
@@ -929,7 +932,7 @@ describe("web UI", () => {
     // Each row is a link (a list role on it hid that).
     expect(await phone.getByRole("link", { name: /مشروع البيانات/ }).count()).toBe(1);
 
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     expect(await page.getAttribute(`.sidebar .row[data-session="${id}"]`, "aria-current")).toBe("page");
     const prompt = "مرحبا، كيف حالك؟ هذا سؤال (مع أقواس) ونقطة.";
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: `${prompt} ${"كلمة ".repeat(30)}` });

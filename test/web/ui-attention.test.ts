@@ -5,10 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait-for.js";
-import { open, sharedStack, useBrowser } from "./ui-helpers.js";
+import { open, sharedPage, sharedStack, useBrowser } from "./ui-helpers.js";
 
 useBrowser();
 const shared = sharedStack();
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 describe("web UI: attention and permission rules", () => {
   it("marks a session that rang its bell as needing you, filters it, and clears the mark once looked at", async () => {
@@ -24,7 +26,7 @@ describe("web UI: attention and permission rules", () => {
       5_000,
       "the bell",
     );
-    const page = await s.page();
+    const page = await reused(s);
     const mark = `.main .row[data-session="${id}"] [data-test=needs-you]`;
     await page.waitForSelector(mark);
     expect(await page.getAttribute(mark, "data-reason")).toBe("bell");
@@ -52,7 +54,7 @@ describe("web UI: attention and permission rules", () => {
       "the request",
     );
     await s.http.post(`/v1/sessions/${id}/permission`, { requestId: request.requestId, optionId: "allow" });
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.click("[data-test=policy-editor] summary");
     await page.waitForSelector("[data-test=policy-status]:has-text('No rules')");
     await page.click("[data-test=policy-editor] button:has-text('Add rule')");

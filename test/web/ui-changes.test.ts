@@ -16,13 +16,15 @@ import { waitFor } from "../helpers/wait-for.js";
 import { claudeSessionBody } from "../agents/helpers/claude-session.js";
 import { startAnthropicServer } from "../agents/model-servers/anthropic.js";
 import { SCRIPTED_AGENT } from "./held-agent.js";
-import { DESKTOP, PHONE, SCREENSHOTS, sharedStack, useBrowser } from "./ui-helpers.js";
+import { DESKTOP, PHONE, SCREENSHOTS, sharedPage, sharedStack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
 /** Where the worktree test's repository lives: the gateway's only worktrees root. */
 const WORKTREE_ROOT = realpathSync(tempDir());
 const shared = sharedStack({ worktrees: { roots: [WORKTREE_ROOT] } });
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 const OLD = 'export function parseList(s) {\n  return s.split(",");\n}\n\nexport const VERSION = 1;\n';
 const NEW =
@@ -37,7 +39,10 @@ async function editSession(s: Stack, viewport: { width: number; height: number }
   const agent = { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] };
   const created = await s.http.post("/v1/sessions", { kind: "agent", agent, cwd, name: "review-bot" });
   const id = created.json.id as string;
-  const page = await s.page({ hash: `#/s/${id}`, viewport, touch: viewport === PHONE });
+  const page =
+    viewport === DESKTOP
+      ? await reused(s, { hash: `#/s/${id}` })
+      : await s.page({ hash: `#/s/${id}`, viewport, touch: viewport === PHONE });
   const script = {
     op: "edit",
     path: file,
@@ -123,7 +128,7 @@ describe("reviewing an agent's edits", () => {
         : { text: "Written." },
     );
     const id = (await s.http.post("/v1/sessions", { ...body, name: "claude-review" })).json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "write the notes" });
     const card = page.locator(".permission[data-resolved=false]");
     await card.locator("[data-test=permission-diff]").waitFor({ timeout: 90_000 });
@@ -163,7 +168,7 @@ describe("reviewing an agent's edits", () => {
     const created = await s.http.post("/v1/sessions", { command: ["cat"], worktree: { repo, branch: "ui-branch" } });
     const { id, cwd } = created.json as { id: string; cwd: string };
     writeFileSync(path.join(cwd, "app.txt"), "one\ntwo\n");
-    const page = await s.page({ hash: `#/s/${id}`, take: false });
+    const page = await reused(s, { hash: `#/s/${id}`, take: false });
     const chip = page.locator("[data-test=worktree-chip]");
     await chip.locator("[data-test=worktree-dirty]").waitFor();
     expect(await chip.locator("[data-test=worktree-branch]").textContent()).toBe("ui-branch");

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait-for.js";
 import { debugView } from "./harness.js";
 import { SCRIPTED_AGENT } from "./held-agent.js";
-import { PHONE, SCREENSHOTS, runStatus, sharedStack, useBrowser } from "./ui-helpers.js";
+import { PHONE, SCREENSHOTS, runStatus, sharedPage, sharedStack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
@@ -21,6 +21,8 @@ const shared = sharedStack({
     plain: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] },
   },
 });
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 const HOSTILE = `<img src=x onerror="window.__pwned=1">`;
 const NOTES = "# Notes\n\nThe build fails on line 3.\n";
@@ -103,7 +105,7 @@ describe("agent composer", () => {
   it("lists the agent's slash commands as they change, filters them and inserts the chosen one; a hostile description is text", async () => {
     const s = shared();
     const id = await createSession(s.http, "rich", "commands");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await started(s.http, id);
     // The commands arrive live, in a run of the open page (`agent.commands`).
     await agentSays(s.http, id, [{ sessionUpdate: "available_commands_update", availableCommands: COMMANDS }]);
@@ -173,7 +175,7 @@ describe("agent composer", () => {
   it("shows the context usage and cost in the header and on the list's row, updated live", async () => {
     const s = shared();
     const id = await createSession(s.http, "rich", "usage");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const meter = ".view-head [data-testid=usage-meter]";
     expect(await page.$(meter)).toBeNull();
     await agentSays(s.http, id, [usage(50_000, 0.42)]);
@@ -203,7 +205,7 @@ describe("agent composer", () => {
   it("sends a pasted image and a picked file as content blocks, and shows them in the conversation", async () => {
     const s = shared();
     const id = await createSession(s.http, "rich", "pictures");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
 
     const pasted = await pasteImage(page, "hello, agent");
     await page.waitForSelector("[data-testid=attachment] img.attachment-thumb");
@@ -260,7 +262,7 @@ describe("agent composer", () => {
   it("says why the gateway refused an image, and hides the pickers once the agent is known to take none", async () => {
     const s = shared();
     const id = await createSession(s.http, "plain", "text only");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     // Not started: what it takes is not known yet, so the page lets the gateway check.
     expect(await page.isVisible("[data-testid=attach-image]")).toBe(true);
     // A file past PROMPT_BLOCK_MAX_BYTES is refused before it is read, and says the bound.

@@ -16,6 +16,7 @@ import {
   createShell,
   dropFirstControlRequest,
   open,
+  sharedPage,
   sharedStack,
   stack,
   useBrowser,
@@ -30,6 +31,8 @@ useBrowser();
 const shared = sharedStack({
   auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
 });
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 /**
  * Makes the page's tab one that held control of `id` before a reload (web/src/tab-memory.ts): its
@@ -192,7 +195,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "who-holds");
     await waitForPrompt(s.http, id);
-    const admin = await s.page({ hash: `#/s/${id}` });
+    const admin = await reused(s, { hash: `#/s/${id}` });
     await admin.waitForSelector(".terminal-view[data-control=mine]");
     const otto = await s.page({ token: OPERATOR_TOKEN, hash: `#/s/${id}` });
     // What each page says: its bar, then its header.
@@ -244,7 +247,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "query-after-release");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.click(".control-bar button:has-text('Release')");
     await page.waitForSelector(".terminal-view[data-control=free]");
@@ -296,7 +299,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "free-typing");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     for (const round of [1, 2, 3]) {
       await page.waitForSelector(".terminal-view[data-control=mine]");
       await page.click(".control-bar button:has-text('Release')");

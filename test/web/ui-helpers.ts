@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
+import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import type { GatewayOptions } from "../../src/server/config/gateway-options.js";
@@ -193,6 +193,68 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
 }
 
 /**
+ * One signed-in page (a desktop's, or a phone's with `touch`) for the tests of a file on its
+ * shared stack ({@link sharedStack}): the first test to ask opens it, the next ones move it to
+ * their own session's route, and it closes after the file (or after a test that failed, so the
+ * next one starts afresh). A page in a new context costs Chromium about 1.75 CPU-s; moving one to
+ * another session a fraction of it (docs/benchmarks.md, "What a browser page costs"). Before a
+ * test gets it, {@link resetPage} clears what a test leaves: dialogs, focus, toasts. Only for
+ * tests that leave the page's context as they found it (no routes, media emulation, other pages,
+ * offline, viewport or storage of their own): those open theirs with `stack.page`.
+ */
+export function sharedPage({
+  viewport = DESKTOP,
+  touch = false,
+}: { viewport?: { width: number; height: number }; touch?: boolean } = {}): (
+  s: Stack,
+  options?: { hash?: string; take?: boolean },
+) => Promise<Page> {
+  let context: BrowserContext | undefined;
+  let page: Page | undefined;
+  const discard = async (): Promise<void> => {
+    const closing = context;
+    context = undefined;
+    page = undefined;
+    await closing?.close();
+  };
+  afterAll(discard);
+  return async (s, { hash = "", take = true } = {}) => {
+    onTestFailed(discard);
+    if (page === undefined || page.isClosed()) {
+      await discard();
+      context = await browser.newContext({
+        ...CONTEXT,
+        viewport,
+        ...(touch ? { hasTouch: true, isMobile: true } : {}),
+      });
+      page = await context.newPage();
+      page.on("pageerror", (error) => console.error("page error:", error));
+      await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+      await page.waitForSelector("[data-test=whoami]");
+    } else await resetPage(page);
+    if (hash) await open(page, hash, { take });
+    return page;
+  };
+}
+
+/**
+ * Takes a reused page back to the session list as a fresh one would show it: no open dialog,
+ * no toast, nothing focused or hovered, no session's view.
+ */
+async function resetPage(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    for (const dialog of document.querySelectorAll("dialog[open]")) (dialog as HTMLDialogElement).close();
+    for (const toast of document.querySelectorAll(".toasts > .toast")) toast.remove();
+    (document.activeElement as HTMLElement | null)?.blur();
+    location.hash = "#/";
+  });
+  await page.waitForFunction(
+    () => (window as unknown as { __switchboard?: { view(): unknown } }).__switchboard?.view() === null,
+  );
+  await page.mouse.move(0, 0);
+}
+
+/**
  * Drops the page's /v1/ws connection as its first `control` acquire goes out (the request never
  * reaches the gateway); the connections after it open only once `reconnectAfter` settles.
  * `cuts` counts the drops.
@@ -226,6 +288,15 @@ export async function dropFirstControlRequest(
  */
 export async function open(page: Page, hash: string, { take = true }: { take?: boolean } = {}): Promise<void> {
   await page.evaluate((h) => (location.hash = h), hash);
+  // The view of this hash's session: a page moved from another session still shows that one's
+  // until the route changes.
+  const session = /^#\/s\/([^/?#]+)/.exec(hash)?.[1];
+  await page.waitForFunction((id) => {
+    const view = (
+      window as unknown as { __switchboard?: { view(): { session: string } | null } }
+    ).__switchboard?.view();
+    return id === undefined || view?.session === decodeURIComponent(id);
+  }, session);
   await page.waitForSelector(`.view[data-restored=true]`);
   if (take && (await page.$(".terminal-view[data-control=free] [data-test=take-control]")))
     await page.click(".terminal-view[data-control=free] [data-test=take-control]");

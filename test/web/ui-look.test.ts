@@ -9,11 +9,13 @@ import { describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait-for.js";
 import { sleep } from "../helpers/sleep.js";
 import { debugView } from "./harness.js";
-import { PHONE, createShell, sharedStack, useBrowser, waitForPrompt } from "./ui-helpers.js";
+import { PHONE, createShell, sharedPage, sharedStack, useBrowser, waitForPrompt } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
 const shared = sharedStack();
+/** The phone's page of the tests (see sharedPage). */
+const phonePage = sharedPage({ viewport: PHONE, touch: true });
 
 /** Runs `stty size` in the session (over HTTP, as another client would) and returns what it printed ("rows cols"). */
 async function sttySize(s: Stack, id: string, mark: string): Promise<string> {
@@ -50,7 +52,7 @@ describe("web UI: looking never resizes", () => {
     expect(await sttySize(s, id, "before")).toBe("28 100");
     const resizesBefore = await resizes(s, id);
 
-    const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true, take: false });
+    const phone = await phonePage(s, { hash: `#/s/${id}`, take: false });
     await settled(phone);
     expect((await debugView(phone))?.control).toBe("free");
     expect(await sttySize(s, id, "after")).toBe("28 100");
@@ -64,7 +66,7 @@ describe("web UI: looking never resizes", () => {
     const s = shared();
     const id = await createShell(s.http, "look-fit", { cols: 100, rows: 28 });
     await waitForPrompt(s.http, id);
-    const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true, take: false });
+    const phone = await phonePage(s, { hash: `#/s/${id}`, take: false });
     await phone.click("[data-test=terminal-tools]");
     await phone.click("[data-test=tool-fit]");
     await waitFor(

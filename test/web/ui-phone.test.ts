@@ -15,6 +15,7 @@ import {
   createAgent,
   createShell,
   runStatus,
+  sharedPage,
   sharedStack,
   stack,
   useBrowser,
@@ -24,6 +25,9 @@ import {
 useBrowser();
 // Each test opens its own sessions; only the one with a short control lease has a gateway of its own.
 const shared = sharedStack();
+/** The phone's page and the desktop's of the tests that need no page of their own (see sharedPage). */
+const phonePage = sharedPage({ viewport: PHONE, touch: true });
+const deskPage = sharedPage();
 
 describe("web UI", () => {
   it("opens a phone's terminal at the cursor and follows it while live, unless scrolled up", async () => {
@@ -36,7 +40,7 @@ describe("web UI", () => {
       10_000,
       "seq",
     );
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true, take: false });
+    const page = await phonePage(s, { hash: `#/s/${id}`, take: false });
     /** Whether the cursor's row (the prompt) is inside the terminal frame's visible area. */
     const cursorShown = () =>
       page.evaluate(() => {
@@ -90,7 +94,7 @@ describe("web UI", () => {
     const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
     const id = res.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     const icon = (test: string): Promise<string | null> =>
       page.getAttribute(`[data-test=${test}] svg path`, "d") as Promise<string | null>;
     expect(await icon("stop")).not.toBe(await icon("remove"));
@@ -114,7 +118,7 @@ describe("web UI", () => {
     const id = await createAgent(s.http, "refactor-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission Apply the patch" });
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "queued behind it" });
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".view-actions button:has-text('Abort all')");
     const title = await page.$eval(".view-title", (el) => ({ shown: el.clientWidth, needed: el.scrollWidth }));
     expect(title.shown).toBeGreaterThanOrEqual(title.needed);
@@ -131,7 +135,7 @@ describe("web UI", () => {
       rows: 20,
     });
     const id = res.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("xxxxxxxx"));
     await page.waitForSelector(".terminal-view[data-restored=true]");
     await page.tap("[data-test=show-text]");
@@ -148,7 +152,7 @@ describe("web UI", () => {
     await page.tap("[data-test=sheet-done]");
     await page.waitForSelector("dialog.text-sheet", { state: "detached" });
     // A mouse selects the canvas itself: no such button on a desktop.
-    const desk = await s.page({ hash: `#/s/${id}` });
+    const desk = await deskPage(s, { hash: `#/s/${id}` });
     await desk.waitForSelector(".terminal-view[data-restored=true]");
     expect(await desk.isVisible("[data-test=show-text]")).toBe(false);
   });
@@ -159,7 +163,7 @@ describe("web UI", () => {
     writeFileSync(join(cwd, "tab-completed-42.txt"), "");
     const id = await createShell(s.http, "phone-keys", { cwd });
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.tap(".term-host");
     await page.keyboard.type("echo tab-com");
@@ -174,7 +178,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createShell(s.http, "phone-arrows");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.tap(".term-host");
     // Sets DECCKM (as vim and htop do), then shows the bytes of each arrow the program reads.
@@ -213,7 +217,7 @@ describe("web UI", () => {
   it("fits every key of the phone key bar on a 390 px screen (exploratory test: the last one was cut off)", async () => {
     const s = shared();
     const id = await createShell(s.http, "phone-fit");
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     const keys = await page.$$eval(".keybar .key", (els) =>
       els.map((el) => {
@@ -263,7 +267,7 @@ describe("web UI", () => {
   it("on a touch screen, Enter starts a new line and Send sends, and the prompt box waits for a tap (exploratory test: a phone could not write two lines, and its keyboard popped up over the answer)", async () => {
     const s = shared();
     const id = await createAgent(s.http, "pocket");
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phonePage(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".prompt-input");
     expect(await page.evaluate(() => document.activeElement?.matches(".prompt-input"))).toBe(false);
     expect(await page.getAttribute(".prompt-input", "enterkeyhint")).toBe("enter");
@@ -278,7 +282,7 @@ describe("web UI", () => {
     const queued = await s.http.get(`/v1/sessions/${id}/events?types=run.queued`);
     expect(queued.json.events.map((e: { text: string }) => e.text)).toEqual(["first line\nsecond line"]);
     // On a desktop, as before: the box has the focus at once, and Enter sends.
-    const desk = await s.page({ hash: `#/s/${id}` });
+    const desk = await deskPage(s, { hash: `#/s/${id}` });
     await desk.waitForSelector(".prompt-input:focus");
     expect(await desk.getAttribute(".prompt-input", "enterkeyhint")).toBe("send");
     await desk.keyboard.type("from the desk");

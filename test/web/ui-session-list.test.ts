@@ -19,6 +19,7 @@ import {
   createShell,
   open,
   runStatus,
+  sharedPage,
   sharedStack,
   stack,
   useBrowser,
@@ -29,12 +30,14 @@ useBrowser();
 // For the tests that look at their own sessions only; those that count the list's rows, chips or
 // redraws, or need other config, have a gateway of their own.
 const shared = sharedStack();
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 describe("web UI", () => {
   it("keyboard shortcuts: / searches, n starts a session, g s goes to the list, ? lists them; never while typing", async () => {
     const s = shared();
     const id = await createShell(s.http, "shortcut-shell");
-    const page = await s.page({ hash: `#/s/${id}`, take: false });
+    const page = await reused(s, { hash: `#/s/${id}`, take: false });
     // The shortcuts listen once the app is up (after its sign-in check): its terminal is shown.
     await page.waitForSelector(".xterm");
     await page.keyboard.press("?");
@@ -160,7 +163,7 @@ describe("web UI", () => {
     const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
     const id = res.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const watcher = await s.page({ hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
     expect(await page.isHidden("[data-test=remove]")).toBe(true);
@@ -391,7 +394,7 @@ describe("web UI", () => {
     });
     expect(posted.status, posted.text).toBeLessThan(300);
     await waitFor(async () => (await s.http.get("/v1/search?q=flamingo9")).json.hits.length === 1, 10_000, "indexed");
-    const page = await s.page();
+    const page = await reused(s);
     await page.fill(".list-full .list-search", "flamingo9");
     const hit = page.locator(".main [data-test=log-hit]");
     await hit.waitFor();

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { debugView, waitForTerminal } from "./harness.js";
-import { PHONE, VIEWER_TOKEN, sharedStack, stack, useBrowser } from "./ui-helpers.js";
+import { PHONE, VIEWER_TOKEN, sharedPage, sharedStack, stack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
@@ -17,6 +17,8 @@ useBrowser();
 // One gateway for the terminal tools, whose tests each open a session of their own; the data
 // directory's test counts the ended sessions, so it has a gateway to itself.
 const shared = sharedStack();
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 /** A PTY session that runs `script` and has ended (so no page takes control and resizes it). */
 async function endedSession(s: Stack, script: string, size = { cols: 100, rows: 28 }): Promise<string> {
@@ -44,7 +46,7 @@ describe("terminal tools", () => {
   it("downloads the output as GET /output has it, as text without escapes, and as an asciicast", async () => {
     const s = shared();
     const id = await endedSession(s, "printf '\\033[1;31mred\\033[0m caf\\303\\251\\r\\n'; seq 1 2000");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("2000"), 10_000, "the output");
 
     const raw = await download(page, "tool-download-raw");
@@ -68,7 +70,7 @@ describe("terminal tools", () => {
   it("finds a word and selects it where it shows; says when there is none", async () => {
     const s = shared();
     const id = await endedSession(s, "printf '\\033[2J\\033[5;11Hthe needle is here\\r\\n'");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("needle"), 10_000, "the output");
     await page.click("[data-test=terminal-tools]");
     await page.click("[data-test=tool-find]");

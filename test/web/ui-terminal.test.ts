@@ -11,18 +11,29 @@ import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { debugView, terminalText, waitForTerminal } from "./harness.js";
-import { SCREENSHOTS, createAgent, createShell, open, sharedStack, useBrowser, waitForPrompt } from "./ui-helpers.js";
+import {
+  SCREENSHOTS,
+  createAgent,
+  createShell,
+  open,
+  sharedPage,
+  sharedStack,
+  useBrowser,
+  waitForPrompt,
+} from "./ui-helpers.js";
 
 useBrowser();
 
 // One gateway for the file: each test opens sessions of its own and leaves the proxy alone.
 const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
 const shared = sharedStack({ agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } });
+/** The desktop page of the tests that need no page of their own (see sharedPage). */
+const reused = sharedPage();
 
 describe("web UI", () => {
   it("creates a PTY session, shows its output, echoes typing and restores the same screen on reload", async () => {
     const s = shared();
-    const page = await s.page();
+    const page = await reused(s);
     await page.click(".main [data-test=new-session]");
     await page.fill("input[name=command]", "bash --noprofile --norc -i");
     await page.fill("input[name=name]", "scratch");
@@ -63,7 +74,7 @@ describe("web UI", () => {
     const inputs = async () =>
       (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events as { bytes: number }[];
     const before = (await inputs()).length;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine][data-restored=true]");
     await waitForTerminal(page, (t) => /^ASKED$/m.test(t), 10_000, "the replayed output");
     // A program asking now gets its answer: the cursor's position.
@@ -98,7 +109,7 @@ describe("web UI", () => {
     const id = await createShell(s.http, "build", { cwd });
     await waitForPrompt(s.http, id);
     await s.http.post(`/v1/sessions/${id}/input`, { data: "./build.sh && ls --color=always -l /usr | head -6\r" });
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("done in 2.41s") && /\/app\$ $/m.test(t), 10_000, "the build output");
     await page.waitForTimeout(200);
     await page.screenshot({ path: `${SCREENSHOTS}terminal.png` });
@@ -118,7 +129,7 @@ describe("web UI", () => {
     const shell = await createShell(s.http, "interruptible");
     await waitForPrompt(s.http, shell);
 
-    const page = await s.page({ hash: `#/s/${stream}` });
+    const page = await reused(s, { hash: `#/s/${stream}` });
     await page.waitForSelector(".terminal-view[data-control=stream]");
     expect(await page.locator(interrupt).count()).toBe(0);
     await open(page, `#/s/${done}`);
@@ -226,7 +237,7 @@ describe("web UI", () => {
     const other = await connect({ url: s.gateway.url, token: TEST_TOKEN });
     onTestFinished(() => other.close());
     await other.control(id, "acquire");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=other]");
     const note = page.locator(".size-note");
     await note.waitFor({ state: "visible" });
@@ -244,7 +255,7 @@ describe("web UI", () => {
   it("sends lines to a pipe session and ends its input with EOF, so a filter finishes", async () => {
     const s = shared();
     const id = (await s.http.post("/v1/sessions", { command: ["sort"], name: "sorter" })).json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     for (const fruit of ["pear", "apple"]) {
       await page.fill(".line-field", fruit);
       await page.press(".line-field", "Enter");
@@ -267,7 +278,7 @@ describe("web UI", () => {
     const s = shared();
     const command = ["sh", "-c", "echo plain-out; echo loud-err >&2; echo plain-after"];
     const id = (await s.http.post("/v1/sessions", { command, name: "two-streams" })).json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("plain-after"), 10_000, "all three lines");
     // The DOM renderer gives each run of cells a span; a red foreground is the class xterm-fg-1.
     const classes = await page.evaluate(() => {
@@ -283,7 +294,7 @@ describe("web UI", () => {
   it("stops offering to type or prompt once a running session is removed while its page is open (its end comes first)", async () => {
     const s = shared();
     const agent = await createAgent(s.http, "to-be-removed");
-    const page = await s.page({ hash: `#/s/${agent}` });
+    const page = await reused(s, { hash: `#/s/${agent}` });
     await page.waitForSelector(".agent-view[data-restored=true]");
     expect(await page.isEnabled(".prompt-input")).toBe(true);
     expect((await s.http.del(`/v1/sessions/${agent}?purge=true&force=true`)).status).toBe(200);
@@ -302,7 +313,7 @@ describe("web UI", () => {
   it("puts the focus in a pipe session's line box, so typing reaches stdin (exploratory test: it went to the terminal, which takes no keys)", async () => {
     const s = shared();
     const id = (await s.http.post("/v1/sessions", { command: ["cat"], name: "echoer" })).json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     expect(await page.evaluate(() => document.activeElement?.className)).toBe("line-field");
     await page.keyboard.type("typed-at-once\n");
@@ -313,7 +324,7 @@ describe("web UI", () => {
     const s = shared();
     const created = await s.http.post("/v1/sessions", { kind: "agent", agent: "scripted", name: "ci-agent" });
     const id = created.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await s.http.post(`/v1/sessions/${id}/prompt`, {
       text: JSON.stringify({ op: "terminal", command: "bash", args: ["-c", "echo from-the-child; exit 4"] }),
     });
@@ -335,7 +346,7 @@ describe("web UI", () => {
     writeFileSync(join(cwd, "tab-completed-42.txt"), "");
     const id = await createShell(s.http, "keyboard-only", { cwd });
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     const inTerminal = (): Promise<boolean> =>
       page.evaluate(() => document.activeElement?.classList.contains("xterm-helper-textarea") === true);
@@ -378,7 +389,7 @@ describe("web UI", () => {
       rows: 28,
     });
     const id = res.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (text) => text.includes("copy me please"));
     await page.waitForSelector(".view[data-control=mine]");
     await page.evaluate(() => {
