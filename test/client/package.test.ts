@@ -262,6 +262,7 @@ describe("the switchboard-client package", () => {
       "protocol/search.js": ["zod"],
       "protocol/sessions.js": ["zod"],
       "protocol/shares.js": ["zod"],
+      "protocol/turns.js": ["zod"],
       "protocol/worktrees.js": ["zod"],
     });
   });
