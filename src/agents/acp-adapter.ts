@@ -53,14 +53,10 @@ interface Turn {
 }
 
 /**
- * Speaks ACP to one agent process, as the client: `initialize` (fs, and terminal when wired),
- * `session/new` with the session's cwd (or `session/load` of the kept conversation, when the agent
- * offers it), one `session/prompt` per run, `session/cancel` on abort. What the agent sends is
- * applied in wire order (acp-wire.ts), its requests answered by acp-requests.ts, its output held
- * while the log has no room (acp-output-hold.ts). The process starts with the first run
- * (acp-start.ts), under a holder keeps its turn in the record (acp-held-turn.ts), and is let go of
- * with session/close and $/cancel_request (acp-close.ts); once it is gone the adapter is `dead`
- * and the session replaces it.
+ * Speaks ACP to one agent process, as the client: `initialize`, `session/new` (or `session/load`),
+ * one `session/prompt` per run, `session/cancel` on abort. Its parts: acp-start.ts, acp-wire.ts
+ * (wire order), acp-requests.ts, acp-output-hold.ts, acp-held-turn.ts, acp-close.ts. Once the
+ * process is gone the adapter is `dead` and the session replaces it.
  */
 export class AcpAdapter implements AgentAdapter {
   private readonly context: AdapterContext;

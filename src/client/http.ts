@@ -168,11 +168,9 @@ export class HttpClient {
   }
 
   /**
-   * Full-text search over the logs of the sessions this token may see: output, agent messages,
-   * prompts, tool calls. Every word of `q` must match (a trailing `*` makes the last a prefix);
-   * hits newest first, each with its session, the seq to open it at and a snippet with its
-   * matches' offsets; `next` is the `cursor` of the next page. In cluster mode every node's
-   * sessions are searched; `partial` names the nodes that did not answer in time.
+   * Full-text search over the sessions this token may see (output, messages, prompts, tool
+   * calls): every word of `q` must match, a trailing `*` a prefix; hits newest first with session,
+   * seq and snippet; `next` is the next page's `cursor`; `partial` names nodes that did not answer.
    * @example
    * const { hits } = await http.search("ECONNREFUSED", { limit: 10 });
    */

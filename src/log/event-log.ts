@@ -267,11 +267,6 @@ export class EventLog {
   }
 
   /**
-   * Deletes a session's log and record (queued with the next group commit, after anything queued
-   * for it before). Resolves once that is committed: an answer that says a session is removed
-   * waits for it, or a crash just after brought the session back whole at the next start.
-   */
-  /**
    * Writes again, with their logs' state now, the records {@link load} found stale and left to
    * this call (`saveStale: false`), those not saved since; a removed session's is not.
    */
@@ -279,6 +274,11 @@ export class EventLog {
     for (const session of [...this.staleRecords.values()]) this.saveSession(session);
   }
 
+  /**
+   * Deletes a session's log and record (queued with the next group commit, after anything queued
+   * for it before). Resolves once that is committed: an answer that says a session is removed
+   * waits for it, or a crash just after brought the session back whole at the next start.
+   */
   async remove(sessionId: string): Promise<void> {
     this.staleRecords.delete(sessionId);
     this.logs.get(sessionId)?.retire();

@@ -33,13 +33,10 @@ export interface SearchIndexerOptions {
 }
 
 /**
- * Keeps the search index in step with the log, behind it. On the event loop only this: a
- * published entry marks its session (a set insert), and a batch is the session's entries past
- * what the thread has indexed, read from the log (its hot ring, mostly) with the output's bytes
- * copied into one buffer that is transferred. Turning them into documents, FTS5 and the file are
- * the search thread's (search-worker.ts), which answers each batch with the session's cursor.
- * At start every session of the log is marked, so what a stop or crash left unindexed is indexed
- * from its cursor; cursors of sessions the log no longer holds are forgotten with their documents.
+ * Keeps the search index in step with the log, behind it. On the event loop: a published entry
+ * marks its session; a batch is its entries past the thread's cursor, output bytes in one
+ * transferred buffer. Documents, FTS5 and the file are the search thread's (search-worker.ts).
+ * At start every session is marked, so what a crash left unindexed is indexed from its cursor.
  */
 export class SearchIndexer {
   /** Sessions with entries past their cursor (as far as is known), in the order they get turns. */

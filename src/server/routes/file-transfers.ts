@@ -69,7 +69,7 @@ export class FileTransfers {
     return id;
   }
 
-  /** The transfer `id` of this session and caller, its idle timer restarted; FILE_NOT_FOUND once ended. */
+  /** The transfer `id` of this session and caller, its idle timer restarted; BAD_REQUEST once ended or another's. */
   take(id: string, sessionId: string, principal: string): UploadTransfer | DownloadTransfer {
     const t = this.open.get(id);
     if (t === undefined || t.sessionId !== sessionId || t.principal !== principal)
