@@ -140,7 +140,16 @@ async function showsItsChoices(s: Stack, agent: AgentName): Promise<void> {
     const id = created.json.id as string;
     expect(await prompt(s, id, "hello"), a.name).toMatchObject({ type: "chat.final" });
 
-    const state = await agentState(s, id);
+    // Commands come in their own notification, which an agent may send after its first turn ends
+    // (a CI run read the state before Claude Code's had arrived).
+    const state = await waitFor(
+      async () => {
+        const now = await agentState(s, id);
+        return now.commands !== undefined ? now : undefined;
+      },
+      RUN_END_MS,
+      `${a.name}'s commands`,
+    );
     expect(state.modes, a.name).toMatchObject({ currentModeId: a.mode });
     expect(
       state.modes!.availableModes.map((m) => m.id),

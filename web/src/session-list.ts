@@ -197,6 +197,11 @@ export class SessionList {
     // Any scroll (the page's or the sidebar's): a virtual list shows the rows in view.
     document.addEventListener("scroll", this.onScroll, { capture: true, passive: true });
     window.addEventListener("resize", this.onScroll, { passive: true });
+    // A Tab onto a row scrolls it into view at once: the rows after it are drawn now, not at the
+    // next frame, or keys faster than frames tab out of the list (ui-session-list-scale.test.ts).
+    this.rowsEl.addEventListener("focusin", () => {
+      if (this.visible.length > VIRTUAL_MIN_ROWS) this.renderRows(Date.now(), true);
+    });
     this.render();
   }
 
