@@ -136,11 +136,10 @@ async function openGateway(start: {
   const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
   adoptHeldAgents(core);
   phases.done("core");
-  // The screen thread is up before the first request: its descriptors are taken at start, not at
-  // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
-  // told by the first screen request, which tries again.
-  await core.screens.ready().catch(() => undefined);
-  phases.done("screens");
+  // The screen thread boots on its own core while the rest starts and the gateway listens: a
+  // screen asked for before it is up waits for it (docs/benchmarks.md, "scale"). A failed start
+  // is told by the first screen request, which tries again.
+  const screensUp = core.screens.ready().catch(() => undefined);
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
   if (log.cluster) await syncShares(base, log.cluster, core);
   const membership = sessions.membership;
@@ -165,6 +164,10 @@ async function openGateway(start: {
   const close = closer({ base, log, sessions, core, pruner, front, watcher, notifier, rpc: rpc || undefined });
   // `serve` replaces this with its own stop (its stop line, then the exit).
   core.stopRequest.onRequest((asked) => void close({ sessions: asked.sessions }));
+  // Started once the thread is up, so a caller of startGateway finds its descriptors taken
+  // (test/server/fd-limit.test.ts counts them); clients are served meanwhile.
+  await screensUp;
+  phases.done("screens");
   // Listening: the held sessions' processes are taken over from here on, in the background or at
   // a viewer's demand (adoption-queue.ts).
   sessions.manager.adoptInBackground();

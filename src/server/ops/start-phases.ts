@@ -1,9 +1,10 @@
 /**
  * The steps of a gateway's start, in order (gateway.ts, `openGateway`): `boot` is the process's
- * own start (Node, the modules) up to `startGateway`; `listen` ends when connections are accepted.
+ * own start (Node, the modules) up to `startGateway`; `listen` ends when connections are accepted;
+ * `screens` is what was left of the screen thread's boot once the rest had started.
  */
 export type StartPhase =
-  "boot" | "dataDir" | "log" | "restore" | "core" | "screens" | "cluster" | "pruner" | "listen" | "plugins";
+  "boot" | "dataDir" | "log" | "restore" | "core" | "cluster" | "pruner" | "listen" | "plugins" | "screens";
 
 /**
  * How long each step of a start took (ms, wall clock): logged with "gateway started", so a slow
