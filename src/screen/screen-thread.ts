@@ -1,6 +1,5 @@
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startModuleWorker } from "../system/module-worker.js";
 import type { CheckpointViews } from "./checkpoint-store.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 import { InternalError } from "../protocol/errors.js";
@@ -188,15 +187,8 @@ export class ScreenThread {
 export const SCREEN_WORKER_ENV = "SWITCHBOARD_SCREEN_WORKER";
 
 function spawn(workerData: ThreadData, heapMb: number): Worker {
-  const options = { workerData, resourceLimits: { maxOldGenerationSizeMb: heapMb } };
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./screen-worker.js", import.meta.url), options);
-  // From source: a built screen-worker.js when SCREEN_WORKER_ENV names one (the test run compiles
-  // src/ once: a third of the start-up CPU of tsx's). Otherwise a worker does not inherit vitest's
-  // or tsx's loader, so it registers tsx first.
-  const built = process.env[SCREEN_WORKER_ENV];
-  if (built) return new Worker(built, options);
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(/\.cjs$/, ".mjs");
-  const entry = new URL("./screen-worker.ts", import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, ...options });
+  return startModuleWorker(import.meta.url, "screen-worker", SCREEN_WORKER_ENV, {
+    workerData,
+    resourceLimits: { maxOldGenerationSizeMb: heapMb },
+  });
 }

@@ -1,6 +1,5 @@
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startModuleWorker } from "../../system/module-worker.js";
 import { InternalError } from "../../protocol/errors.js";
 import type { SearchReply, SearchRequest } from "./search-messages.js";
 
@@ -169,15 +168,5 @@ export class SearchThread {
 }
 
 function spawn(workerData: SearchThreadData): Worker {
-  const options = { workerData };
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./search-worker.js", import.meta.url), options);
-  // From source: a built search-worker.js when SEARCH_WORKER_ENV names one (the test run bundles
-  // src/ once, scripts/bundle-sources.mjs). Otherwise a worker does not inherit vitest's or tsx's
-  // loader, so it registers tsx first (as the screen thread does, src/screen/screen-thread.ts).
-  const built = process.env[SEARCH_WORKER_ENV];
-  if (built) return new Worker(built, options);
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(/\.cjs$/, ".mjs");
-  const entry = new URL("./search-worker.ts", import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, ...options });
+  return startModuleWorker(import.meta.url, "search-worker", SEARCH_WORKER_ENV, { workerData });
 }
