@@ -4,12 +4,12 @@
 // nodes hold a copy, and names B in `partial` while B is stopped; an upload on A into B's session
 // lands byte for byte and is logged once, escapes are refused through the forward; a worktree's
 // state, diff and removal work from the node that does not run it.
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { gitRepo } from "../helpers/git-repo.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -206,23 +206,7 @@ describe("files and worktrees of a session another node runs", () => {
     "reads the worktree state and diff of B's session on A, and removes it from A",
     async () => {
       const repo = path.join(root, "app");
-      mkdirSync(repo, { recursive: true });
-      const git = (cwd: string, ...args: string[]) =>
-        execFileSync("git", args, {
-          cwd,
-          encoding: "utf8",
-          env: {
-            ...process.env,
-            GIT_AUTHOR_NAME: "t",
-            GIT_AUTHOR_EMAIL: "t@t",
-            GIT_COMMITTER_NAME: "t",
-            GIT_COMMITTER_EMAIL: "t@t",
-          },
-        });
-      git(repo, "init", "-q", "-b", "main");
-      writeFileSync(path.join(repo, "README.md"), "hello\n");
-      git(repo, "add", ".");
-      git(repo, "commit", "-q", "-m", "first");
+      gitRepo(repo, { "README.md": "hello\n" });
       const id = await createOn(b, { command: ["cat"], worktree: { repo, branch: "feature/x" } });
       const where = path.join(`${repo}.worktrees`, "feature-x");
       writeFileSync(path.join(where, "README.md"), "hello\nworld\n");

@@ -3,7 +3,6 @@
 // worktree route says dirty and ahead, the diff route shows commits and uncommitted changes
 // against the base; deleting it with removeWorktree is refused while it is dirty, unless
 // discardChanges. Repositories outside worktrees.roots and git's own refusals are clear errors.
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionInfo, WorktreeDiff, WorktreeStatus } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { cli } from "../cli/helpers.js";
+import { git, gitRepo } from "../helpers/git-repo.js";
 import { TOKENS, errorOf, http, secGateway } from "../security/helpers.js";
 
 let gw: Gateway;
@@ -19,29 +19,11 @@ let root: string;
 let repo: string;
 const closers: (() => unknown)[] = [];
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, {
-    cwd,
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@t",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@t",
-    },
-  });
-}
-
 beforeAll(async () => {
   base = realpathSync(mkdtempSync(path.join(tmpdir(), "sb-worktree-")));
   root = path.join(base, "src");
   repo = path.join(root, "app");
-  mkdirSync(repo, { recursive: true });
-  git(repo, "init", "-q", "-b", "main");
-  writeFileSync(path.join(repo, "README.md"), "hello\n");
-  git(repo, "add", ".");
-  git(repo, "commit", "-q", "-m", "first");
+  gitRepo(repo, { "README.md": "hello\n" });
   gw = await secGateway({ defer: (fn) => void closers.unshift(fn), config: { worktrees: { roots: [root] } } });
 });
 

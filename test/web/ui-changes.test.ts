@@ -6,11 +6,11 @@
  * a desktop and on a phone viewport. A worktree session's header shows its branch and dirty
  * state and its diff against the base; a file picked with Upload lands in its working directory.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
+import { gitRepo } from "../helpers/git-repo.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { claudeSessionBody } from "../agents/helpers/claude-session.js";
@@ -158,13 +158,7 @@ describe("reviewing an agent's edits", () => {
   it("shows a worktree session's branch, dirty state and diff, and uploads a picked file into it", async () => {
     const s = shared();
     const repo = path.join(WORKTREE_ROOT, "app");
-    mkdirSync(repo);
-    const git = (...args: string[]) =>
-      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" });
-    git("init", "-q", "-b", "main");
-    writeFileSync(path.join(repo, "app.txt"), "one\n");
-    git("add", ".");
-    git("commit", "-q", "-m", "first");
+    gitRepo(repo, { "app.txt": "one\n" });
     const created = await s.http.post("/v1/sessions", { command: ["cat"], worktree: { repo, branch: "ui-branch" } });
     const { id, cwd } = created.json as { id: string; cwd: string };
     writeFileSync(path.join(cwd, "app.txt"), "one\ntwo\n");
