@@ -501,9 +501,9 @@ const p50 = (values: number[]) =>
 
 export async function run(): Promise<BenchSection> {
   const ttyd = findTtyd();
-  const sides = (ttyd === undefined ? (["floor", "off", "on"] as Side[]) : (["floor", "ttyd", "off", "on"] as Side[])).filter(
-    (s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s),
-  );
+  const sides = (
+    ttyd === undefined ? (["floor", "off", "on"] as Side[]) : (["floor", "ttyd", "off", "on"] as Side[])
+  ).filter((s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s));
   const all: Side[] = ["floor", "ttyd", "off", "on"];
   const totals = new Map<Side, number[]>(all.map((s) => [s, []]));
   /** The server's CPU per key, each round (µs): ttyd's process, the gateway's (and its holder's). */
