@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { Worker } from "node:worker_threads";
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { spawn as spawnRawPty } from "node-pty";
 import * as wsModule from "ws";
@@ -32,7 +33,11 @@ const Receiver = (wsModule as unknown as { Receiver: { prototype: { _write: () =
 
 /** Keystrokes per round after the warm-up, and the pause between them (100 a second). */
 const ECHO_SAMPLES = 300;
-const ECHO_WARMUP = 30;
+/**
+ * Keys typed before the measured ones (`SWITCHBOARD_ECHO_WARMUP`): a fresh gateway's path runs in
+ * V8's baseline tier for its first few hundred keys; a few thousand measure a gateway that has run.
+ */
+const ECHO_WARMUP = Number(process.env["SWITCHBOARD_ECHO_WARMUP"] ?? 30);
 const ECHO_GAP_MS = 10;
 /** Rounds; each runs every side once, the order turning from round to round. */
 const ROUNDS = Number(process.env["SWITCHBOARD_BENCH_ROUNDS"] ?? 5);
@@ -42,6 +47,9 @@ const GOAL_TTYD_RATIO = 1.0;
 const GOAL_FLOOR_RATIO = 2.8;
 /** How long ttyd may take to say its port. */
 const TTYD_START_MS = 10_000;
+
+/** The sides to run (`SWITCHBOARD_ECHO_SIDES=off,on`, say, while working on the gateway); all by default. */
+const ONLY_SIDES = process.env["SWITCHBOARD_ECHO_SIDES"]?.split(",");
 
 /** The steps, in order; each hop is from the one before to it. */
 const STEPS = [
@@ -156,6 +164,97 @@ ws.once("open", async () => {
 `;
 
 /**
+ * The gateway's threads, by what runs on them: each worker thread is named as it is created (a
+ * Worker's constructor starts its thread before it returns, so the thread that appears during it
+ * is its own). Threads there before the gateway started are V8's (compiles, GC) and the loader's;
+ * other threads that appear later are libuv's pool.
+ */
+type ThreadRole =
+  | "main thread (event loop)"
+  | "log writer thread"
+  | "search indexer thread"
+  | "search query thread"
+  | "screen thread"
+  | "V8's threads (GC, compiles) and tsx's loader"
+  | "libuv's pool and other threads"
+  | "holder process (holders on)";
+const THREAD_ROLES: readonly ThreadRole[] = [
+  "main thread (event loop)",
+  "log writer thread",
+  "search indexer thread",
+  "search query thread",
+  "screen thread",
+  "V8's threads (GC, compiles) and tsx's loader",
+  "libuv's pool and other threads",
+  "holder process (holders on)",
+];
+/** The role of each thread of this process a Worker started (the bench's client: "client"). */
+const workerRoles = new Map<string, ThreadRole | "client">();
+const ownTids = () => readdirSync("/proc/self/task");
+
+function roleOfWorker(script: unknown, options: { workerData?: { role?: string } } | undefined): ThreadRole | "client" {
+  const text = String(script);
+  if (text.includes("sqlite-writer")) return "log writer thread";
+  if (text.includes("search-worker"))
+    return options?.workerData?.role === "query" ? "search query thread" : "search indexer thread";
+  if (text.includes("screen-worker")) return "screen thread";
+  if (text === CLIENT) return "client";
+  return "libuv's pool and other threads";
+}
+
+/** Names every worker thread started from now on (node:worker_threads' Worker, wrapped). */
+function nameWorkerThreads(): void {
+  const threads = createRequire(import.meta.url)("node:worker_threads") as { Worker: typeof Worker };
+  const Original = threads.Worker;
+  if ((Original as { named?: true }).named) return;
+  threads.Worker = class extends Original {
+    static named = true;
+    constructor(script: string | URL, options?: ConstructorParameters<typeof Worker>[1]) {
+      const before = new Set(ownTids());
+      super(script, options);
+      for (const tid of ownTids()) if (!before.has(tid)) workerRoles.set(tid, roleOfWorker(script, options));
+    }
+  } as typeof Worker;
+  syncBuiltinESMExports();
+}
+
+/** On-CPU ns of each thread of this process (by tid) and of the processes in `others` (by "pid:"), Linux only. */
+function cpuByThread(others: readonly number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const read = (file: string) => Number(readFileSync(file, "utf8").split(" ")[0]);
+  try {
+    for (const tid of ownTids()) out.set(tid, read(`/proc/self/task/${tid}/schedstat`));
+    for (const pid of others)
+      for (const tid of readdirSync(`/proc/${pid}/task`))
+        out.set(`${pid}:${tid}`, (out.get(`${pid}:${tid}`) ?? 0) + read(`/proc/${pid}/task/${tid}/schedstat`));
+  } catch {
+    // Not Linux, or a thread ended between the listing and its read: what was read stands.
+  }
+  return out;
+}
+
+/** The CPU per key (µs) of each role, from two readings of cpuByThread over `keys` keys. */
+function cpuByRole(
+  from: Map<string, number>,
+  to: Map<string, number>,
+  keys: number,
+  startup: ReadonlySet<string>,
+): Map<ThreadRole, number> {
+  const out = new Map<ThreadRole, number>(THREAD_ROLES.map((r) => [r, 0]));
+  for (const [tid, ns] of to) {
+    const role: ThreadRole | "client" = tid.includes(":")
+      ? "holder process (holders on)"
+      : tid === String(process.pid)
+        ? "main thread (event loop)"
+        : (workerRoles.get(tid) ??
+          (startup.has(tid) ? "V8's threads (GC, compiles) and tsx's loader" : "libuv's pool and other threads"));
+    if (role === "client") continue;
+    out.set(role, out.get(role)! + (ns - (from.get(tid) ?? 0)) / 1000 / keys);
+  }
+  return out;
+}
+
+/**
  * On-CPU time of the processes in `pids` (every thread; Linux's schedstat, ns), NaN where it
  * cannot be read (another OS).
  */
@@ -183,7 +282,9 @@ async function typeFromThread(o: {
   ttyd: boolean;
   headers?: Record<string, string>;
   serverPids: () => number[];
-}): Promise<{ keys: [number, number][]; cpuUsPerKey: number }> {
+  /** Threads of this process there before the gateway started (see cpuByRole). */
+  startup?: ReadonlySet<string>;
+}): Promise<{ keys: [number, number][]; cpuUsPerKey: number; byRole: Map<ThreadRole, number> }> {
   const worker = new Worker(CLIENT, {
     eval: true,
     workerData: {
@@ -200,13 +301,22 @@ async function typeFromThread(o: {
   try {
     let from = NaN;
     let to = NaN;
+    const others = () => o.serverPids().filter((pid) => pid !== process.pid);
+    let threadsFrom = new Map<string, number>();
+    let threadsTo = new Map<string, number>();
     const keys = await new Promise<[number, number][]>((resolve, reject) => {
       worker.on(
         "message",
         (m: { keys?: [number, number][]; error?: string; measuring?: true; last?: true; cpuNs?: number }) => {
           if (m.error !== undefined) reject(new Error(`echo client: ${m.error}`));
-          if (m.measuring) from = cpuNs(o.serverPids());
-          if (m.last) to = cpuNs(o.serverPids());
+          if (m.measuring) {
+            from = cpuNs(o.serverPids());
+            threadsFrom = cpuByThread(others());
+          }
+          if (m.last) {
+            to = cpuNs(o.serverPids());
+            threadsTo = cpuByThread(others());
+          }
           if (m.keys !== undefined) {
             const own = o.serverPids().includes(process.pid) ? (m.cpuNs ?? NaN) : 0;
             to -= own;
@@ -216,7 +326,8 @@ async function typeFromThread(o: {
       );
       worker.once("error", reject);
     });
-    return { keys, cpuUsPerKey: (to - from) / 1000 / ECHO_SAMPLES };
+    const byRole = cpuByRole(threadsFrom, threadsTo, ECHO_SAMPLES, o.startup ?? new Set());
+    return { keys, cpuUsPerKey: (to - from) / 1000 / ECHO_SAMPLES, byRole };
   } finally {
     await worker.terminate();
   }
@@ -225,8 +336,12 @@ async function typeFromThread(o: {
 /** `performance.now()` of this thread on the clock the client's thread shares. */
 const shared = (t: number) => performance.timeOrigin + t;
 
-async function gatewayRound(holders: boolean): Promise<{ samples: Record<Step, number>[]; cpuUsPerKey: number }> {
+async function gatewayRound(
+  holders: boolean,
+): Promise<{ samples: Record<Step, number>[]; cpuUsPerKey: number; byRole: Map<ThreadRole, number> }> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-echo-hops-"));
+  nameWorkerThreads();
+  const startup = new Set(ownTids());
   const gw = await startGateway({
     host: "127.0.0.1",
     port: 0,
@@ -269,9 +384,10 @@ async function gatewayRound(holders: boolean): Promise<{ samples: Record<Step, n
       });
     // The gateway's process and, held, the session's holder (not `cat`).
     const record = gw.core.sessions.get(id)!.record;
-    const { keys, cpuUsPerKey } = await typeFromThread({
+    const { keys, cpuUsPerKey, byRole } = await typeFromThread({
       url: `${gw.url.replace("http", "ws")}/ws/session/${id}`,
       ttyd: false,
+      startup,
       headers: { authorization: `Bearer ${TOKEN}` },
       serverPids: () => [process.pid, ...(record.holder ? [record.holder.pid] : [])],
     });
@@ -290,7 +406,7 @@ async function gatewayRound(holders: boolean): Promise<{ samples: Record<Step, n
         `no key passed every step; never seen: ${missing.join(", ") || "(each seen, never all in one key)"}`,
       );
     }
-    return { samples, cpuUsPerKey };
+    return { samples, cpuUsPerKey, byRole };
   } finally {
     marks = undefined;
     // Undone last first: two of them could wrap the same function.
@@ -389,11 +505,16 @@ const p50 = (values: number[]) =>
 
 export async function run(): Promise<BenchSection> {
   const ttyd = findTtyd();
-  const sides: Side[] = ttyd === undefined ? ["floor", "off", "on"] : ["floor", "ttyd", "off", "on"];
-  const totals = new Map<Side, number[]>(sides.map((s) => [s, []]));
+  const sides = (
+    ttyd === undefined ? (["floor", "off", "on"] as Side[]) : (["floor", "ttyd", "off", "on"] as Side[])
+  ).filter((s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s));
+  const all: Side[] = ["floor", "ttyd", "off", "on"];
+  const totals = new Map<Side, number[]>(all.map((s) => [s, []]));
   /** The server's CPU per key, each round (µs): ttyd's process, the gateway's (and its holder's). */
-  const cpu = new Map<Side, number[]>(sides.map((s) => [s, []]));
+  const cpu = new Map<Side, number[]>(all.map((s) => [s, []]));
   const hops = { off: new Map<Step, number[]>(), on: new Map<Step, number[]>() };
+  /** Each round's CPU per key by thread (µs), per gateway side. */
+  const threads = { off: new Map<ThreadRole, number[]>(), on: new Map<ThreadRole, number[]>() };
   const notes: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     // The order turns each round so that no side always follows the same one.
@@ -405,8 +526,9 @@ export async function run(): Promise<BenchSection> {
         totals.get(side)!.push(p50(rtts));
         cpu.get(side)!.push(cpuUsPerKey);
       } else {
-        const { samples, cpuUsPerKey } = await gatewayRound(side === "on");
+        const { samples, cpuUsPerKey, byRole } = await gatewayRound(side === "on");
         cpu.get(side)!.push(cpuUsPerKey);
+        for (const [role, us] of byRole) threads[side].set(role, [...(threads[side].get(role) ?? []), us]);
         for (let s = 1; s < STEPS.length; s++) {
           const step = STEPS[s]!;
           const hop = samples.map((m) => m[step] - m[STEPS[s - 1]!]);
@@ -416,7 +538,7 @@ export async function run(): Promise<BenchSection> {
       }
     }
     notes.push(
-      `round ${round + 1} (${order.join(", ")}): p50 ${sides.map((s) => `${s} ${fmt(totals.get(s)![round]!, 3)}`).join(", ")} ms; server CPU per key ${sides
+      `round ${round + 1} (${order.join(", ")}, load ${loadavg()[0]!.toFixed(1)}): p50 ${sides.map((s) => `${s} ${fmt(totals.get(s)![round]!, 3)}`).join(", ")} ms; server CPU per key ${sides
         .filter((s) => s !== "floor")
         .map((s) => `${s} ${fmt(cpu.get(s)![round]!, 0)}`)
         .join(", ")} µs`,
@@ -466,6 +588,15 @@ export async function run(): Promise<BenchSection> {
     ),
     `| typed → received (the total) | ${fmt(mid("off"), 3)} ms | ${fmt(mid("on"), 3)} ms |`,
   ].join("\n");
+  const perThread = (side: "off" | "on", role: ThreadRole) => {
+    const v = threads[side].get(role) ?? [];
+    return v.length === 0 ? "–" : `${fmt(median(v), 0)} µs`;
+  };
+  const threadTable = [
+    "| server CPU per key, by thread (median of the rounds; Linux schedstat) | holders off | holders on |",
+    "| --- | --- | --- |",
+    ...THREAD_ROLES.map((role) => `| ${role} | ${perThread("off", role)} | ${perThread("on", role)} |`),
+  ].join("\n");
   const sideTable = [
     `| p50 (median of ${ROUNDS} rounds) | ${sides.map((s) => SIDE_NAME[s]).join(" | ")} |`,
     `| --- | ${sides.map(() => "---").join(" | ")} |`,
@@ -479,11 +610,12 @@ export async function run(): Promise<BenchSection> {
   return {
     title: "Keystroke echo, hop by hop",
     rows,
-    tables: [sideTable, hopTable],
+    tables: [sideTable, hopTable, threadTable],
     method: [
       `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
       "Server CPU per key: the on-CPU time (Linux `/proc/<pid>/task/*/schedstat`) of ttyd's process, or of the gateway's (every thread, less the client's own; held, with the session's holder), over the keys after the warm-up ÷ their count; `cat` is not counted on either side.",
+      "By thread: the same reading per thread of the gateway's process (`/proc/self/task/<tid>/schedstat`). Each worker thread is named as it starts (node:worker_threads' Worker wrapped: the thread that appears while its constructor runs is its own); threads there before the gateway started are V8's (GC, compiles) and tsx's loader. The bench's own wrappers run on the main thread, a few % of it. `SWITCHBOARD_ECHO_SIDES=off,on` runs only the sides named.",
     ],
     notes,
   };

@@ -34,8 +34,22 @@ export const SCREEN_IDLE_MS = 60_000;
  * checkpointed and dropped.
  */
 export const SCREEN_MAX_EMULATORS = 256;
-/** How often new output is handed to the screen thread, in one transfer per session, while a PTY session runs or an emulator is open. */
+/**
+ * How often new output is handed to the screen thread, in one transfer per session, while a
+ * session has more than SCREEN_FEED_TRICKLE_BYTES not handed over or a `lag=screen` viewer keeps
+ * its screen current.
+ */
 export const SCREEN_FEED_MS = 20;
+/**
+ * The feed's period while every session has at most SCREEN_FEED_TRICKLE_BYTES not handed over:
+ * keystrokes' echoes and prompts are handed over a few times a second, not every 20 ms (each
+ * feed is a message each way and a parse on the thread: ~175 µs of its CPU per key at 100 keys
+ * a second, docs/benchmarks.md "Keystroke echo, hop by hop"). A request still feeds the head
+ * at once, so a screen asked for is never behind (test/screen/screen-thread.test.ts).
+ */
+export const SCREEN_FEED_TRICKLE_MS = 250;
+/** Output not yet handed to the thread past which a session is fed every SCREEN_FEED_MS. */
+export const SCREEN_FEED_TRICKLE_BYTES = 4 * 1024;
 /**
  * Output handed to the screen thread and not yet parsed, per session: past it the session waits
  * (its output stays in the log) and is fed from the log as the thread catches up.
@@ -169,7 +183,7 @@ export class ScreenService {
     const published = options.published;
     this.feedTimer = new WorkTimer({
       clock: options.clock,
-      everyMs: SCREEN_FEED_MS,
+      everyMs: () => this.feedMs(),
       busy: published === undefined ? busy : () => this.feedPending(),
       run: () => this.feedAll(),
     });
@@ -337,6 +351,17 @@ export class ScreenService {
       if (t !== undefined && !session.removed && t.seq < session.log.head) return true;
     }
     return false;
+  }
+
+  /** The feed's next period: SCREEN_FEED_MS while there is more than a trickle to hand over, else SCREEN_FEED_TRICKLE_MS. */
+  private feedMs(): number {
+    if (this.current.size > 0) return SCREEN_FEED_MS;
+    for (const session of this.options.sessions?.() ?? []) {
+      if (session.removed || !session.record.pty) continue;
+      const fed = this.tracked.get(session.id)?.offset ?? this.retired.get(session.id) ?? 0;
+      if (session.log.outputBytes - fed > SCREEN_FEED_TRICKLE_BYTES) return SCREEN_FEED_MS;
+    }
+    return SCREEN_FEED_TRICKLE_MS;
   }
 
   /** Hands each running PTY session's new output to the thread, within SCREEN_FEED_MAX_BYTES unparsed. */

@@ -8,6 +8,7 @@ import { ScreenEmulator } from "../../src/screen/screen-emulator.js";
 import {
   SCREEN_CHECKPOINT_BYTES,
   SCREEN_FEED_MS,
+  SCREEN_FEED_TRICKLE_MS,
   SCREEN_IDLE_MS,
   SCREEN_MAX_EMULATORS,
   SCREEN_SWEEP_MS,
@@ -70,11 +71,40 @@ describe("ScreenService's thread", () => {
     const started = clock.monotonic();
     const line = "y".repeat(63) + "\n";
     for (let i = 0; i < (SCREEN_CHECKPOINT_BYTES + 65536) / 65536; i++) await print(events, s.log, line.repeat(1024));
-    // One feed period, far less than a sweep's: only the feed timer ran.
-    await tick(clock, SCREEN_FEED_MS);
+    // One feed period (its first: the feed was armed idle, at the trickle's), far less than a
+    // sweep's: only the feed timer ran.
+    await tick(clock, SCREEN_FEED_TRICKLE_MS);
     await waitFor(() => checkpoints.get("a") !== undefined, 20_000, "a checkpoint from the feed");
     expect(clock.monotonic() - started).toBeLessThan(SCREEN_SWEEP_MS);
     expect(checkpoints.get("a")!.offset).toBeGreaterThanOrEqual(SCREEN_CHECKPOINT_BYTES);
+  });
+
+  it("hands keystrokes' echoes to the thread once per SCREEN_FEED_TRICKLE_MS, and a request sees the last at once", async () => {
+    const { clock, events, service, live } = setup();
+    const s = ptySession(events, "keys");
+    live.push(s);
+    const feeds: number[] = [];
+    const post = ScreenThread.prototype.post;
+    ScreenThread.prototype.post = function (this: ScreenThread, request) {
+      if (request.t === "feed") feeds.push(clock.monotonic());
+      post.call(this, request);
+    };
+    afterTest(() => void (ScreenThread.prototype.post = post));
+    // A key every 10 ms for a second, each echoed (a byte or two, well under the trickle's bytes).
+    const started = clock.monotonic();
+    for (let i = 0; i < 100; i++) {
+      await print(events, s.log, String.fromCharCode(97 + (i % 26)));
+      clock.advance(10);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const span = clock.monotonic() - started;
+    expect(feeds.length).toBeGreaterThan(0);
+    expect(feeds.length).toBeLessThanOrEqual(Math.ceil(span / SCREEN_FEED_TRICKLE_MS) + 1);
+    // What is not handed over yet is fed for a request: the screen shows every key.
+    const text = Array.from({ length: 100 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("");
+    const screen = (await service.screen(s, { format: "text" })).screen.replace(/\n/g, "");
+    expect(screen).toBe(text);
+    expect(SCREEN_FEED_TRICKLE_MS).toBeGreaterThan(SCREEN_FEED_MS);
   });
 
   it("checkpoints an idle emulator at its end before dropping it; the next request starts there with the same screen", async () => {

@@ -14,11 +14,21 @@ import type { SearchThread } from "./search-thread.js";
  */
 export const SEARCH_QUEUE_BATCHES = 4;
 /**
- * The wait after a log published before its sessions are read for the thread: appends that come
- * meanwhile go in the same batch, so a session typing keystrokes costs a batch per this long,
- * not one per keystroke. Also about how long after publication a word can be found.
+ * The wait after a log published, after a quiet spell, before its sessions are read for the
+ * thread: appends that come meanwhile go in the same batch. About how long after publication a
+ * word typed into a quiet session can be found.
  */
 export const SEARCH_BATCH_WAIT_MS = 20;
+/**
+ * While logs keep publishing, the least time between two rounds of batches: a session typing
+ * keystrokes costs the thread a batch per this long, not one per keystroke or two (each batch
+ * is a message each way and a transaction: ~190 µs of the thread's CPU per key at 100 keys a
+ * second with rounds 20 ms apart, docs/benchmarks.md "Keystroke echo, hop by hop"). The bound on
+ * how far behind a busy session's search is: a word is found at most this long (and its
+ * indexing) after publication (test/search/search-lag.test.ts). A backlog (a batch that stopped
+ * short of the head) goes on at once, as the thread answers.
+ */
+export const SEARCH_BUSY_WAIT_MS = 250;
 /** Most log bytes in one batch (at least one entry, at most an output entry of 64 KiB more). */
 export const SEARCH_READ_BYTES = 64 * 1024;
 /** Most log entries in one batch. */
@@ -39,8 +49,14 @@ export interface SearchIndexerOptions {
  * At start every session is marked, so what a crash left unindexed is indexed from its cursor.
  */
 export class SearchIndexer {
-  /** Sessions with entries past their cursor (as far as is known), in the order they get turns. */
+  /** Sessions with entries past their cursor (as far as is known), waiting for the next round. */
   private readonly marked = new Set<string>();
+  /** Sessions to post as soon as the queue has room (a round's, a backlog's), in the order they get turns. */
+  private readonly due = new Set<string>();
+  /** Sessions whose batch in flight stopped short of the log's head: the next goes on its answer. */
+  private readonly behind = new Set<string>();
+  /** When the last round of batches started (monotonic ms). */
+  private lastRound = -Infinity;
   /** Per session, what the thread has indexed up to (its cursor, as it last answered). */
   private readonly cursors = new Map<string, number>();
   /** Sessions with a batch posted and not answered yet. */
@@ -59,17 +75,17 @@ export class SearchIndexer {
 
   constructor(private readonly options: SearchIndexerOptions) {
     this.unwatch = options.events.onPublished((sessionId) => {
-      if (this.marked.has(sessionId) || this.forgetting.has(sessionId)) return;
+      if (this.marked.has(sessionId) || this.due.has(sessionId) || this.forgetting.has(sessionId)) return;
       if (this.live !== undefined && !this.live.has(sessionId)) this.live.add(sessionId);
       this.marked.add(sessionId);
-      this.arm(SEARCH_BATCH_WAIT_MS);
+      this.arm(this.roundWait());
     });
   }
 
   /** Marks every session of the log; the thread forgets those of the index the log no longer holds. */
   start(sessionIds: Iterable<string>): void {
     this.live = new Set(sessionIds);
-    for (const id of this.live) this.marked.add(id);
+    for (const id of this.live) this.due.add(id);
     this.open();
   }
 
@@ -77,6 +93,8 @@ export class SearchIndexer {
   forget(sessionId: string): void {
     this.live?.delete(sessionId);
     this.marked.delete(sessionId);
+    this.due.delete(sessionId);
+    this.behind.delete(sessionId);
     this.cursors.delete(sessionId);
     this.forgetting.add(sessionId);
     this.options.thread.post({ t: "forget", sessionId });
@@ -84,7 +102,7 @@ export class SearchIndexer {
 
   /** Whether everything published so far is indexed and every deletion asked for done. */
   get idle(): boolean {
-    return this.marked.size === 0 && this.inFlight.size === 0 && this.forgetting.size === 0;
+    return this.marked.size === 0 && this.due.size === 0 && this.inFlight.size === 0 && this.forgetting.size === 0;
   }
 
   /** Holds batches back (marks are kept) until {@link resume}: the bench writes its logs first. */
@@ -101,6 +119,7 @@ export class SearchIndexer {
   threadStarted(): void {
     this.opened = false;
     this.inFlight.clear();
+    this.behind.clear();
     this.open();
     for (const id of this.forgetting) this.options.thread.post({ t: "forget", sessionId: id });
   }
@@ -116,6 +135,7 @@ export class SearchIndexer {
       case "indexed": {
         const id = reply.sessionId;
         this.inFlight.delete(id);
+        const backlog = this.behind.delete(id);
         if (this.live?.has(id) !== true) return this.pump();
         this.cursors.set(id, reply.cursor);
         if (reply.error !== undefined) {
@@ -125,7 +145,14 @@ export class SearchIndexer {
           return this.arm(SEARCH_ERROR_PAUSE_MS);
         }
         const log = this.options.events.get(id);
-        if (log !== undefined && reply.cursor < log.head) this.marked.add(id);
+        if (log !== undefined && reply.cursor < log.head && !this.due.has(id)) {
+          // A backlog goes on at once; what was published while the batch was in flight, next round.
+          if (backlog) this.due.add(id);
+          else if (!this.marked.has(id)) {
+            this.marked.add(id);
+            this.arm(this.roundWait());
+          }
+        }
         return this.pump();
       }
       case "forgotten":
@@ -159,17 +186,26 @@ export class SearchIndexer {
     this.timer = this.options.clock.setTimeout(() => {
       this.timer = undefined;
       this.failed = false;
+      this.lastRound = this.options.clock.monotonic();
+      for (const id of this.marked) this.due.add(id);
+      this.marked.clear();
       this.pump();
     }, ms);
   }
 
-  /** Posts batches of marked sessions while the queue has room. */
+  /** The wait before the next round: SEARCH_BATCH_WAIT_MS after a quiet spell, else up to SEARCH_BUSY_WAIT_MS after the last. */
+  private roundWait(): number {
+    const since = this.options.clock.monotonic() - this.lastRound;
+    return Math.max(SEARCH_BATCH_WAIT_MS, SEARCH_BUSY_WAIT_MS - since);
+  }
+
+  /** Posts batches of due sessions while the queue has room. */
   private pump(): void {
     if (this.closed || this.paused || this.failed || !this.opened || !this.options.thread.running) return;
-    for (const id of this.marked) {
+    for (const id of this.due) {
       if (this.inFlight.size >= SEARCH_QUEUE_BATCHES) return;
       if (this.inFlight.has(id)) continue;
-      this.marked.delete(id);
+      this.due.delete(id);
       try {
         this.send(id);
       } catch (error) {
@@ -212,5 +248,6 @@ export class SearchIndexer {
     };
     this.options.thread.post(batch, [bytes.buffer]);
     this.inFlight.add(sessionId);
+    if (!batch.settle) this.behind.add(sessionId);
   }
 }
