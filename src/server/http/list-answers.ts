@@ -17,9 +17,9 @@ interface KeptAnswer {
 /**
  * The answers of `GET /v1/sessions`, `{"sessions":[…]…}`, kept joined while the page's entries
  * are the very ones kept by their sessions (sessions/list-summary.ts): a board polling a list of
- * 1,000 quiet sessions gets the same bytes without a 0.5 MB copy per request. Those copies are
+ * 1,000 quiet sessions gets the same bytes without a 0.5 MB copy per request. Such copies are
  * off the heap, and V8 answers their growth with full collections of a heap holding 1,000
- * sessions, which made the list's p99 (docs/benchmarks.md, "Session list"). An entry taken again
+ * sessions: those set the list's p99 (docs/benchmarks.md, "Session list" notes). An entry taken again
  * is a new Buffer, so comparing the page's entries by identity is what tells a kept answer is
  * current. test/server/list-answers.test.ts holds the evidence (random pages and changes answer
  * what a fresh join gives).
