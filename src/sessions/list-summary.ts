@@ -33,7 +33,9 @@ export interface ListPositions {
  * lists what a fresh serialisation of every session gives.
  */
 export class ListSummary {
-  private kept: { at: ListPositions; entry: Buffer } | undefined;
+  // Where the session was when `kept` was taken; filled in place, as a list reads 1,000 of them.
+  private readonly at: ListPositions = { head: -1, first: -1, outputBytes: -1, lastActivityAt: -1, tailPushes: -1 };
+  private kept: Buffer | undefined;
 
   /** Something the entry shows changed that its positions do not carry. */
   changed(): void {
@@ -41,22 +43,28 @@ export class ListSummary {
   }
 
   /**
-   * The entry's JSON as UTF-8: the one kept while nothing it shows changed, else `info()`
-   * serialised now. Kept as bytes, a list is copied into its answer, never encoded again.
+   * The entry's JSON as UTF-8: the one kept while nothing it shows changed, else `source.info()`
+   * serialised now. Kept as bytes, a list is copied into its answer, never encoded again; the
+   * same Buffer while current, which is how a joined answer knows it is (server/http/list-answers.ts).
    */
-  entry(at: ListPositions, info: () => SessionInfo): Buffer {
-    const kept = this.kept;
+  entry(now: ListPositions, source: { info(): SessionInfo }): Buffer {
+    const { at, kept } = this;
     if (
       kept !== undefined &&
-      kept.at.head === at.head &&
-      kept.at.first === at.first &&
-      kept.at.outputBytes === at.outputBytes &&
-      kept.at.lastActivityAt === at.lastActivityAt &&
-      kept.at.tailPushes === at.tailPushes
+      at.head === now.head &&
+      at.first === now.first &&
+      at.outputBytes === now.outputBytes &&
+      at.lastActivityAt === now.lastActivityAt &&
+      at.tailPushes === now.tailPushes
     )
-      return kept.entry;
-    const entry = ownBytes(listedJson(info()));
-    this.kept = { at, entry };
+      return kept;
+    const entry = ownBytes(listedJson(source.info()));
+    at.head = now.head;
+    at.first = now.first;
+    at.outputBytes = now.outputBytes;
+    at.lastActivityAt = now.lastActivityAt;
+    at.tailPushes = now.tailPushes;
+    this.kept = entry;
     return entry;
   }
 }

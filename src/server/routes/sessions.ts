@@ -57,6 +57,7 @@ import { AnswerBudget } from "../http/answer-budget.js";
 import { HttpInputBudgets } from "../input-budget.js";
 import type { InputBudget } from "../input-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../http/session-list.js";
+import { ListAnswers } from "../http/list-answers.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
 import { answerAppended, appendEventsNow } from "../ws/event-appends.js";
@@ -94,6 +95,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 class SessionList {
   // Once per gateway: an answer without `limit` that had to stop at a page.
   private warnedUnpaged = false;
+  private readonly joined = new ListAnswers();
 
   constructor(
     private readonly core: GatewayCore,
@@ -105,7 +107,8 @@ class SessionList {
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
     const visible = this.candidates(ctx.identity).filter((s) => canSee(ctx.identity, s.record));
     answers.check(ctx.identity.principal);
-    // Each entry is kept serialised between the session's changes (sessions/list-summary.ts).
+    // Each entry is kept serialised between the session's changes (sessions/list-summary.ts),
+    // and the answer joined while its entries are those (http/list-answers.ts).
     const page = pageOf(visible, query, (s) => s.listEntry());
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !this.warnedUnpaged) {
       this.warnedUnpaged = true;
@@ -115,7 +118,7 @@ class SessionList {
       );
     }
     const next = page.next !== undefined ? `,"next":${JSON.stringify(page.next)}` : "";
-    const text = listAnswer(page.json!, next);
+    const text = this.joined.answer(page.json!, next);
     answers.admit(ctx.identity.principal, ctx.res, text.length);
     sendJsonText(ctx.res, 200, text);
   }
@@ -126,20 +129,6 @@ class SessionList {
     const shared = this.core.sessions.get(identity.share.session);
     return shared === undefined ? [] : [shared];
   }
-}
-
-const LIST_OPEN = Buffer.from('{"sessions":[');
-const COMMA = Buffer.from(",");
-
-/** `{"sessions":[…]…}` of the page's entries, copied as they are kept (UTF-8 JSON), and `rest` (`,"next":…`). */
-function listAnswer(entries: readonly Buffer[], rest: string): Buffer {
-  const parts: Buffer[] = [LIST_OPEN];
-  entries.forEach((entry, i) => {
-    if (i > 0) parts.push(COMMA);
-    parts.push(entry);
-  });
-  parts.push(Buffer.from(`]${rest}}`));
-  return Buffer.concat(parts);
 }
 
 /**
