@@ -155,8 +155,11 @@ export function reportUsageError(
   return EXIT.USAGE;
 }
 
-/** Session ids are base64url: about one in 64 starts with "-" and would read as an option. */
-const ID_LIKE = /^-[A-Za-z0-9_-]{15,}$/;
+/**
+ * Ids are base64url (sessions 22 characters, share links and devices 12): about one in 64 starts
+ * with "-" and would read as an option (test/cli/devices.test.ts, "takes a device or share id").
+ */
+const ID_LIKE = /^-[A-Za-z0-9_-]{11,}$/;
 const PROTECT = "\u0000";
 
 /**

@@ -126,6 +126,22 @@ describe("switchboard pair and devices", () => {
   );
 
   it(
+    "takes a device or share id that starts with a dash as the id, not as an option",
+    async () => {
+      const session = await new HttpClient({ url: gw.url, token: gw.token }).createSession({ command: ["cat"] });
+      const [device, share] = await Promise.all([
+        cli(["devices", "revoke", "-bcdefghijkl"], env),
+        cli(["share", "revoke", session.id, "-bcdefghijkl"], env),
+      ]);
+      // The gateway looked the id up: a usage error would mean it read as an option.
+      expect(device.stderr).toBe("switchboard: no paired device -bcdefghijkl (DEVICE_NOT_FOUND)\n");
+      expect(share.code, share.stderr).not.toBe(EXIT.USAGE);
+      expect(share.stderr).toContain("-bcdefghijkl");
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
     "share prints a link to one session, lists it and revokes it",
     async () => {
       const session = await new HttpClient({ url: gw.url, token: gw.token }).createSession({

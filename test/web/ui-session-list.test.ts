@@ -26,6 +26,9 @@ import {
   waitForPrompt,
 } from "./ui-helpers.js";
 
+/** Each wait of a step in a test that takes several: well within the test's timeout. */
+const STEP = { timeout: 10_000 };
+
 useBrowser();
 // For the tests that look at their own sessions only; those that count the list's rows, chips or
 // redraws, or need other config, have a gateway of their own.
@@ -34,18 +37,19 @@ const shared = sharedStack();
 const reused = sharedPage();
 
 describe("web UI", () => {
+  // A step that hangs fails naming itself, before the test's own timeout says nothing (a CI run).
   it("keyboard shortcuts: / searches, n starts a session, g s goes to the list, ? lists them; never while typing", async () => {
     const s = shared();
     const id = await createShell(s.http, "shortcut-shell");
     const page = await reused(s, { hash: `#/s/${id}`, take: false });
     // The shortcuts listen once the app is up (after its sign-in check): its terminal is shown.
-    await page.waitForSelector(".xterm");
+    await page.waitForSelector(".xterm", STEP);
     await page.keyboard.press("?");
     const help = page.locator("[data-test=shortcuts-help]");
-    await help.waitFor();
+    await help.waitFor(STEP);
     expect((await help.locator("dt").allTextContents()).join(" | ")).toBe("/ | n | gs | ?");
     await page.keyboard.press("Escape");
-    await help.waitFor({ state: "hidden" });
+    await help.waitFor({ state: "hidden", ...STEP });
 
     // In the terminal, keys are the session's.
     await page.click(".xterm");
@@ -55,7 +59,7 @@ describe("web UI", () => {
 
     await page.keyboard.press("g");
     await page.keyboard.press("s");
-    await page.waitForFunction(() => location.hash === "#/");
+    await page.waitForFunction(() => location.hash === "#/", undefined, STEP);
     await page.keyboard.press("/");
     expect(await page.evaluate(() => document.activeElement?.matches(".list-search"))).toBe(true);
     await page.keyboard.type("no such n");
@@ -63,7 +67,7 @@ describe("web UI", () => {
     expect(await page.inputValue(".list-full .list-search")).toBe("no such n");
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await page.keyboard.press("n");
-    await page.waitForSelector("dialog[open] [data-test=create]");
+    await page.waitForSelector("dialog[open] [data-test=create]", STEP);
   });
 
   it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
