@@ -164,8 +164,8 @@ async function openGateway(start: {
   const close = closer({ base, log, sessions, core, pruner, front, watcher, notifier, rpc: rpc || undefined });
   // `serve` replaces this with its own stop (its stop line, then the exit).
   core.stopRequest.onRequest((asked) => void close({ sessions: asked.sessions }));
-  // Started once the thread is up, so a caller of startGateway finds its descriptors taken
-  // (test/server/fd-limit.test.ts counts them); clients are served meanwhile.
+  // startGateway resolves once the thread is up, so its caller finds the thread's descriptors
+  // taken (test/server/fd-limit.test.ts counts them); clients are served meanwhile.
   await screensUp;
   phases.done("screens");
   // Listening: the held sessions' processes are taken over from here on, in the background or at
