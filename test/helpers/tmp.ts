@@ -7,7 +7,7 @@ import { afterTest } from "./cleanup.js";
 export function tempDir(prefix = "switchboard-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   // Retried: an agent's child that outlives its session by a moment can still write into the
-  // directory while it is removed (ENOTEMPTY in a CI run of real-agent-image.test.ts).
+  // directory while it is removed (ENOTEMPTY).
   afterTest(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
   return dir;
 }

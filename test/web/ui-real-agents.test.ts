@@ -140,8 +140,7 @@ async function showsItsChoices(s: Stack, agent: AgentName): Promise<void> {
     const id = created.json.id as string;
     expect(await prompt(s, id, "hello"), a.name).toMatchObject({ type: "chat.final" });
 
-    // Commands come in their own notification, which an agent may send after its first turn ends
-    // (a CI run read the state before Claude Code's had arrived).
+    // Commands come in their own notification, which an agent may send after its first turn ends.
     const state = await waitFor(
       async () => {
         const now = await agentState(s, id);

@@ -37,7 +37,7 @@ const shared = sharedStack();
 const reused = sharedPage();
 
 describe("web UI", () => {
-  // A step that hangs fails naming itself, before the test's own timeout says nothing (a CI run).
+  // Each wait has its own timeout (STEP), so a step that hangs fails naming itself.
   it("keyboard shortcuts: / searches, n starts a session, g s goes to the list, ? lists them; never while typing", async () => {
     const s = shared();
     const id = await createShell(s.http, "shortcut-shell");

@@ -20,13 +20,10 @@ export const SEARCH_QUEUE_BATCHES = 4;
  */
 export const SEARCH_BATCH_WAIT_MS = 20;
 /**
- * While logs keep publishing, the least time between two rounds of batches: a session typing
- * keystrokes costs the thread a batch per this long, not one per keystroke or two (each batch
- * is a message each way and a transaction: ~190 µs of the thread's CPU per key at 100 keys a
- * second with rounds 20 ms apart, docs/benchmarks.md "Keystroke echo, hop by hop"). The bound on
- * how far behind a busy session's search is: a word is found at most this long (and its
- * indexing) after publication (test/search/search-lag.test.ts). A backlog (a batch that stopped
- * short of the head) goes on at once, as the thread answers.
+ * While logs keep publishing, the least time between two rounds of batches: typing costs the
+ * thread a batch per this long, not one per key (docs/benchmarks.md, "Keystroke echo, hop by
+ * hop"). A word is found at most this long (and its indexing) after publication
+ * (test/search/search-lag.test.ts). A backlog goes on at once, as the thread answers.
  */
 export const SEARCH_BUSY_WAIT_MS = 250;
 /** Most log bytes in one batch (at least one entry, at most an output entry of 64 KiB more). */

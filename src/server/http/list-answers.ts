@@ -15,14 +15,11 @@ interface KeptAnswer {
 }
 
 /**
- * The answers of `GET /v1/sessions`, `{"sessions":[…]…}`, kept joined while the page's entries
- * are the very ones kept by their sessions (sessions/list-summary.ts): a board polling a list of
- * 1,000 quiet sessions gets the same bytes without a 0.5 MB copy per request. Such copies are
- * off the heap, and V8 answers their growth with full collections of a heap holding 1,000
- * sessions: those set the list's p99 (docs/benchmarks.md, "Session list" notes). An entry taken again
- * is a new Buffer, so comparing the page's entries by identity is what tells a kept answer is
- * current. test/server/list-answers.test.ts holds the evidence (random pages and changes answer
- * what a fresh join gives).
+ * The answers of `GET /v1/sessions`, kept joined while the page's entries are the very Buffers
+ * their sessions keep (sessions/list-summary.ts): a board polling 1,000 quiet sessions gets the
+ * same bytes, without an off-heap copy whose growth set the list's p99 (docs/benchmarks.md,
+ * "Session list"). A changed entry is a new Buffer, so identity tells a kept answer is current
+ * (test/server/list-answers.test.ts).
  */
 export class ListAnswers {
   // Most recently used first.
