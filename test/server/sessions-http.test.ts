@@ -361,8 +361,20 @@ describe("terminal sessions over HTTP", () => {
     const m = await http.get("/metrics");
     expect(m.status).toBe(200);
     expect(m.text).toMatch(/switchboard_sessions\{kind="stream",state="running"\} 1/);
-    expect(m.text).toMatch(/switchboard_events_appended_total/);
     expect(m.text).toMatch(/switchboard_append_batch_seconds_bucket/);
+    // Counted in batches, flushed by the scrape: every commit so far is in it.
+    const appended = () => Number(/switchboard_events_appended_total (\d+)/.exec(m.text)?.[1]);
+    const commits = (text: string) => Number(/switchboard_append_batch_seconds_count (\d+)/.exec(text)?.[1]);
+    expect(appended()).toBeGreaterThan(0);
+    expect(commits(m.text)).toBeGreaterThan(0);
+    const stream = (await http.post("/v1/sessions", { kind: "stream" })).json as { id: string };
+    for (let i = 0; i < 3; i++)
+      expect((await http.post(`/v1/sessions/${stream.id}/events`, { type: "note", data: i })).status).toBe(200);
+    const again = await http.get("/metrics");
+    expect(Number(/switchboard_events_appended_total (\d+)/.exec(again.text)?.[1])).toBeGreaterThanOrEqual(
+      appended() + 3,
+    );
+    expect(commits(again.text)).toBeGreaterThanOrEqual(commits(m.text) + 3);
     expect(m.text).toMatch(/switchboard_sse_clients 0/);
     // Failure counters are there at 0 before the first failure, so that increase() sees it.
     for (const operation of ["session", "agent", "plugin", "accept"])
