@@ -6,8 +6,11 @@ import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import Database from "better-sqlite3";
 import { spawn as spawnRawPty } from "node-pty";
 import * as wsModule from "ws";
+import { WebSocketServer } from "ws";
+import type { AddressInfo } from "node:net";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import { SessionLog } from "../src/log/session-log.js";
 import { TerminalSession } from "../src/sessions/terminal-session.js";
@@ -77,10 +80,12 @@ const HOP_WHAT: Record<Exclude<Step, "typed">, string> = {
   received: "sent → received (loopback, and the client's WebSocket decode)",
 };
 
-type Side = "floor" | "ttyd" | "off" | "on";
+type Side = "floor" | "ttyd" | "node" | "durable" | "off" | "on";
 const SIDE_NAME: Record<Side, string> = {
   floor: "raw node-pty `cat` (floor)",
   ttyd: "ttyd `cat`",
+  node: "bare Node server (ws + node-pty `cat`)",
+  durable: "bare Node server + a SQLite commit of each key with its echo",
   off: "Switchboard, holders off",
   on: "Switchboard, holders on",
 };
@@ -439,6 +444,67 @@ async function rawRound(): Promise<number[]> {
   }
 }
 
+/**
+ * What any Node gateway pays at least: a `ws` server in this process writing each `stdin` frame
+ * to a node-pty `cat` and sending each read as a `stdout` frame (the gateway's JSON), nothing
+ * else. `durable`: each key and its echo are also rows committed to SQLite (WAL, synchronous
+ * NORMAL, as the log) in one transaction before the echo is sent — the least a server pays that
+ * shows only what a restart keeps (the gateway with holders off commits a key's input with its
+ * echo in the same way).
+ */
+async function bareNodeRound(durable: boolean): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
+  const dir = durable ? mkdtempSync(join(tmpdir(), "sb-bench-echo-bare-")) : undefined;
+  const db = dir === undefined ? undefined : new Database(join(dir, "log.db"));
+  db?.pragma("journal_mode = WAL");
+  db?.pragma("synchronous = NORMAL");
+  db?.exec("CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, data BLOB NOT NULL)");
+  const insert = db?.prepare("INSERT INTO events (type, data) VALUES (?, ?)");
+  /** Keys not committed yet: they go with the next echo's commit. */
+  const keys: string[] = [];
+  const commit = db?.transaction((echo: string) => {
+    for (const key of keys.splice(0)) insert!.run("input", key);
+    insert!.run("output", echo);
+  });
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise<void>((resolve) => wss.once("listening", resolve));
+  const term = spawnRawPty("cat", [], {
+    name: "xterm-256color",
+    cols: 80,
+    rows: 24,
+    cwd: process.cwd(),
+    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
+  });
+  let offset = 0;
+  wss.on("connection", (ws) => {
+    const reading = term.onData((data) => {
+      commit?.(data);
+      ws.send(`{"type":"stdout","offset":${offset},"data":${JSON.stringify(data)}}`);
+      offset += Buffer.byteLength(data);
+    });
+    ws.on("message", (raw: Buffer) => {
+      const frame = JSON.parse(raw.toString()) as { type?: string; data?: unknown };
+      if (frame.type !== "stdin" || typeof frame.data !== "string") return;
+      if (commit !== undefined) keys.push(frame.data);
+      term.write(frame.data);
+    });
+    ws.once("close", () => reading.dispose());
+  });
+  try {
+    const { keys, cpuUsPerKey } = await typeFromThread({
+      url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`,
+      ttyd: false,
+      serverPids: () => [process.pid],
+    });
+    return { rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed), cpuUsPerKey };
+  } finally {
+    term.kill();
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    db?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** ttyd's binary: `TTYD`, else `ttyd` on PATH; undefined when neither is there. */
 function findTtyd(): string | undefined {
   const candidates = [
@@ -506,9 +572,11 @@ const p50 = (values: number[]) =>
 export async function run(): Promise<BenchSection> {
   const ttyd = findTtyd();
   const sides = (
-    ttyd === undefined ? (["floor", "off", "on"] as Side[]) : (["floor", "ttyd", "off", "on"] as Side[])
+    ttyd === undefined
+      ? (["floor", "node", "durable", "off", "on"] as Side[])
+      : (["floor", "ttyd", "node", "durable", "off", "on"] as Side[])
   ).filter((s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s));
-  const all: Side[] = ["floor", "ttyd", "off", "on"];
+  const all: Side[] = ["floor", "ttyd", "node", "durable", "off", "on"];
   const totals = new Map<Side, number[]>(all.map((s) => [s, []]));
   /** The server's CPU per key, each round (µs): ttyd's process, the gateway's (and its holder's). */
   const cpu = new Map<Side, number[]>(all.map((s) => [s, []]));
@@ -523,6 +591,10 @@ export async function run(): Promise<BenchSection> {
       if (side === "floor") totals.get(side)!.push(p50(await rawRound()));
       else if (side === "ttyd") {
         const { rtts, cpuUsPerKey } = await ttydRound(ttyd!);
+        totals.get(side)!.push(p50(rtts));
+        cpu.get(side)!.push(cpuUsPerKey);
+      } else if (side === "node" || side === "durable") {
+        const { rtts, cpuUsPerKey } = await bareNodeRound(side === "durable");
         totals.get(side)!.push(p50(rtts));
         cpu.get(side)!.push(cpuUsPerKey);
       } else {
@@ -579,6 +651,26 @@ export async function run(): Promise<BenchSection> {
       baseline: `floor ${fmt(mid("floor"), 3)} ms`,
       ratio: fmt(ratio("ttyd", "floor"), 2),
     });
+  // What a Node server pays at least, with and without the commits the log's promise needs.
+  const ran = (side: Side) => totals.get(side)!.length > 0;
+  for (const side of ["node", "durable"] as const) {
+    if (!ran(side)) continue;
+    if (ttyd !== undefined && ran("ttyd"))
+      rows.push({
+        measure: `(reference) ${SIDE_NAME[side]} ÷ ttyd`,
+        ours: `${fmt(mid(side), 3)} ms`,
+        baseline: `${SIDE_NAME.ttyd} ${fmt(mid("ttyd"), 3)} ms`,
+        ratio: fmt(ratio(side, "ttyd"), 2),
+      });
+    for (const gateway of ["off", "on"] as const)
+      if (ran(gateway))
+        rows.push({
+          measure: `(reference) ${SIDE_NAME[gateway]} ÷ ${SIDE_NAME[side]}`,
+          ours: `${fmt(mid(gateway), 3)} ms`,
+          baseline: `${fmt(mid(side), 3)} ms`,
+          ratio: fmt(ratio(gateway, side), 2),
+        });
+  }
   const hopTable = [
     "| hop, p50 (median of the rounds) | holders off | holders on |",
     "| --- | --- | --- |",
@@ -612,7 +704,7 @@ export async function run(): Promise<BenchSection> {
     rows,
     tables: [sideTable, hopTable, threadTable],
     method: [
-      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
+      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
       "Server CPU per key: the on-CPU time (Linux `/proc/<pid>/task/*/schedstat`) of ttyd's process, or of the gateway's (every thread, less the client's own; held, with the session's holder), over the keys after the warm-up ÷ their count; `cat` is not counted on either side.",
       "By thread: the same reading per thread of the gateway's process (`/proc/self/task/<tid>/schedstat`). Each worker thread is named as it starts (node:worker_threads' Worker wrapped: the thread that appears while its constructor runs is its own); threads there before the gateway started are V8's (GC, compiles) and tsx's loader. The bench's own wrappers run on the main thread, a few % of it. `SWITCHBOARD_ECHO_SIDES=off,on` runs only the sides named.",
