@@ -64,6 +64,12 @@ export const SCREEN_FEED_MAX_BYTES = 8 * 1024 * 1024;
 export const SCREEN_FEED_FLOOD_BYTES = 128 * 1024;
 /** Events one feed takes from the log at a time (output and resizes); a request feeds one such page per turn. */
 const FEED_PAGE_BYTES = 1024 * 1024;
+/**
+ * How many times a screen request is made when the thread stops under it: another session's
+ * output that stopped it is quarantined, and the screen is opened again from its checkpoint in
+ * the next thread (test/screen/screen-isolation.test.ts, "answers another session's screen…").
+ */
+export const SCREEN_ATTEMPTS = 3;
 const SCREEN_EVENTS: ReadonlySet<string> = new Set(["output", "resize"]);
 
 /**
@@ -212,6 +218,18 @@ export class ScreenService {
    * What the thread has not seen is fed a page per `turn`, within SCREEN_FEED_MAX_BYTES in flight.
    */
   async screen(session: Session, view: ViewOptions, turn: FeedTurn = nextTurn): Promise<SessionScreen> {
+    for (let attempt = 1; ; attempt++) {
+      const losses = this.thread.losses;
+      try {
+        return await this.screenOnce(session, view, turn);
+      } catch (error) {
+        // The thread stopped under it (not for its own output: that one is SCREEN_UNAVAILABLE).
+        if (this.closed || this.thread.losses === losses || attempt >= SCREEN_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async screenOnce(session: Session, view: ViewOptions, turn: FeedTurn): Promise<SessionScreen> {
     if (!session.record.pty) {
       throw new SwitchboardError(
         "WRONG_SESSION_KIND",

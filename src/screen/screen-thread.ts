@@ -95,11 +95,17 @@ export interface ScreenThreadOptions {
  */
 export class ScreenThread {
   private worker: Worker | undefined;
+  private _losses = 0;
   private nextReq = 1;
   private readonly pending = new Map<number, { resolve: (r: ThreadReply) => void; reject: (e: Error) => void }>();
   private closed = false;
 
   constructor(private readonly options: ScreenThreadOptions) {}
+
+  /** How many times the thread stopped: a request that failed while this moved failed with it, not for itself. */
+  get losses(): number {
+    return this._losses;
+  }
 
   /** Starts the thread now (a gateway does at start), so the first request does not wait for it. */
   async start(): Promise<void> {
@@ -164,6 +170,7 @@ export class ScreenThread {
     const lost = (reason: string) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this._losses++;
       this.failPending(`the screen thread stopped (${reason}); ask again`);
       const blamed = parsing[0]! > 0 ? parsing[0] : undefined;
       if (!this.closed) this.options.onLost({ reason, outOfMemory, parsing: blamed });

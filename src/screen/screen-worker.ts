@@ -128,8 +128,8 @@ async function handle(m: ThreadRequest): Promise<void> {
       if (emulator === undefined || !(await parsed(m.id, emulator))) {
         return reply({ t: "view", req: m.req, error: broken.get(m.id) ?? `no screen for ${m.id}` });
       }
-      working(m.id);
-      return reply({ t: "view", req: m.req, view: emulator.view(m.view as ViewOptions) });
+      const view = whileWorking(m.id, () => emulator.view(m.view as ViewOptions));
+      return reply({ t: "view", req: m.req, view });
     }
     case "checkpoint": {
       const emulator = emulators.get(m.id);
@@ -138,9 +138,10 @@ async function handle(m: ThreadRequest): Promise<void> {
       }
       // Taken only where the parser is between sequences; else the caller tries at a later one.
       if (!emulator.atBoundary) return reply({ t: "checkpoint", req: m.req, cols: emulator.cols, rows: emulator.rows });
-      working(m.id);
-      const state = emulator.checkpoint();
-      const views = { text: emulator.view({ format: "text" }), ansi: emulator.view({ format: "ansi" }) };
+      const { state, views } = whileWorking(m.id, () => ({
+        state: emulator.checkpoint(),
+        views: { text: emulator.view({ format: "text" }), ansi: emulator.view({ format: "ansi" }) },
+      }));
       return reply({ t: "checkpoint", req: m.req, state, views, cols: emulator.cols, rows: emulator.rows });
     }
     case "drop":
@@ -203,9 +204,18 @@ function lowerPriority(): void {
   }
 }
 
-/** Names the emulator `id` as the one at work (drawing a view or a checkpoint takes memory too). */
-function working(id: string): void {
+/**
+ * Runs `draw` with the emulator `id` named as the one at work (drawing a view or a checkpoint
+ * takes memory too), then names again the one that was: another emulator's parse goes on between
+ * its slices, and a thread that stops in it blames that one, not the last screen drawn
+ * (test/screen/screen-isolation.test.ts, "answers another session's screen asked all along…").
+ */
+function whileWorking<T>(id: string, draw: () => T): T {
+  const before = parsing[0]!;
   parsing[0] = tags.get(id) ?? 0;
+  const drawn = draw();
+  parsing[0] = before;
+  return drawn;
 }
 
 function reply(r: ThreadReply): void {

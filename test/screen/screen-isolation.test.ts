@@ -101,4 +101,32 @@ describe("the screen thread under one hostile session", () => {
       message: expect.stringContaining("GET /v1/sessions/huge/output"),
     });
   }, 60_000);
+  it("answers another session's screen asked all along while one's output runs the thread out of heap", async () => {
+    const { events, service } = setup(64);
+    const huge = ptySession(events, "huge", 4000, 1000);
+    const small = ptySession(events, "small", 40, 10);
+    await print(events, small.log, "still here");
+    expect((await service.screen(small, { format: "text" })).screen).toBe("still here");
+    await print(events, huge.log, "e\u0301\x1b[999999999b".repeat(16));
+    let hugeAnswered = false;
+    const hugeAsked = service.screen(huge, { format: "text" });
+    hugeAsked.then(
+      () => (hugeAnswered = true),
+      () => (hugeAnswered = true),
+    );
+    // One request of the small session's is always in flight: the one the thread stops under is
+    // made again in the next thread (the huge session is blamed and quarantined), not failed.
+    const answers: string[] = [];
+    const until = Date.now() + 30_000;
+    while (!hugeAnswered && Date.now() < until)
+      answers.push(
+        await service.screen(small, { format: "text" }).then(
+          (s) => s.screen,
+          (error: Error) => `failed: ${error.message}`,
+        ),
+      );
+    await expect(hugeAsked).rejects.toMatchObject({ code: "SCREEN_UNAVAILABLE" });
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a !== "still here")).toEqual([]);
+  }, 60_000);
 });
