@@ -42,10 +42,15 @@ export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 /** `terminate()` without an argument: time between the first signals and KILL. */
 export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
 /**
- * PTY `terminate()`: when the hangup is sent once more if the child is still running. readline
- * (bash 5.2/5.3, `rl_getc`) misses a hangup that lands while it draws its prompt and waits for
- * input anyway; a real terminal's hangup also ends input, but we keep the master open so no
- * output is lost, so the second hangup wakes it (under load 4 of 480 shells lived on to KILL).
+ * PTY `terminate()`: when the hangup is sent again if the child is still running, and again
+ * after twice as long each time until it exits or the KILL. readline (bash 5.2/5.3, `rl_getc`)
+ * misses a hangup that lands while it draws its prompt and waits for input anyway; a real
+ * terminal's hangup also ends input, but we keep the master open so no output is lost, so a
+ * later hangup wakes it (under load 4 of 480 shells lived on to KILL with one repeat). On a
+ * loaded machine a repeat can land before the shell has acted on the first and merge with it,
+ * so one repeat is not enough; doubling gives a slow handler ever more time and keeps the
+ * repeats few (4 in the default grace), and each also reaches every process of the session
+ * (terminal-process.test.ts, "keeps hanging up").
  */
 export const HANGUP_REPEAT_MS = 250;
 /**
@@ -139,8 +144,8 @@ export interface TerminalProcess {
   /**
    * Pipes: TERM and CONT to every process of its session. PTY: as closing a terminal, HUP and
    * CONT to the foreground and child's groups (a shell passes it on to its jobs), TERM to the
-   * child's group, the hangup again after {@link HANGUP_REPEAT_MS}, then also to every process
-   * of its session. After `graceMs`, KILL to
+   * child's group, the hangup again after {@link HANGUP_REPEAT_MS} and twice as long each time
+   * while it runs, then also to every process of its session. After `graceMs`, KILL to
    * every process of the session still there, also after the child's exit, so no job outlives
    * it; the exit waits for that KILL while they hold the output open. Resolves with the exit.
    */
@@ -291,6 +296,8 @@ class ManagedProcess implements TerminalProcess {
   private state: ProcessState = { at: "running", paused: false };
   /** The grace of the `terminate()` whose KILL is armed. */
   private killGraceMs = DEFAULT_TERMINATE_GRACE_MS;
+  /** Until the next repeat of terminate()'s hangup: {@link HANGUP_REPEAT_MS}, doubled at each. */
+  private hangupRepeatMs = HANGUP_REPEAT_MS;
   private readonly timers: TimerSet<"drain" | "hangup" | "kill" | "holder">;
   readonly startTime: number | null;
   readonly holderPid: number | null;
@@ -308,7 +315,7 @@ class ManagedProcess implements TerminalProcess {
         fire: () => this.transport.abandonOutput(),
         ref: true,
       },
-      hangup: { after: HANGUP_REPEAT_MS, fire: () => this.hangUpAgain(), ref: true },
+      hangup: { after: () => this.hangupRepeatMs, fire: () => this.hangUpAgain(), ref: true },
       kill: { after: () => this.killGraceMs, fire: () => this.killAfterGrace(), ref: true },
       holder: { after: HOLDER_EXIT_WAIT_MS, fire: () => this.killStuckHolder(), ref: true },
     });
@@ -456,7 +463,10 @@ class ManagedProcess implements TerminalProcess {
     // false (ESRCH) below: the whole group is gone already; the exit is on its way.
     if (this.pty) {
       this.hangUp();
-      this.timers.startIfIdle("hangup");
+      if (!this.timers.isPending("hangup")) {
+        this.hangupRepeatMs = HANGUP_REPEAT_MS;
+        this.timers.start("hangup");
+      }
     }
     this.sendSignal("SIGTERM");
     // A stopped process acts on TERM only once it runs again: without CONT it would wait for KILL.
@@ -515,9 +525,13 @@ class ManagedProcess implements TerminalProcess {
     }
   }
 
-  /** {@link HANGUP_REPEAT_MS} after terminate()'s hangup: again, and to every process of the session. */
+  /**
+   * {@link HANGUP_REPEAT_MS} after terminate()'s hangup, then twice as long each time: again, and
+   * to every process of the session, while the child runs and the KILL is still due.
+   */
   private hangUpAgain(): void {
-    if (this.childExit === null) this.hangUp();
+    const running = this.childExit === null;
+    if (running) this.hangUp();
     // A shell that died of the first hangup before passing it on leaves its jobs holding the
     // terminal until the KILL (terminal-process.test.ts, "died of the hangup").
     if (this.idsAreOurs())
@@ -525,10 +539,16 @@ class ManagedProcess implements TerminalProcess {
         signalProcess(pid, "SIGHUP");
         signalProcess(pid, "SIGCONT");
       }
+    // Once the child has exited its jobs had their hangup above; the KILL ends those that ignore it.
+    if (running && this.timers.isPending("kill")) {
+      this.hangupRepeatMs *= 2;
+      this.timers.start("hangup");
+    }
   }
 
   /** terminate()'s grace is over. */
   private killAfterGrace(): void {
+    this.timers.stop("hangup");
     this.killLeftovers();
     if (this.holderPid !== null && !this.reported) this.timers.startIfIdle("holder");
     // The processes of its session are gone; only one that left it (a daemon) can still hold the output.

@@ -232,7 +232,7 @@ describe("cookie key", () => {
 
     // The other sign-in still steers.
     otherTerm.send({ type: "stdin", data: "still here\n" });
-    await otherTerm.waitFor((f) => f["type"] === "stdout" && String(f["data"]).includes("still here"), "its echo");
+    await otherTerm.waitForStdout("still here", "its echo");
     expect(otherTerm.closeCode).toBeUndefined();
   });
 });

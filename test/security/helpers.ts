@@ -229,6 +229,28 @@ export class WsClient {
     return found!;
   }
 
+  /**
+   * Resolves once the `stdout` frames at index ≥ `from`, joined, contain `text`: a PTY's output is
+   * a byte stream, and an echo can come in pieces (`k` then `377`) when the gateway reads the
+   * terminal while its line discipline is still echoing. Rejects as {@link until} does.
+   */
+  async waitForStdout(text: string, what: string, from = 0, ms = 5000): Promise<void> {
+    let seen = from;
+    let joined = "";
+    await this.until(
+      () => {
+        for (; seen < this.frames.length; seen++) {
+          const f = this.frames[seen]!;
+          if (f["type"] === "stdout") joined += String(f["data"]);
+        }
+        return joined.includes(text);
+      },
+      what,
+      ms,
+      from,
+    );
+  }
+
   /** Resolves once `done()` holds, checked on every frame; rejects after `ms` or when the socket closes first. */
   async until(done: () => boolean, what: string, ms = 5000, from = 0): Promise<void> {
     const deadline = Date.now() + ms;

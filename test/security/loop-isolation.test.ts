@@ -127,7 +127,7 @@ async function probe(
       const mark = `k${i}`;
       const from = term.frames.length;
       term.send({ type: "stdin", data: mark });
-      await term.waitFor((f) => f["type"] === "stdout" && String(f["data"]).includes(mark), "echo", from, 10_000);
+      await term.waitForStdout(mark, "echo", from, 10_000);
       echo.push(performance.now() - due);
       await gap();
       due += echo.at(-1)! + GAP_MS;

@@ -23,16 +23,22 @@ function sockets(pid: number): number {
   }).length;
 }
 
-/** The first frame `ws` receives that matches `test`. */
+/** The first frame `ws` receives that matches `test`; rejects if the connection closes first. */
 function frame(ws: WebSocket, test: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const onClose = (code: number) => {
+      ws.off("message", onMessage);
+      reject(new Error(`closed (${code}) before the frame came`));
+    };
     const onMessage = (raw: WebSocket.RawData) => {
       const f = JSON.parse(String(raw)) as Record<string, unknown>;
       if (!test(f)) return;
       ws.off("message", onMessage);
+      ws.off("close", onClose);
       resolve(f);
     };
     ws.on("message", onMessage);
+    ws.on("close", onClose);
   });
 }
 
@@ -46,17 +52,30 @@ describe("a gateway that is stopping", () => {
       signalGroup(holderPid, "SIGKILL");
       signalGroup(shell.pid as number, "SIGKILL");
     });
-    // The stop is held at a known point: the sessions' part waits for this agent's run, whose
-    // process ignores TERM, until its KILL (KILL_GRACE_MS, 2 s), long after the held shell was let go.
+    // The stop is held at a known point until the test lets it go on: the sessions' part waits for
+    // this agent's run to end, and its output to close, which a process in a session of its own
+    // (out of reach of the run's TERM and KILL) holds open. Held so by the test, not by a grace
+    // period: on a loaded machine the held shell's let-go can come late in a 2 s grace.
     const { json: agent } = await http.post("/v1/sessions", {
       kind: "agent",
       agent: {
         adapter: "command",
-        command: ["sh", "-c", "trap '' TERM; echo started; exec sleep 30", "sh", "{prompt}"],
+        command: ["sh", "-c", "setsid sleep 60 & echo holding:$!; exec sleep 30", "sh", "{prompt}"],
       },
     });
     await http.post(`/v1/sessions/${agent.id}/prompt`, { text: "go" });
-    await waitFor(async () => (await http.get(`/v1/sessions/${agent.id}/events`)).text.includes("started"));
+    const holding = await waitFor(async () =>
+      /holding:(\d+)/.exec((await http.get(`/v1/sessions/${agent.id}/events`)).text),
+    );
+    const outputHolder = Number(holding[1]);
+    const letStopGoOn = () => {
+      try {
+        process.kill(outputHolder, "SIGKILL");
+      } catch {
+        // ESRCH: gone already (the test let the stop go on before this cleanup).
+      }
+    };
+    onTestFinished(letStopGoOn);
 
     const mux = await opened(new WebSocket(wsUrl(gw, "/v1/ws"), { headers: authHeaders(gw) }));
     const terminal = await opened(new WebSocket(wsUrl(gw, `/ws/session/${shell.id}`), { headers: authHeaders(gw) }));
@@ -76,6 +95,7 @@ describe("a gateway that is stopping", () => {
     expect(await muxAnswer).toMatchObject({ op: "error", code: "SHUTTING_DOWN", session: shell.id });
     expect((await muxAnswer)["message"]).toMatch(/stopping: nothing of this request was applied; send it again/);
     expect(await terminalAnswer).toMatchObject({ type: "error", code: "SHUTTING_DOWN" });
+    letStopGoOn();
     await stopped;
 
     // The shell runs on, and the next gateway adopts it.

@@ -254,6 +254,28 @@ describe("a shell with jobs in a PTY", () => {
     expect(Date.now() - started).toBeLessThan(HANGUP_REPEAT_MS + 2_000);
   }, 20_000);
 
+  it("terminate() keeps hanging up while the child runs: hangups that land before its trap runs count as one", async () => {
+    // bash runs a trap only once its foreground command is done; this one ignores the hangup and
+    // takes a second, so the first hangup and the repeats within it land before the trap and
+    // merge, as on a loaded machine when the shell is slow to act on the first.
+    const w = watch({
+      command: [
+        "bash",
+        "-c",
+        "trap '' TERM; trap 'trap - HUP; echo first-hup' HUP; " +
+          "sh -c 'trap \"\" HUP TERM; echo ready; sleep 1'; while :; do sleep 0.05; done",
+      ],
+      pty: true,
+    });
+    await w.waitFor(/ready/);
+    const exit = await w.proc.terminate(10_000);
+    // With a fixed number of repeats, all within the second: KILL after the grace (10 s).
+    expect({ exit, output: w.text() }).toMatchObject({
+      exit: { exitCode: null, signal: "SIGHUP" },
+      output: expect.stringContaining("first-hup"),
+    });
+  }, 20_000);
+
   it("terminate() hangs up the jobs of a shell that died of the hangup before passing it on", async () => {
     // exec: the child dies of the first HUP at once; its job, in a group of its own, holds the terminal.
     const w = watch({ command: ["bash", "-c", "set -m; sleep 304 & echo job=$!; exec sleep 305"], pty: true });

@@ -87,6 +87,55 @@ describe("web UI", () => {
     expect(await page.locator(".toast").allTextContents()).toEqual([]);
   });
 
+  it("leaves the focus where the user put it when the control that typing asked for comes later (CI: it went back into the terminal, and g s reached the shell)", async () => {
+    const s = shared();
+    const id = await createShell(s.http, "late-grant");
+    await waitForPrompt(s.http, id);
+    const context = await browser.newContext({ viewport: DESKTOP, serviceWorkers: "block" });
+    onTestFinished(() => context.close());
+    // The page's first request for control waits until the test lets it go on, as on a slow link.
+    let held: () => void = () => undefined;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    let grant: () => void = () => undefined;
+    const granted = new Promise<void>((resolve) => (grant = resolve));
+    await context.routeWebSocket(/\/v1\/ws/, (ws) => {
+      const server = ws.connectToServer();
+      let queue = Promise.resolve();
+      ws.onMessage((message) => {
+        queue = queue.then(async () => {
+          if (typeof message === "string" && /"op":"control".*"acquire"/.test(message)) {
+            held();
+            await granted;
+          }
+          server.send(message);
+        });
+      });
+      server.onMessage((message) => ws.send(message));
+    });
+    const page = await context.newPage();
+    await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+    await page.waitForSelector("[data-test=whoami]");
+    await open(page, `#/s/${id}`, { take: false });
+    await page.click(".xterm");
+    await page.keyboard.type("echo late-");
+    await holding;
+    // The user leaves the terminal before control comes.
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    grant();
+    await page.waitForSelector(".terminal-view[data-control=mine]", { timeout: 10_000 });
+    // The keys typed before it reach the shell; the focus stays where the user put it.
+    await page.keyboard.press("g");
+    await page.keyboard.press("s");
+    await page.waitForFunction(() => location.hash === "#/", undefined, { timeout: 10_000 });
+    expect(await page.evaluate(() => document.activeElement === document.body)).toBe(true);
+    await waitFor(
+      async () => (await s.http.get(`/v1/sessions/${id}/output`)).text.includes("echo late-"),
+      10_000,
+      "the keys typed ahead",
+    );
+    expect((await s.http.get(`/v1/sessions/${id}/output`)).text).not.toContain("echo late-gs");
+  });
+
   it("says why Take control failed when the user asked for it, also when the connection dropped", async () => {
     const s = await stack();
     const id = await createShell(s.http, "taken");

@@ -15,7 +15,12 @@ export interface TerminalControlPage {
   running(): boolean;
   /** The control was set (by the log, a reply or a lost lease); `was` is whose it was before. */
   changed(was: Control["kind"]): void;
-  /** The lease this page asked for was granted: the page puts the focus where typing goes. */
+  /**
+   * The lease this page asked for (Take control, or by itself) was granted: the page puts the
+   * focus where typing goes. Not when keys asked for it: they came from where typing goes, and
+   * the user may have moved on while the request was on its way (ui-control.test.ts, "leaves the
+   * focus where the user put it").
+   */
   acquired(): void;
 }
 
@@ -140,7 +145,7 @@ export class TerminalControl {
     else if (this.control.kind === "mine") this.send(data);
     else if (this.control.kind === "free") {
       this.typedAhead.push(data);
-      void this.acquire(false);
+      void this.acquire(false, "typing");
     } else this.bar.nudge();
   }
 
@@ -155,16 +160,16 @@ export class TerminalControl {
   }
 
   /**
-   * Asks for the control lease. `by`: the user asked (Take control, or typing, whose keys wait for
-   * it), or the page by itself, which is not news the user needs when the connection is down.
+   * Asks for the control lease. `by`: the user asked (Take control), or typed keys that wait for
+   * it, or the page by itself, which is not news the user needs when the connection is down.
    */
-  private async acquire(force: boolean, by: "user" | "automatic" = "user"): Promise<void> {
+  private async acquire(force: boolean, by: "user" | "typing" | "automatic" = "user"): Promise<void> {
     if (this.acquiring) return;
     this.acquiring = true;
     try {
       await this.ctx.client.control(this.sessionId, "acquire", { force });
       this.setControl({ kind: "mine" });
-      this.page.acquired();
+      if (by !== "typing") this.page.acquired();
       for (const data of this.typedAhead.splice(0)) this.send(data);
     } catch (error) {
       const dropped = this.typedAhead.splice(0).length > 0;
