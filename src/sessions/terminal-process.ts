@@ -42,14 +42,11 @@ export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 /** `terminate()` without an argument: time between the first signals and KILL. */
 export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
 /**
- * PTY `terminate()`: when the hangup is sent again if the child is still running, and again
- * after twice as long each time until it exits or the KILL. readline (bash 5.2/5.3, `rl_getc`)
- * misses a hangup that lands while it draws its prompt and waits for input anyway; a real
- * terminal's hangup also ends input, but we keep the master open so no output is lost, so a
- * later hangup wakes it (under load 4 of 480 shells lived on to KILL with one repeat). On a
- * loaded machine a repeat can land before the shell has acted on the first and merge with it,
- * so one repeat is not enough; doubling gives a slow handler ever more time and keeps the
- * repeats few (4 in the default grace), and each also reaches every process of the session
+ * PTY `terminate()`: when the hangup is sent again while the child runs, then after twice as
+ * long each time until it exits or the KILL. readline (bash 5.2/5.3) misses a hangup that lands
+ * while it draws its prompt (we keep the master open, so no real hangup ends its input), and a
+ * repeat that lands before a slow handler ran merges with the first: doubling keeps the repeats
+ * few (4 in the default grace) and each reaches every process of the session
  * (terminal-process.test.ts, "keeps hanging up").
  */
 export const HANGUP_REPEAT_MS = 250;
