@@ -563,6 +563,24 @@ async function ttydRound(file: string): Promise<{ rtts: number[]; cpuUsPerKey: n
   }
 }
 
+/**
+ * What a small piece of the path costs run in a loop, and run once every `gapMs` as a key is:
+ * `JSON.parse` of a `stdin` frame's bytes (µs, p50). The gap leaves caches and TLB cold, so a
+ * key's cost follows what its path touches more than what it runs.
+ */
+async function coldParse(gapMs: number, times: number): Promise<number> {
+  const frame = Buffer.from('{"type":"stdin","data":"x"}');
+  const parse = () => (JSON.parse(frame.toString()) as { type: string }).type === "stdin";
+  const took: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const started = performance.now();
+    parse();
+    took.push((performance.now() - started) * 1000);
+    if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
+  return p50(took);
+}
+
 const p50 = (values: number[]) =>
   percentile(
     [...values].sort((a, b) => a - b),
@@ -699,10 +717,17 @@ export async function run(): Promise<BenchSection> {
       ? []
       : [`| ÷ ttyd (median of per-round ratios) | ${sides.map((s) => fmt(ratio(s, "ttyd"), 2)).join(" | ")} |`]),
   ].join("\n");
+  const coldTable = [
+    "| `JSON.parse` of a `stdin` frame (28 bytes), p50 | µs |",
+    "| --- | --- |",
+    `| in a loop (100,000 times) | ${fmt(await coldParse(0, 100_000), 2)} |`,
+    `| once every 1 ms (200 times) | ${fmt(await coldParse(1, 200), 1)} |`,
+    `| once every 10 ms, as the bench's keys (200 times) | ${fmt(await coldParse(ECHO_GAP_MS, 200), 1)} |`,
+  ].join("\n");
   return {
     title: "Keystroke echo, hop by hop",
     rows,
-    tables: [sideTable, hopTable, threadTable],
+    tables: [sideTable, hopTable, threadTable, coldTable],
     method: [
       `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
