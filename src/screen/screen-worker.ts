@@ -209,6 +209,7 @@ function lowerPriority(): void {
  * takes memory too), then names again the one that was: another emulator's parse goes on between
  * its slices, and a thread that stops in it blames that one, not the last screen drawn
  * (test/screen/screen-isolation.test.ts, "answers another session's screen asked all along…").
+ * A draw that throws leaves `id` named: breakParsing blames it.
  */
 function whileWorking<T>(id: string, draw: () => T): T {
   const before = parsing[0]!;
