@@ -421,15 +421,20 @@ async function gatewayRound(
   }
 }
 
-/** The floor: a key written straight to a node-pty `cat` in this process until its echo is read. */
-async function rawRound(): Promise<number[]> {
-  const term = spawnRawPty("cat", [], {
+/** `cat` on a node-pty terminal of this process: what the floor and the bare servers type into. */
+function rawCat(): ReturnType<typeof spawnRawPty> {
+  return spawnRawPty("cat", [], {
     name: "xterm-256color",
     cols: 80,
     rows: 24,
     cwd: process.cwd(),
     env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
   });
+}
+
+/** The floor: a key written straight to a node-pty `cat` in this process until its echo is read. */
+async function rawRound(): Promise<number[]> {
+  const term = rawCat();
   try {
     return await typeKeys((resolve) => {
       const d = term.onData((s) => {
@@ -467,13 +472,7 @@ async function bareNodeRound(durable: boolean): Promise<{ rtts: number[]; cpuUsP
   });
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   await new Promise<void>((resolve) => wss.once("listening", resolve));
-  const term = spawnRawPty("cat", [], {
-    name: "xterm-256color",
-    cols: 80,
-    rows: 24,
-    cwd: process.cwd(),
-    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
-  });
+  const term = rawCat();
   let offset = 0;
   wss.on("connection", (ws) => {
     const reading = term.onData((data) => {

@@ -37,6 +37,22 @@ async function print(events: EventLog, log: SessionLog, text: string): Promise<v
   await log.backlog.caughtUp();
 }
 
+/**
+ * A service whose thread may use 64 MiB, a small session whose screen shows "still here", and a
+ * huge one whose printed output runs the thread out of heap once parsed: REPs fill 4,000 × 2,002
+ * cells with a character and its mark, a string of its own on each (one REP prints at most
+ * SCREEN_REPEAT_CODE_POINTS_MAX, 512 Ki cells of 2 code points).
+ */
+async function hugeBesideSmall() {
+  const { events, service } = setup(64);
+  const huge = ptySession(events, "huge", 4000, 1000);
+  const small = ptySession(events, "small", 40, 10);
+  await print(events, small.log, "still here");
+  expect((await service.screen(small, { format: "text" })).screen).toBe("still here");
+  await print(events, huge.log, "e\u0301\x1b[999999999b".repeat(16));
+  return { events, service, huge, small };
+}
+
 describe("the screen thread under one hostile session", () => {
   it("answers another session's screen promptly while one floods REPs of ~10 ms each", async () => {
     const { events, service } = setup();
@@ -74,14 +90,7 @@ describe("the screen thread under one hostile session", () => {
   }, 30_000);
 
   it("survives a session whose screen runs the thread out of heap: that one is SCREEN_UNAVAILABLE, another is served", async () => {
-    const { events, service } = setup(64);
-    const huge = ptySession(events, "huge", 4000, 1000);
-    const small = ptySession(events, "small", 40, 10);
-    await print(events, small.log, "still here");
-    expect((await service.screen(small, { format: "text" })).screen).toBe("still here");
-    // REPs fill 4,000 × 2,002 cells with a character and its mark: a string of its own on each
-    // (one REP prints at most SCREEN_REPEAT_CODE_POINTS_MAX, 512 Ki cells of 2 code points).
-    await print(events, huge.log, "e\u0301\x1b[999999999b".repeat(16));
+    const { events, service, huge, small } = await hugeBesideSmall();
     await expect(service.screen(huge, { format: "text" })).rejects.toMatchObject({ code: "SCREEN_UNAVAILABLE" });
     await print(events, small.log, " and after");
     // The small session's emulator went with the thread: it is rebuilt from its log.
@@ -102,12 +111,7 @@ describe("the screen thread under one hostile session", () => {
     });
   }, 60_000);
   it("answers another session's screen asked all along while one's output runs the thread out of heap", async () => {
-    const { events, service } = setup(64);
-    const huge = ptySession(events, "huge", 4000, 1000);
-    const small = ptySession(events, "small", 40, 10);
-    await print(events, small.log, "still here");
-    expect((await service.screen(small, { format: "text" })).screen).toBe("still here");
-    await print(events, huge.log, "e\u0301\x1b[999999999b".repeat(16));
+    const { service, huge, small } = await hugeBesideSmall();
     let hugeAnswered = false;
     const hugeAsked = service.screen(huge, { format: "text" });
     hugeAsked.then(

@@ -87,7 +87,7 @@ describe("web UI", () => {
     expect(await page.locator(".toast").allTextContents()).toEqual([]);
   });
 
-  it("leaves the focus where the user put it when the control that typing asked for comes later (CI: it went back into the terminal, and g s reached the shell)", async () => {
+  it("leaves the focus where the user put it when the control that typing asked for comes later", async () => {
     const s = shared();
     const id = await createShell(s.http, "late-grant");
     await waitForPrompt(s.http, id);
