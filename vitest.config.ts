@@ -10,6 +10,7 @@ import { LongestFirst } from "./test/sequencer.js";
  */
 const ALONE = [
   "test/web/ui-terminal-flood.test.ts",
+  // Its screens; the tests of bytes without a screen are screen-lag-bytes, in the pool.
   "test/screen/screen-lag.test.ts",
   // Compares honest p99 beside hostile clients with the same run's honest-only phase: a neighbour
   // file starting between the two phases decided it (docs/security.md, Fuzzing).
