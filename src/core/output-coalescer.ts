@@ -22,6 +22,12 @@ export const OUTPUT_COALESCE_MAX_BYTES = 64 * 1024;
  * piece bound. A session that only echoes keystrokes and prompts holds this much, not 64 KiB.
  */
 export const OUTPUT_BUFFER_START_BYTES = 4 * 1024;
+/**
+ * A chunk this small, all ASCII, that comes after quiet with nothing held (a keystroke's echo) is
+ * its own piece at once: no buffer, no UTF-8 check. Larger ones take the buffer, whose check is
+ * native code and cheaper per byte than a loop here.
+ */
+export const OUTPUT_LEADING_ASCII_BYTES = 256;
 
 /** One coalesced piece of one stream, ready to become an `output` event. */
 export interface CoalescedOutput<S extends string = OutputStream> extends BytePiece {
@@ -129,6 +135,13 @@ export class OutputCoalescer<S extends string = OutputStream> {
   /** Adds a chunk read from `stream`. The chunk is copied, not retained. */
   push(stream: S, chunk: Uint8Array): void {
     if (this.disposed) throw new InternalError("OutputCoalescer: push after dispose");
+    if (this.buffered === 0 && this.chunker.heldBytes === 0 && this.timer === null && this.leadingAscii(chunk)) {
+      const now = this.clock.monotonic();
+      if (now - this.lastEmitAt >= this.intervalMs) {
+        this.emitLeading(stream, chunk, now);
+        return;
+      }
+    }
     if (this.stream !== null && this.stream !== stream) this.emitBuffered(true);
     this.stream = stream;
     let pos = 0;
@@ -155,6 +168,31 @@ export class OutputCoalescer<S extends string = OutputStream> {
         }, wait);
       }
     }
+  }
+
+  /** Whether `chunk` may skip the buffer (see {@link OUTPUT_LEADING_ASCII_BYTES}). */
+  private leadingAscii(chunk: Uint8Array): boolean {
+    if (chunk.length === 0 || chunk.length > OUTPUT_LEADING_ASCII_BYTES || chunk.length > this.maxBytes) return false;
+    for (let i = 0; i < chunk.length; i++) if (chunk[i]! >= 0x80) return false;
+    return true;
+  }
+
+  /**
+   * `chunk` as its own piece, as the buffer would have cut it after quiet (same bytes, offset and
+   * stream; a copy, as small pieces are): test/core/output-coalescer.test.ts, "leading".
+   */
+  private emitLeading(stream: S, chunk: Uint8Array, now: number): void {
+    // Nothing is buffered or held, so a change of stream has nothing to emit first.
+    this.stream = stream;
+    if (this.capacity > this.startBytes) {
+      // A piece the start size holds ends a burst, as in emitBuffered.
+      this.dropBuffer();
+      this.capacity = this.startBytes;
+    }
+    this.lastEmitAt = now;
+    const offset = this.nextOffset;
+    this.nextOffset += chunk.length;
+    this.emitPiece({ bytes: chunk.slice(), binary: false, stream, offset });
   }
 
   /** Emits everything now, including an unfinished character (as a binary piece). Use before `exit`. */

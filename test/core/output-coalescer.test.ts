@@ -5,6 +5,7 @@ import {
   OUTPUT_BUFFER_START_BYTES,
   OUTPUT_COALESCE_MAX_BYTES,
   OUTPUT_COALESCE_MS,
+  OUTPUT_LEADING_ASCII_BYTES,
   OutputCoalescer,
 } from "../../src/core/output-coalescer.js";
 import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
@@ -106,6 +107,32 @@ describe("OutputCoalescer", () => {
     expect(emitted.slice(-2).map((b) => Buffer.from(b).toString())).toEqual(["$ ", "ls"]);
   });
 
+  it("emits a leading ASCII echo as its own copy without taking a buffer; other output still takes one", () => {
+    const { clock, buffers, emitted, coalescer } = allocationSpy();
+    const echo = utf8("x");
+    coalescer.push("pty", echo);
+    expect(buffers).toHaveLength(0);
+    expect(Buffer.from(emitted[0]!).toString()).toBe("x");
+    echo[0] = 0x79; // the caller's chunk is not kept
+    expect(Buffer.from(emitted[0]!).toString()).toBe("x");
+    // Within the interval: buffered, as before.
+    coalescer.push("pty", utf8("y"));
+    expect(buffers.map((b) => b.length)).toEqual([OUTPUT_BUFFER_START_BYTES]);
+    clock.advance(OUTPUT_COALESCE_MS);
+    // After quiet, not ASCII (or longer than OUTPUT_LEADING_ASCII_BYTES): through the buffer.
+    clock.advance(OUTPUT_COALESCE_MS);
+    coalescer.push("pty", utf8("é"));
+    coalescer.push("pty", Buffer.alloc(OUTPUT_LEADING_ASCII_BYTES + 1, 0x61));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(emitted.map((b) => Buffer.from(b).toString())).toEqual([
+      "x",
+      "y",
+      "é",
+      "a".repeat(OUTPUT_LEADING_ASCII_BYTES + 1),
+    ]);
+    expect(buffers.map((b) => b.length)).toEqual([OUTPUT_BUFFER_START_BYTES]);
+  });
+
   it("emits at once when the size bound is reached, and no piece exceeds it", () => {
     const { clock, pieces, coalescer } = setup();
     coalescer.push("pty", new Uint8Array(OUTPUT_COALESCE_MAX_BYTES * 2 + 10).fill(0x61));
@@ -167,7 +194,12 @@ describe("OutputCoalescer", () => {
   it("rebuilds every stream's exact bytes, in arrival order, with contiguous offsets (property)", () => {
     const chunkArb = fc.record({
       stream: fc.constantFrom("stdout" as const, "stderr" as const),
-      bytes: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 20 }).map(utf8)),
+      bytes: fc.oneof(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.string({ unit: "binary", maxLength: 20 }).map(utf8),
+        // Short ASCII, as echoes are: after quiet, these skip the buffer.
+        fc.string({ unit: "grapheme-ascii", maxLength: 12 }).map(utf8),
+      ),
       waitMs: fc.integer({ min: 0, max: 6 }),
     });
     // Small sizes, so that pieces fill up, buffers grow from their start size and are handed over.
