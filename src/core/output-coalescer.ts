@@ -192,7 +192,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.lastEmitAt = now;
     const offset = this.nextOffset;
     this.nextOffset += chunk.length;
-    this.emitPiece({ bytes: chunk.slice(), binary: false, stream, offset });
+    // A copy (a Buffer's `slice` would be a view of the reader's buffer, which the next read overwrites).
+    this.emitPiece({ bytes: new Uint8Array(chunk), binary: false, stream, offset });
   }
 
   /** Emits everything now, including an unfinished character (as a binary piece). Use before `exit`. */

@@ -2,7 +2,7 @@
 import { isUtf8 } from "node:buffer";
 import type { WebSocket } from "ws";
 import type { LeaseChange } from "../../core/control-lease.js";
-import { binaryOutputFrame, outputFrame, terminalCodec, terminalFrames } from "./terminal-frames.js";
+import { binaryOutputFrame, outputFrame, smallTextFrame, terminalCodec, terminalFrames } from "./terminal-frames.js";
 import type { LogEntry } from "../../log/types.js";
 import { CLOSE_CODES } from "../../protocol/index.js";
 import type {
@@ -195,8 +195,14 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
   protected format(_session: string, entries: readonly LogEntry[]): Frame[] {
     // One live output event: the frame every viewer gets (exit is per connection: it closes it).
     const only = entries.length === 1 ? entries[0]! : undefined;
-    if (only?.type === "output") return this.lastFrame.get(only, (e) => this.buildFrames([e]));
+    if (only?.type === "output") return this.lastFrame.get(only, (e) => this.liveFrames(e));
     return this.buildFrames(entries);
+  }
+
+  /** One live output entry's frames: a keystroke's echo framed by hand (JSON output only). */
+  private liveFrames(entry: LogEntry): Frame[] {
+    const small = this.output === "json" ? smallTextFrame(entry) : undefined;
+    return small !== undefined ? [small] : this.buildFrames([entry]);
   }
 
   private buildFrames(entries: readonly LogEntry[]): Frame[] {

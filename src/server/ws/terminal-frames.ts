@@ -7,6 +7,8 @@ import { TerminalClientFrame, keystrokeFrame } from "../../protocol/index.js";
 import type { TerminalServerFrame } from "../../protocol/index.js";
 import { BinaryFrame, OWN_FRAME_BYTES, framedIn, jsonFramePooled } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
+import { encodeWireFrame } from "./wire-frame.js";
+import type { WireFrame } from "./wire-frame.js";
 import { ClientFrameCheck } from "./ws-common.js";
 import type { FrameCodec } from "./connection.js";
 
@@ -63,6 +65,29 @@ export function binaryOutputFrame(
     at += part.length;
   }
   return new BinaryFrame(frame);
+}
+
+/** Live output up to this many bytes may be framed by {@link smallTextFrame}. */
+export const SMALL_TEXT_FRAME_BYTES = 64;
+
+/**
+ * The JSON frame of one output entry of a few printable ASCII bytes with nothing to escape (a
+ * keystroke's echo), encoded for the wire at once: the bytes {@link terminalFrames} and the wire
+ * encoding give it, without its run, its pooled buffer and the copy between them
+ * (test/server/terminal-frames.test.ts). Undefined for anything else.
+ */
+export function smallTextFrame(entry: LogEntry): WireFrame | undefined {
+  if (!(entry instanceof OutputEntry) || entry.binary) return undefined;
+  const bytes = entry.bytes;
+  if (bytes.length === 0 || bytes.length > SMALL_TEXT_FRAME_BYTES) return undefined;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    // Control characters, quotes and backslashes are escaped in JSON; the rest is as it is.
+    if (b < 0x20 || b > 0x7e || b === 0x22 || b === 0x5c) return undefined;
+  }
+  const type = entry.stream === "stderr" ? "stderr" : "stdout";
+  const data = String.fromCharCode(...bytes);
+  return encodeWireFrame(`{"type":"${type}","offset":${entry.offset},"data":"${data}"}`, false);
 }
 
 /**
