@@ -193,7 +193,7 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
 }
 
 /**
- * One signed-in page (a desktop's, or a phone's with `touch`) for the tests of a file on its
+ * One signed-in page (a desktop's, or a phone's with `touch`; admin's, or `token`'s) for the tests of a file on its
  * shared stack ({@link sharedStack}): the first test to ask opens it, the next ones move it to
  * their own session's route, and it closes after the file (or after a test that failed, so the
  * next one starts afresh). A page in a new context costs Chromium about 1.75 CPU-s; moving one to
@@ -205,7 +205,8 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
 export function sharedPage({
   viewport = DESKTOP,
   touch = false,
-}: { viewport?: { width: number; height: number }; touch?: boolean } = {}): (
+  token = TEST_TOKEN,
+}: { viewport?: { width: number; height: number }; touch?: boolean; token?: string } = {}): (
   s: Stack,
   options?: { hash?: string; take?: boolean },
 ) => Promise<Page> {
@@ -229,7 +230,7 @@ export function sharedPage({
       });
       page = await context.newPage();
       page.on("pageerror", (error) => console.error("page error:", error));
-      await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+      await page.goto(`${s.proxy.url}/#token=${token}`);
       await page.waitForSelector("[data-test=whoami]");
     } else await resetPage(page);
     if (hash) await open(page, hash, { take });
