@@ -16,6 +16,7 @@ import {
   createShell,
   dropFirstControlRequest,
   open,
+  pollNow,
   sharedPage,
   sharedStack,
   stack,
@@ -332,6 +333,7 @@ describe("web UI", () => {
       "the query",
     );
     s.proxy.down = false;
+    await pollNow(page);
     await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
     // Shown past the query, it was parsed: an answer xterm made goes out before the line typed
     // now, and the read would get both.

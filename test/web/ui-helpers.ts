@@ -256,6 +256,15 @@ async function resetPage(page: Page): Promise<void> {
 }
 
 /**
+ * Has the page read the session list now, as it does when its tab is shown again
+ * (web/src/session-store.ts), rather than at its next poll, up to POLL_INTERVAL_MS (2 s) away:
+ * for a test that waits for what a poll that fails, or one that gets through again, shows.
+ */
+export async function pollNow(page: Page): Promise<void> {
+  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+}
+
+/**
  * Drops the page's /v1/ws connection as its first `control` acquire goes out (the request never
  * reaches the gateway); the connections after it open only once `reconnectAfter` settles.
  * `cuts` counts the drops.
