@@ -26,9 +26,17 @@ import {
 } from "./ui-helpers.js";
 
 useBrowser();
-// Most tests open their own sessions on one gateway; those that restart a gateway, need another
-// agent or take the README's screenshots have one of their own.
-const shared = sharedStack({ agents: { held: HELD_AGENT } });
+/** An ACP agent whose handshake says AGENT_AUTH_REQUIRED (a login to do). */
+const NEEDS_LOGIN = [
+  process.execPath,
+  new URL("../agents/fixtures/raw-agent.mjs", import.meta.url).pathname,
+  "--handshake=auth",
+];
+// Most tests open their own sessions on one gateway; those that restart a gateway or take the
+// README's screenshots have one of their own.
+const shared = sharedStack({
+  agents: { held: HELD_AGENT, needs_login: { adapter: "acp", command: NEEDS_LOGIN } },
+});
 /** The desktop page and the phone's of the tests that need no page of their own (see sharedPage). */
 const reused = sharedPage();
 const phone = sharedPage({ viewport: PHONE, touch: true });
@@ -767,17 +775,15 @@ describe("web UI", () => {
   });
 
   it("shows an agent's AGENT_AUTH_REQUIRED as a login to do, with the command to run as code, not as a failure", async () => {
-    const raw = new URL("../agents/fixtures/raw-agent.mjs", import.meta.url).pathname;
-    const command = [process.execPath, raw, "--handshake=auth"];
-    const s = await stack({ agents: { needs_login: { adapter: "acp", command } } });
+    const s = shared();
     const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "needs_login" });
-    const page = await s.page({ hash: `#/s/${res.json.id as string}` });
+    const page = await reused(s, { hash: `#/s/${res.json.id as string}` });
     await s.http.post(`/v1/sessions/${res.json.id as string}/prompt`, { text: "hello" });
     const foot = page.locator("[data-test=run-login]");
     await foot.waitFor({ timeout: 20_000 });
     expect(await foot.getAttribute("role")).toBe("status");
     expect(await foot.locator("strong").textContent()).toBe("Log in to the agent:");
-    expect(await foot.locator("code").allTextContents()).toEqual(["raw /login", `${command.join(" ")} --login`]);
+    expect(await foot.locator("code").allTextContents()).toEqual(["raw /login", `${NEEDS_LOGIN.join(" ")} --login`]);
     expect(await page.locator(".run-foot.run-error").count()).toBe(0);
   });
 
