@@ -14,7 +14,6 @@ import type { DebugView } from "./harness.js";
 import { HELD_AGENT, SCRIPTED_AGENT, createHeldAgent, openGate } from "./held-agent.js";
 import type { Gate, Step } from "./held-agent.js";
 import {
-  DESKTOP,
   PHONE,
   SCREENSHOTS,
   createAgent,
@@ -27,11 +26,20 @@ import {
 } from "./ui-helpers.js";
 
 useBrowser();
-// Most tests open their own sessions on one gateway; those that restart a gateway, need another
-// agent or take the README's screenshots have one of their own.
-const shared = sharedStack({ agents: { held: HELD_AGENT } });
-/** The desktop page of the tests that need no page of their own (see sharedPage). */
+/** An ACP agent whose handshake says AGENT_AUTH_REQUIRED (a login to do). */
+const NEEDS_LOGIN = [
+  process.execPath,
+  new URL("../agents/fixtures/raw-agent.mjs", import.meta.url).pathname,
+  "--handshake=auth",
+];
+// Most tests open their own sessions on one gateway; those that restart a gateway or take the
+// README's screenshots have one of their own.
+const shared = sharedStack({
+  agents: { held: HELD_AGENT, needs_login: { adapter: "acp", command: NEEDS_LOGIN } },
+});
+/** The desktop page and the phone's of the tests that need no page of their own (see sharedPage). */
 const reused = sharedPage();
+const phone = sharedPage({ viewport: PHONE, touch: true });
 
 describe("web UI", () => {
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
@@ -428,7 +436,7 @@ describe("web UI", () => {
   it("hands the focus on when the control that had it goes away: an answered request, Abort, the dialog's kind", async () => {
     const s = shared();
     const id = await createAgent(s.http, "keyboard-bot");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await reused(s, { hash: `#/s/${id}` });
     const focused = () => page.evaluate(() => document.activeElement?.className ?? "");
     await page.fill(".prompt-input", "/permission Apply the patch");
     await page.keyboard.press("Enter");
@@ -499,7 +507,7 @@ describe("web UI", () => {
   it("lets a wide Markdown table scroll with its words whole, and long permission options and plan entries wrap", async () => {
     const s = shared();
     const id = await createAgent(s.http, "markdown-bot");
-    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const page = await phone(s, { hash: `#/s/${id}` });
     const header = Array.from({ length: 8 }, (_, i) => `Column${i}Heading`);
     const table = `| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|\n| ${header.map((_, i) => `value${i}`).join(" | ")} |`;
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: table });
@@ -586,11 +594,8 @@ describe("web UI", () => {
     for (let i = 0; i < 4; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: lines(0, 12) });
     let runs = 4;
     const button = "[data-test=new-messages]";
-    for (const [viewport, touch] of [
-      [DESKTOP, false],
-      [PHONE, true],
-    ] as const) {
-      const page = await s.page({ hash: `#/s/${id}`, viewport, touch });
+    for (const touch of [false, true]) {
+      const page = await (touch ? phone : reused)(s, { hash: `#/s/${id}` });
       const done = async (): Promise<void> => {
         await waitFor(
           async () => (await debugView(page))?.runs?.filter((r) => r.status === "done").length === runs,
@@ -770,17 +775,15 @@ describe("web UI", () => {
   });
 
   it("shows an agent's AGENT_AUTH_REQUIRED as a login to do, with the command to run as code, not as a failure", async () => {
-    const raw = new URL("../agents/fixtures/raw-agent.mjs", import.meta.url).pathname;
-    const command = [process.execPath, raw, "--handshake=auth"];
-    const s = await stack({ agents: { needs_login: { adapter: "acp", command } } });
+    const s = shared();
     const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "needs_login" });
-    const page = await s.page({ hash: `#/s/${res.json.id as string}` });
+    const page = await reused(s, { hash: `#/s/${res.json.id as string}` });
     await s.http.post(`/v1/sessions/${res.json.id as string}/prompt`, { text: "hello" });
     const foot = page.locator("[data-test=run-login]");
     await foot.waitFor({ timeout: 20_000 });
     expect(await foot.getAttribute("role")).toBe("status");
     expect(await foot.locator("strong").textContent()).toBe("Log in to the agent:");
-    expect(await foot.locator("code").allTextContents()).toEqual(["raw /login", `${command.join(" ")} --login`]);
+    expect(await foot.locator("code").allTextContents()).toEqual(["raw /login", `${NEEDS_LOGIN.join(" ")} --login`]);
     expect(await page.locator(".run-foot.run-error").count()).toBe(0);
   });
 
@@ -912,8 +915,8 @@ describe("web UI", () => {
     const name = "مشروع البيانات الكبير للتحليل 2024 (الإصدار الثالث) #7";
     const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
     const id = res.json.id as string;
-    const phone = await s.page({ viewport: PHONE, touch: true });
-    const title = phone.locator(`.main .row[data-session="${id}"] .row-title`);
+    const onPhone = await phone(s);
+    const title = onPhone.locator(`.main .row[data-session="${id}"] .row-title`);
     await title.waitFor();
     // The name's first word is in sight, not cut off by the "…" (which ends the line on the left).
     const firstWord = await title.evaluate((el) => {
@@ -930,7 +933,7 @@ describe("web UI", () => {
     });
     expect(firstWord).toEqual({ inside: true, overflows: true });
     // Each row is a link (a list role on it hid that).
-    expect(await phone.getByRole("link", { name: /مشروع البيانات/ }).count()).toBe(1);
+    expect(await onPhone.getByRole("link", { name: /مشروع البيانات/ }).count()).toBe(1);
 
     const page = await reused(s, { hash: `#/s/${id}` });
     expect(await page.getAttribute(`.sidebar .row[data-session="${id}"]`, "aria-current")).toBe("page");
@@ -982,7 +985,7 @@ describe("web UI", () => {
     const tail = (await s.http.get(`/v1/sessions/${id}/turns?limit=2`)).json;
     expect(tail.turns.map((t: { runId: string }) => t.runId)).toEqual(runIds.slice(-2));
 
-    const page = await s.page({ hash: `#/s/${id}`, take: false });
+    const page = await reused(s, { hash: `#/s/${id}`, take: false });
     // Shown first: the last turn, its request open; not the whole log.
     const first = await page.$$eval(".run", (els) => els.map((el) => (el as HTMLElement).dataset["run"]));
     expect(first.at(-1)).toBe(runIds.at(-1));

@@ -39,11 +39,7 @@ describe("web UI alerts", () => {
   it("notifies and counts in the title and favicon when an agent asks for permission; the choice is kept per user", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "asker");
-    const page = await s.page();
-    const context = page.context();
-    await context.grantPermissions(["notifications"], { origin: s.proxy.url });
-    await context.addInitScript(recordNotifications);
-    await page.reload();
+    const page = await s.page({ init: recordNotifications, permissions: ["notifications"] });
     await page.waitForSelector(`.main .row[data-session="${id}"]`);
     const storageKey = await page.evaluate(() =>
       Object.keys(localStorage).find((k) => k.startsWith("switchboard.alerts.")),
@@ -120,10 +116,8 @@ describe("web UI alerts", () => {
       name: "short-lived",
     });
     const id = res.json.id as string;
-    const page = await s.page();
+    const page = await s.page({ init: recordNotifications });
     const context = page.context();
-    await context.addInitScript(recordNotifications);
-    await page.reload();
     await page.waitForSelector(`.main .row[data-session="${id}"]`);
     expect((await recorded(page)).permissionAsked).toBe(0);
     // Not granted: the click asks, and the box stays off until the browser says yes (headless

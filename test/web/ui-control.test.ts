@@ -16,6 +16,7 @@ import {
   createShell,
   dropFirstControlRequest,
   open,
+  pollNow,
   sharedPage,
   sharedStack,
   stack,
@@ -154,11 +155,18 @@ describe("web UI", () => {
     await page.waitForSelector(".toast:has-text('Could not take control')", { timeout: 10_000 });
   });
 
-  it("keeps control with the page that reloads, and the other page stays read-only throughout (issue: page A took control back from a reloading page B)", async () => {
+  // One take-over for two stories: Bob's page, in control, types and Alice's page watches (her keys
+  // go nowhere); then Bob reloads (issue: page A took control back from a reloading page B).
+  it("hands control over to another page that takes it, and keeps it with that page when it reloads while the other stays read-only", async () => {
     const s = shared();
     const id = await createShell(s.http, "reloaded");
     await waitForPrompt(s.http, id);
     const { alice, bob } = await bobTakesOver(s, id);
+    await bob.click(".term-host");
+    await bob.keyboard.type("echo from-$((40+2))-bob\n");
+    // Alice watches Bob's typing live.
+    await waitForTerminal(alice, (t) => /^from-42-bob$/m.test(t), 10_000, "Bob's output on Alice's page");
+
     // Every control state Alice's page shows from now on.
     await alice.evaluate(() => {
       const view = document.querySelector(".terminal-view")!;
@@ -182,16 +190,7 @@ describe("web UI", () => {
       action: string;
     }[];
     expect(events.map((e) => e.action).slice(-2)).toEqual(["taken-over", "acquired"]);
-  });
 
-  it("hands control over to another page that takes it", async () => {
-    const s = shared();
-    const id = await createShell(s.http, "pairing");
-    const { alice, bob } = await bobTakesOver(s, id);
-    await bob.click(".term-host");
-    await bob.keyboard.type("echo from-$((40+2))-bob\n");
-    // Alice watches Bob's typing live.
-    await waitForTerminal(alice, (t) => /^from-42-bob$/m.test(t), 10_000, "Bob's output on Alice's page");
     // Alice's keys go nowhere while Bob is in control.
     await alice.click(".term-host");
     await alice.keyboard.type("echo alice-typed\n");
@@ -334,6 +333,7 @@ describe("web UI", () => {
       "the query",
     );
     s.proxy.down = false;
+    await pollNow(page);
     await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
     // Shown past the query, it was parsed: an answer xterm made goes out before the line typed
     // now, and the read would get both.

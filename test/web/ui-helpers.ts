@@ -68,23 +68,33 @@ export function useBrowser(): void {
   });
 }
 
+/** The browser context a stack's page opens in; `touch` makes it a phone's (taps, no hover). */
+interface ContextOptions {
+  viewport?: { width: number; height: number };
+  touch?: boolean;
+  /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
+  storage?: Record<string, string>;
+  /** Let the page register the app's service worker (off by default: see {@link CONTEXT}). */
+  serviceWorker?: boolean;
+  /** Runs in the page before its own script, at every load (e.g. a recorder of what it calls). */
+  init?: () => void;
+  /** Browser permissions the context grants from the start (e.g. `notifications`). */
+  permissions?: string[];
+}
+
 export interface Stack {
   gateway: Gateway;
   proxy: FaultProxy;
   http: ReturnType<typeof api>;
-  /** A signed-in page (a fresh browser context: its own cookie jar); `touch` makes it a phone's (taps, no hover). */
-  page(options?: {
-    token?: string;
-    viewport?: { width: number; height: number };
-    touch?: boolean;
-    hash?: string;
-    /** Take control of the session at `hash` once it opens, as a user who types would (default true; see {@link open}). */
-    take?: boolean;
-    /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
-    storage?: Record<string, string>;
-    /** Let the page register the app's service worker (off by default: see {@link CONTEXT}). */
-    serviceWorker?: boolean;
-  }): Promise<Page>;
+  /** A signed-in page (a fresh browser context: its own cookie jar). */
+  page(
+    options?: ContextOptions & {
+      token?: string;
+      hash?: string;
+      /** Take control of the session at `hash` once it opens, as a user who types would (default true; see {@link open}). */
+      take?: boolean;
+    },
+  ): Promise<Page>;
   /** A page at `path` in a fresh context, not signed in; `touch` makes it a phone's. */
   blank(path: string, viewport?: { width: number; height: number }, touch?: boolean): Promise<Page>;
 }
@@ -149,14 +159,13 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
   });
   const blank = async (
     path: string,
-    viewport = DESKTOP,
-    touch = false,
-    storage: Record<string, string> = {},
-    serviceWorker = false,
+    { viewport = DESKTOP, touch = false, storage = {}, serviceWorker = false, init, permissions }: ContextOptions = {},
   ): Promise<Page> => {
     const context = await browser.newContext({
       ...CONTEXT,
       viewport,
+      // A list, even an empty one, has every permission it leaves out denied (else "default": asks).
+      ...(permissions ? { permissions } : {}),
       ...(serviceWorker ? { serviceWorkers: "allow" } : {}),
       ...(touch ? { hasTouch: true, isMobile: true } : {}),
     });
@@ -165,6 +174,7 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
       await context.addInitScript((items: Record<string, string>) => {
         for (const [key, value] of Object.entries(items)) localStorage.setItem(key, value);
       }, storage);
+    if (init) await context.addInitScript(init);
     const page = await context.newPage();
     page.on("pageerror", (error) => console.error("page error:", error));
     await page.goto(`${proxy.url}${path}`);
@@ -174,17 +184,9 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
     gateway,
     proxy,
     http: api(gateway.url),
-    blank,
-    async page({
-      token = TEST_TOKEN,
-      viewport = DESKTOP,
-      touch = false,
-      hash = "",
-      take = true,
-      storage = {},
-      serviceWorker = false,
-    } = {}) {
-      const page = await blank(`/#token=${token}`, viewport, touch, storage, serviceWorker);
+    blank: (path, viewport, touch) => blank(path, { ...(viewport ? { viewport } : {}), ...(touch ? { touch } : {}) }),
+    async page({ token = TEST_TOKEN, hash = "", take = true, ...options } = {}) {
+      const page = await blank(`/#token=${token}`, options);
       await page.waitForSelector("[data-test=whoami]");
       if (hash) await open(page, hash, { take });
       return page;
@@ -193,7 +195,7 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
 }
 
 /**
- * One signed-in page (a desktop's, or a phone's with `touch`) for the tests of a file on its
+ * One signed-in page (a desktop's, or a phone's with `touch`; admin's, or `token`'s) for the tests of a file on its
  * shared stack ({@link sharedStack}): the first test to ask opens it, the next ones move it to
  * their own session's route, and it closes after the file (or after a test that failed, so the
  * next one starts afresh). A page in a new context costs Chromium about 1.75 CPU-s; moving one to
@@ -205,7 +207,8 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
 export function sharedPage({
   viewport = DESKTOP,
   touch = false,
-}: { viewport?: { width: number; height: number }; touch?: boolean } = {}): (
+  token = TEST_TOKEN,
+}: { viewport?: { width: number; height: number }; touch?: boolean; token?: string } = {}): (
   s: Stack,
   options?: { hash?: string; take?: boolean },
 ) => Promise<Page> {
@@ -229,7 +232,7 @@ export function sharedPage({
       });
       page = await context.newPage();
       page.on("pageerror", (error) => console.error("page error:", error));
-      await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+      await page.goto(`${s.proxy.url}/#token=${token}`);
       await page.waitForSelector("[data-test=whoami]");
     } else await resetPage(page);
     if (hash) await open(page, hash, { take });
@@ -252,6 +255,15 @@ async function resetPage(page: Page): Promise<void> {
     () => (window as unknown as { __switchboard?: { view(): unknown } }).__switchboard?.view() === null,
   );
   await page.mouse.move(0, 0);
+}
+
+/**
+ * Has the page read the session list now, as it does when its tab is shown again
+ * (web/src/session-store.ts), rather than at its next poll, up to POLL_INTERVAL_MS (2 s) away:
+ * for a test that waits for what a poll that fails, or one that gets through again, shows.
+ */
+export async function pollNow(page: Page): Promise<void> {
+  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
 }
 
 /**

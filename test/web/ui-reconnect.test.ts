@@ -18,6 +18,7 @@ import {
   createAgent,
   createShell,
   open,
+  pollNow,
   runStatus,
   stack,
   useBrowser,
@@ -152,6 +153,7 @@ describe("web UI", () => {
     expect(await page.getAttribute(".conn", "class")).toContain("conn-stale");
 
     s.proxy.down = false;
+    await pollNow(page);
     await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
     await page.waitForSelector(".app:not(.stale)");
     expect([await opacity(badge), await opacity(row)]).toEqual(["1", "1"]);
@@ -188,6 +190,7 @@ describe("web UI", () => {
     expect(await page.isDisabled("[data-test=send]")).toBe(true);
 
     s.proxy.down = false;
+    await pollNow(page);
     await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
     await page.focus(".prompt-input");
     await page.keyboard.press("Enter");
@@ -234,11 +237,13 @@ describe("web UI", () => {
 
     const list = /\/v1\/sessions(\?|$)/;
     await page.route(list, (route) => route.abort());
+    await pollNow(page);
     await page.waitForSelector(".conn:has-text('Gateway unreachable')", { timeout: 10_000 });
     expect(await page.getAttribute(".conn", "data-state")).toBe("open");
     expect([await page.isDisabled("[data-test=send]"), await abort.isDisabled()]).toEqual([true, true]);
 
     await page.unroute(list);
+    await pollNow(page);
     await page.waitForSelector(".conn:has-text('Live')", { timeout: 10_000 });
     expect([await page.isDisabled("[data-test=send]"), await abort.isDisabled()]).toEqual([false, false]);
   });
@@ -282,6 +287,7 @@ describe("web UI", () => {
     await new Promise((r) => first.child.once("exit", r));
     const second = await serveInChild({ dataDir });
     proxy.retarget(Number(new URL(second.url).port));
+    await pollNow(page);
     await page.waitForSelector("[data-test=exit-summary]:has-text('Lost')", { timeout: 20_000 });
     // The lease ended with the session: the page holds none, and says nothing of losing it.
     await waitFor(async () => (await debugView(page))?.control !== "mine", 5_000, "the lease to be gone");

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { CASE_MS, PROGRAMS, openProgram } from "../screen/programs.js";
 import { debugView } from "./harness.js";
 import type { DebugView } from "./harness.js";
-import { VIEWER_TOKEN, sharedStack, useBrowser } from "./ui-helpers.js";
+import { VIEWER_TOKEN, sharedPage, sharedStack, useBrowser } from "./ui-helpers.js";
 
 useBrowser();
 
@@ -15,6 +15,8 @@ useBrowser();
 const shared = sharedStack({
   auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
 });
+/** The viewer's page, moved from one program's session to the next (see sharedPage). */
+const viewer = sharedPage({ token: VIEWER_TOKEN });
 
 /**
  * The page's rows on screen, trailing blanks trimmed as GET .../screen's text has them (the page
@@ -32,7 +34,7 @@ describe("web UI: full-screen programs opened after 20 MB of output", () => {
       async () => {
         const s = shared();
         const { p, expected } = await openProgram(s.gateway.url, c);
-        const page = await s.page({ token: VIEWER_TOKEN, hash: `#/s/${p.id}` });
+        const page = await viewer(s, { hash: `#/s/${p.id}` });
         await page.waitForSelector(".terminal-view[data-restored=true]");
         const deadline = Date.now() + CASE_MS / 3;
         let view = await debugView(page);

@@ -210,7 +210,7 @@ describe("web UI", () => {
       "tui output",
     );
 
-    const page = await s.page({ hash: `#/s/${flood}` });
+    const page = await reused(s, { hash: `#/s/${flood}` });
     const view = await debugView(page);
     expect(view?.text).toMatch(/line\n(line\n)*the-end/);
     expect(view?.screen).toBe("normal");
