@@ -38,6 +38,24 @@ const reused = sharedPage();
 
 describe("web UI", () => {
   // Each wait has its own timeout (STEP), so a step that hangs fails naming itself.
+  it("keeps a search typed in the sidebar going in the list's box when the page turns to the list", async () => {
+    const s = shared();
+    const id = await createShell(s.http, "turning-shell");
+    const page = await reused(s, { hash: `#/s/${id}`, take: false });
+    await page.click(".sidebar .list-search", STEP);
+    await page.keyboard.type("no such");
+    // The page turns to the list while the search is typed (as `g s` right after `/` does).
+    await page.evaluate(() => (location.hash = "#/"));
+    await page.waitForSelector(".list-full .list-search", STEP);
+    await page.keyboard.type(" n");
+    // The `n` went into the search, not to the page (where it would start a session).
+    expect(await page.$("dialog[open]")).toBeNull();
+    expect(await page.inputValue(".list-full .list-search")).toBe("no such n");
+    expect(await page.evaluate(() => document.activeElement?.matches(".list-full .list-search"))).toBe(true);
+    // The next test on this page starts with no search.
+    await page.fill(".list-full .list-search", "");
+  });
+
   it("keyboard shortcuts: / searches, n starts a session, g s goes to the list, ? lists them; never while typing", async () => {
     const s = shared();
     const id = await createShell(s.http, "shortcut-shell");

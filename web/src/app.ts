@@ -268,10 +268,14 @@ export class App {
       return;
     }
     if (route.name === "home") {
+      // The list page hides the sidebar, and its search box with it: a search being typed there
+      // (`/` pressed just before `g s` turned the page) goes on in the list's box, words and all.
+      const typing = this.sideList.searching;
       this.element.classList.replace("route-session", "route-home");
       // The filter last chosen, on this page or in the sidebar: one choice for both lists.
       this.homeList ??= new SessionList(this.ctx, "full", this.sideList.filter, this.sideList.query);
       fill(this.main, this.homeList.element);
+      if (typing) this.homeList.focusSearch();
       this.sideList.select(null);
       this.alerts.title = "Switchboard";
       return;

@@ -230,6 +230,18 @@ export class SessionList {
     this.render();
   }
 
+  /** Whether its search box has the focus: someone is typing a search. */
+  get searching(): boolean {
+    return document.activeElement === this.searchEl;
+  }
+
+  /** Puts the focus in its search box, after what is typed there. */
+  focusSearch(): void {
+    this.searchEl.focus();
+    const end = this.searchEl.value.length;
+    this.searchEl.setSelectionRange(end, end);
+  }
+
   select(id: string | null): void {
     this.selected = id;
     for (const [rowId, row] of this.rows) markSelected(row.link, rowId === id);
