@@ -36,10 +36,15 @@ describe("/ws/session/:id?lag=screen", () => {
       const held = holdScreens(gw);
       const { id, session, resume } = await flood(gw, join(tempDir(), "text"), RED_LINES);
       const w = await watch(gw.url, id, resume);
-      // One screen asked for, and none sent: the viewer went on with bytes from where it stopped.
+      // One screen asked for, and none sent: the viewer went on with bytes from where it stopped,
+      // every one from where it joined (/ws/session without `since`: the flood's end by then).
       expect(held.asked).toBe(1);
       expect(w.screens).toEqual([]);
-      expect(w.output.equals(wholeOutput(session))).toBe(true);
+      expect({ joined: w.start, end: w.start + w.output.length }).toEqual({
+        joined: w.start,
+        end: session.log.outputBytes,
+      });
+      expect(w.output.equals(wholeOutput(session).subarray(w.start))).toBe(true);
       await gw.close();
     },
     60_000,
