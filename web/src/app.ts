@@ -269,7 +269,7 @@ export class App {
     }
     if (route.name === "home") {
       // The list page hides the sidebar, and its search box with it: a search being typed there
-      // (`/` pressed just before `g s` turned the page) goes on in the list's box, words and all.
+      // (`/` pressed right after `g s`, before the page turned) goes on in the list's box, words and all.
       const typing = this.sideList.searching;
       this.element.classList.replace("route-session", "route-home");
       // The filter last chosen, on this page or in the sidebar: one choice for both lists.
