@@ -184,11 +184,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private emitLeading(stream: S, chunk: Uint8Array, now: number): void {
     // Nothing is buffered or held, so a change of stream has nothing to emit first.
     this.stream = stream;
-    if (this.capacity > this.startBytes) {
-      // A piece the start size holds ends a burst, as in emitBuffered.
-      this.dropBuffer();
-      this.capacity = this.startBytes;
-    }
+    // A piece the start size holds ends a burst.
+    if (this.capacity > this.startBytes) this.endBurst();
     this.lastEmitAt = now;
     const offset = this.nextOffset;
     this.nextOffset += chunk.length;
@@ -228,6 +225,12 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.pooled = pooled;
     this.capacity = capacity;
     return buffer;
+  }
+
+  /** The burst is over: its large buffer goes back, and the next output starts small again. */
+  private endBurst(): void {
+    this.dropBuffer();
+    this.capacity = this.startBytes;
   }
 
   /** Lets go of the buffer, giving it back to the pool if it came from there (nothing else holds it). */
@@ -276,11 +279,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
         }
       } else {
         pieces = pieces.map((p) => (p.bytes.buffer === filled.buffer ? this.copied(p) : p));
-        if (this.buffered <= this.startBytes && this.capacity > this.startBytes) {
-          // The burst is over: give its large buffer back; the next output starts small again.
-          this.dropBuffer();
-          this.capacity = this.startBytes;
-        }
+        if (this.buffered <= this.startBytes && this.capacity > this.startBytes) this.endBurst();
       }
     }
     if (this.buffered > 0) this.lastEmitAt = this.clock.monotonic();
