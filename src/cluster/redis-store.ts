@@ -102,6 +102,7 @@ export interface RedisEventStoreOptions {
  * are the replica's, and the hot ring's for what it has not committed.
  */
 export class RedisEventStore implements EventStore {
+  readonly refusesAppends = true;
   private readonly outboxes = new Map<string, Outbox>();
   /**
    * Whose each session is (src/cluster/session-ownership.ts): the mirror and the takeover move

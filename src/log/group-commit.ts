@@ -214,6 +214,10 @@ export class GroupCommit {
     } else if (op.kind === "entry" && op.type === "input" && op.urgent !== true) {
       // Goes with the next commit, or alone after a short while.
       this.timers.startIfIdle("linger");
+    } else if (op.kind === "entry" && op.urgent === true && this.queues.ops === 1 && !this.scheduled) {
+      // Someone waits for this very entry (held input: its holder writes it to the program only
+      // then) and nothing else is queued to go with it: committed now, not at the tick's end.
+      this.commitQueued();
     } else {
       // Commit once this tick's appends are queued (one batch for all of them).
       this.commitAtEndOfTick();

@@ -83,6 +83,9 @@ export class SessionLog implements AppendableLog {
   private readonly ring: HotRing;
   private readonly reader: LogReader;
   private readonly listeners = new Set<LogListener>();
+  /** Told of each output entry as it is appended, while output is shown early ({@link showOutputEarly}). */
+  private readonly earlyListeners = new Set<LogListener>();
+  private _earlyOutput = false;
   /** Listeners that are not `background` (see {@link watched}). */
   private watchers = 0;
   private readonly onListenerError: (error: unknown) => void;
@@ -420,7 +423,46 @@ export class SessionLog implements AppendableLog {
     );
     this.appendedBytes += bytes.length;
     this.commit(entry);
+    if (this._earlyOutput) this.tellEarly(entry);
     return entry;
+  }
+
+  /**
+   * Output may be shown before it is durable: its producer (a holder, see TerminalSession) keeps
+   * every byte until the store's commit is acknowledged and gives the same bytes at the same
+   * offsets to the next gateway after a crash, so a byte offset a viewer saw is never taken back
+   * (docs/architecture.md, "Output shown before its commit"). Refused (false) where the log of
+   * record may refuse an append (cluster mode's fencing). Seqs are not: only offsets are promised.
+   */
+  showOutputEarly(): boolean {
+    if (this.store.refusesAppends === true) return false;
+    this._earlyOutput = true;
+    return true;
+  }
+
+  /** Whether appended output is given to {@link subscribeEarly}'s listeners before it is durable. */
+  get earlyOutput(): boolean {
+    return this._earlyOutput;
+  }
+
+  /**
+   * Registers a listener told of each output entry as it is appended, before it is published
+   * (only while {@link earlyOutput}): for a viewer that resumes by byte offset, never by seq. The
+   * same entry is published later as every entry is. Returns the function that removes it.
+   */
+  subscribeEarly(listener: LogListener): () => void {
+    this.earlyListeners.add(listener);
+    return () => this.earlyListeners.delete(listener);
+  }
+
+  private tellEarly(entry: OutputEntry): void {
+    for (const listener of this.earlyListeners) {
+      try {
+        listener(entry);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
   }
 
   /**
@@ -579,6 +621,7 @@ export class SessionLog implements AppendableLog {
     if (this.appender.by === "removed") return;
     this.appender = { by: "removed" };
     this.listeners.clear();
+    this.earlyListeners.clear();
     this.watchers = 0;
     this.pending = [];
     this.pendingStart = 0;

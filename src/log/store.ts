@@ -79,6 +79,12 @@ export interface EventStore {
    */
   onShared?(listener: (sessionId: string, seq: number) => void): void;
   /**
+   * Cluster mode: the log of record may refuse what this node appended (fencing), so nothing is
+   * shown before it holds it (SessionLog.showOutputEarly is refused). Absent: an appended entry is
+   * lost only with this process.
+   */
+  readonly refusesAppends?: true;
+  /**
    * Entries with `since < seq <= upTo`, at most `limit`, only of `types` when given, stopping
    * after the entry whose size brings the total to `maxBytes` (so at least one is returned).
    */

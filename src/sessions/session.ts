@@ -493,6 +493,15 @@ export abstract class Session {
    */
   demand(): void {}
 
+  /**
+   * A viewer resumes at output byte `offset`, past what the log holds: a promise that settles once
+   * it may be there (then ask the log again), or undefined when it cannot come (the caller's error).
+   * Only terminal sessions whose log shows output before it is durable have such viewers.
+   */
+  outputComing(_offset: number): Promise<void> | undefined {
+    return undefined;
+  }
+
   /** Marks a session whose process is gone without an exit status (e.g. the gateway died under it). */
   markLost(reason: string): void {
     this.finish("lost", null, null, reason);

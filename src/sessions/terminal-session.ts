@@ -91,6 +91,7 @@ export class TerminalSession extends Session {
     if (holderPid !== null) {
       r.holder = { pid: holderPid, start: this.proc.holderStart, outputBase };
       this.acknowledgeCommits();
+      this.log.showOutputEarly();
     }
     if (r.pty)
       this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
@@ -170,11 +171,40 @@ export class TerminalSession extends Session {
       },
     });
     this.acknowledgeCommits();
+    this.log.showOutputEarly();
   }
 
   /** A restored held session not taken over yet is taken over now: a viewer, a keystroke or a stop needs it. */
   override demand(): void {
     if (this.proc === undefined) this.ctx.holders?.adoptions.now(this.id);
+  }
+
+  /**
+   * A viewer resumes past the durable output: it saw output shown early (SessionLog.showOutputEarly)
+   * whose commit is on its way, or which the holder gives this gateway again after a crash. Taken
+   * over now; settles once the log holds `offset`, the session ended, or after
+   * {@link EARLY_OUTPUT_WAIT_MS}. Undefined (past the end: the caller's error) without a holder,
+   * once ended, or past what a holder can keep.
+   */
+  override outputComing(offset: number): Promise<void> | undefined {
+    const log = this.log;
+    if (offset <= log.outputBytes || !this.running || this.record.holder == null) return undefined;
+    if (offset > log.outputBytes + HOLDER_KEEPS_MAX_BYTES) return undefined;
+    this.demand();
+    return new Promise((resolve) => {
+      const done = () => {
+        timer.cancel();
+        unsubscribe();
+        resolve();
+      };
+      const timer = this.ctx.clock.setTimeout(done, EARLY_OUTPUT_WAIT_MS);
+      const unsubscribe = log.subscribe(
+        () => {
+          if (log.outputBytes >= offset || !this.running) done();
+        },
+        { background: true },
+      );
+    });
   }
 
   /** Output bytes its holder keeps that this gateway has not acknowledged as committed (0 without a holder). */
@@ -473,6 +503,18 @@ export async function createTerminalSession(
  * past it gets the input refused: SHUTTING_DOWN to its sender, who sends it again).
  */
 export const DETACH_INPUT_WAIT_MS = 2_000;
+
+/**
+ * How long a viewer that resumes past the durable output waits for it (TerminalSession.outputComing):
+ * a commit takes milliseconds, a take-over's resend a few more; past it the `since` is refused.
+ */
+export const EARLY_OUTPUT_WAIT_MS = 2_000;
+
+/**
+ * The most output a holder keeps unacknowledged (native/holder.c: HOLD_MAX_BYTES, HOLD_TAIL_BYTES
+ * and one read): no viewer can have seen more past the durable output.
+ */
+export const HOLDER_KEEPS_MAX_BYTES = 8 * 1024 * 1024 + 1024 * 1024 + 64 * 1024;
 
 /** Resolves once `proc`'s input left this process, it cannot, or after `ms`. */
 function inputDeliveredWithin(proc: TerminalProcess, ms: number, clock: Clock): Promise<void> | void {

@@ -75,6 +75,31 @@ describe("SQLite event store: where and when commits happen", () => {
     }
   });
 
+  it("an urgent entry (held input) alone is committed before enqueue returns; queued beside others, with them at the end of the tick", async () => {
+    const store = new SqliteEventStore(join(tempDir(), "log.db"));
+    const commits = listen(store);
+    const urgent = (seq: number): StoredEntry => ({ ...event(seq, "input"), urgent: true });
+    try {
+      store.enqueue("s", urgent(1));
+      expect(commits).toEqual([{ durable: new Map([["s", 1]]), writes: 1 }]);
+      // Something else is queued this tick: one commit for both, at its end.
+      store.enqueue("t", event(1));
+      store.enqueue("s", urgent(2));
+      expect(commits).toHaveLength(1);
+      await endOfTick();
+      expect(commits[1]).toEqual({
+        durable: new Map([
+          ["s", 2],
+          ["t", 1],
+        ]),
+        writes: 2,
+      });
+      expect(store.readAfter("s", 0, 10).map((e) => e.seq)).toEqual([1, 2]);
+    } finally {
+      store.close();
+    }
+  });
+
   it("a cluster node's replica rows wait for company up to the linger, and go at the end of the tick once someone hurries them", async () => {
     const store = new SqliteEventStore(join(tempDir(), "log.db"));
     const commits = listen(store);

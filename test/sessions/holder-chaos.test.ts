@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
-import { connect } from "../../src/client/node.js";
+import { TerminalClient, connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
 import {
   CHAOS_AGENTS,
@@ -78,6 +78,26 @@ describe("session holders under a gateway that is killed and restarted", () => {
       onTestFinished(() => client.close());
       const seen = new Map<string, SessionEvent[]>(ids.map((id) => [id, []]));
       for (const id of ids) client.subscribe(id, { since: 0 }, (e) => seen.get(id)!.push(e));
+      // And one /ws/session viewer per terminal, by byte offset: it is shown output before its
+      // commit (a holder keeps it), so a byte it saw must be the byte the log ends up with.
+      const terminals = [ptyFlood, pipeFlood, typed].map((id) => {
+        const viewer = { id, bytes: [] as Buffer[], length: 0, gaps: [] as unknown[], failed: undefined as unknown };
+        const term = new TerminalClient({
+          url: gateway.url,
+          token: TEST_TOKEN,
+          session: id,
+          since: 0,
+          reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+        });
+        term.on("data", (d) => {
+          viewer.bytes.push(Buffer.from(d.bytes));
+          viewer.length += d.bytes.length;
+        });
+        term.on("gap", (gap) => viewer.gaps.push(gap));
+        term.done.catch((error: unknown) => (viewer.failed = error));
+        onTestFinished(() => term.close());
+        return viewer;
+      });
 
       // Lines typed into the reading shell; `confirmed` were answered 200 by a gateway.
       const confirmed: string[] = [];
@@ -162,6 +182,13 @@ describe("session holders under a gateway that is killed and restarted", () => {
       expectTypedOnce(file("typed"), confirmed, attempted);
 
       at("checking viewers");
+      // Each terminal viewer has the log's bytes: nothing missing, nothing it saw taken back.
+      for (const viewer of terminals) {
+        const log = await output(viewer.id);
+        await waitFor(() => viewer.length >= log.length || viewer.failed !== undefined, 15_000);
+        expect({ failed: viewer.failed, gaps: viewer.gaps }).toEqual({ failed: undefined, gaps: [] });
+        expect(Buffer.concat(viewer.bytes).equals(log), `the /ws/session viewer of ${viewer.id}`).toBe(true);
+      }
       // Each viewer got every event once, in order, up to the end of the log.
       for (const id of ids) {
         const head = (await stateOf(id))["head"] as number;

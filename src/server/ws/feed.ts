@@ -1,5 +1,6 @@
 import { FILTERED_SCAN_EVENTS } from "../../log/log-reader.js";
 import type { SessionLog } from "../../log/session-log.js";
+import type { StoredEntry } from "../../log/store.js";
 import type { LogEntry } from "../../log/types.js";
 import { isPublicError } from "../../protocol/errors.js";
 import type { CatchUpScheduler, CatchUpStep, TokenCatchUp } from "./catch-up.js";
@@ -44,6 +45,11 @@ export interface FeedOptions {
   types?: ReadonlySet<string> | undefined;
   hooks?: FeedHooks | undefined;
   pacing?: FeedPacing | undefined;
+  /**
+   * Live output is delivered as it is appended where the log shows it early (SessionLog.showOutputEarly):
+   * only for a consumer that resumes by byte offset (`/ws/session`) and takes output, exit and lost only.
+   */
+  early?: boolean | undefined;
 }
 
 /**
@@ -65,6 +71,10 @@ export class SessionFeed implements CatchUpStep {
   private readonly types: ReadonlySet<string> | undefined;
   private readonly hooks: FeedHooks;
   private readonly pacing: FeedPacing | undefined;
+  private readonly early: boolean;
+  private unsubscribeEarly: (() => void) | undefined;
+  /** With `early`: the output byte this feed has delivered up to (an early entry must start there). */
+  private outputEnd = 0;
 
   constructor(
     private readonly log: SessionLog,
@@ -78,6 +88,7 @@ export class SessionFeed implements CatchUpStep {
     this.types = options.types;
     this.hooks = options.hooks ?? {};
     this.pacing = options.pacing;
+    this.early = options.early === true;
   }
 
   /** The last seq delivered or skipped. */
@@ -146,16 +157,17 @@ export class SessionFeed implements CatchUpStep {
       return "more";
     }
     for (const e of read.entries) this.readBytes += e.size;
-    if (read.entries.length > 0) {
-      this.hooks.onDeliver?.(read.entries);
-      this.sink.deliver(read.entries, false);
-    }
+    if (read.entries.length > 0) this.deliver(read.entries, false);
     const examined = read.next - this._cursor;
     this._cursor = read.next;
     if (this._cursor >= this.log.head) {
       // Same tick as the read: nothing can be appended in between.
       this._mode = "live";
       this.unsubscribe = this.log.subscribe((entry) => this.onLive(entry));
+      if (this.early) {
+        this.outputEnd = this.log.outputBytes;
+        this.unsubscribeEarly ??= this.log.subscribeEarly((entry) => this.onEarly(entry));
+      }
       this.hooks.onJoin?.();
       return "wait";
     }
@@ -184,6 +196,8 @@ export class SessionFeed implements CatchUpStep {
     this.pacing?.share.forget(this);
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unsubscribeEarly?.();
+    this.unsubscribeEarly = undefined;
   }
 
   private onLive(entry: LogEntry): void {
@@ -205,8 +219,36 @@ export class SessionFeed implements CatchUpStep {
       return;
     }
     this._cursor = entry.seq;
-    const entries = [entry];
-    this.hooks.onDeliver?.(entries);
-    this.sink.deliver(entries, true);
+    this.deliver([entry], true);
   }
+
+  /**
+   * An output entry appended and not yet durable (see FeedOptions.early): delivered now only if it
+   * starts at the byte this feed reached and the sink has room. Otherwise it comes at its
+   * publication ({@link onLive}), which decides about catching up. Entries between the cursor and
+   * it are not output (types this feed passes over) or it would not start there.
+   */
+  private onEarly(entry: LogEntry): void {
+    if (this._mode !== "live" || entry.seq <= this._cursor) return;
+    if (this.types?.has(entry.type) === false || (entry as StoredEntry).outStart !== this.outputEnd) return;
+    const queued = this.sink.queuedBytes;
+    if (queued > 0 && queued + entry.size > this.budgetBytes) return;
+    this._cursor = entry.seq;
+    this.deliver([entry], true);
+  }
+
+  private deliver(entries: readonly LogEntry[], live: boolean): void {
+    if (this.early) this.outputEnd = outputEndOf(entries, this.outputEnd);
+    this.hooks.onDeliver?.(entries);
+    this.sink.deliver(entries, live);
+  }
+}
+
+/** The output byte after the last output entry of `entries` (`end` when none is output). */
+function outputEndOf(entries: readonly LogEntry[], end: number): number {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const outEnd = (entries[i] as StoredEntry).outEnd;
+    if (outEnd !== undefined) return outEnd;
+  }
+  return end;
 }

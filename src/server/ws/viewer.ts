@@ -157,6 +157,8 @@ export class Viewer {
       types: this.options.types,
       hooks: this.feedHooks,
       pacing: this.options.pacing,
+      // A viewer that resumes by byte offset may see output before it is durable, where the log shows it early.
+      early: this.output !== undefined,
     };
     try {
       this.feed = new SessionFeed(this.log, seq, this.sink, options);

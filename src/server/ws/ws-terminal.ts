@@ -95,6 +95,15 @@ export class TerminalEndpoint {
         this.upgrade({ req, socket, head, identity, session: current, since: offset, url, screen: false });
       });
     }
+    // Output this viewer saw before it was durable (held sessions): its commit, or a take-over's resend, first.
+    const coming = since === undefined ? undefined : session.outputComing(since);
+    if (coming !== undefined) {
+      return coming.then(() => {
+        if (socket.destroyed) return;
+        const current = sessionFor(this.core.sessions, identity, id, "see");
+        this.upgrade({ req, socket, head, identity, session: current, since, url, screen: false });
+      });
+    }
     this.upgrade({ req, socket, head, identity, session, since, url, screen: sinceRaw === "screen" });
     return undefined;
   }
