@@ -37,6 +37,12 @@ import type { AgentLogger } from "./logger.js";
  * AGENT_EXITED saying so.
  */
 export const ACP_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+/**
+ * Most `session/update`s kept while the gateway has not read the `session/new` answer naming
+ * their session (see AcpAdapter.unnamed); the rest are dropped, with a warning. Agents send one
+ * or two there (Claude Code its available commands).
+ */
+export const MAX_UNNAMED_UPDATES = 16;
 export interface AcpAdapterOptions {
   /** argv of the agent, e.g. `["gemini", "--acp"]`. */
   command: string[];
@@ -93,6 +99,14 @@ export class AcpAdapter implements AgentAdapter {
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
   private readonly choices = new AcpChoices();
+  /**
+   * Updates applied while no ACP session is named (undefined once one is). The wire applies an
+   * update as it is read, while the handshake learns the session from the `session/new` answer
+   * a few promise turns later: commands an agent sends right after that answer (as Claude Code
+   * does) can come first. Taken in order once it is named ({@link takeUnnamed}), before any
+   * later message (test/agents/acp-agent-state.test.ts, "keeps the commands an agent sends…").
+   */
+  private unnamed: { kept: unknown[]; dropped: number } | undefined = { kept: [], dropped: 0 };
   /** Held agents: the turn in flight as the record keeps it (acp-held-turn.ts). */
   private readonly heldTurn: AcpHeldTurn;
 
@@ -381,6 +395,7 @@ export class AcpAdapter implements AgentAdapter {
       state: this.state,
       resumeId: () => this.resumeId,
       lastUpdateAt: () => this.lastUpdateAt,
+      sessionNamed: () => this.takeUnnamed(),
       connect: (proc) => this.connect(proc),
       cancelPending: () => this.cancelPending(),
     });
@@ -545,8 +560,30 @@ export class AcpAdapter implements AgentAdapter {
     });
   }
 
+  /** The session is named: the updates kept meanwhile are applied, in the order they came. */
+  private takeUnnamed(): void {
+    const { kept, dropped } = this.unnamed ?? { kept: [], dropped: 0 };
+    this.unnamed = undefined;
+    if (dropped > 0) {
+      this.context.logger.warn(
+        { sessionId: this.context.sessionId, dropped, max: MAX_UNNAMED_UPDATES },
+        "session/updates sent before the ACP session was named dropped",
+      );
+    }
+    for (const params of kept) this.applyUpdate(params);
+  }
+
   private onUpdate(params: unknown): void {
     this.lastUpdateAt = this.context.clock.monotonic();
+    if (this.state.acpSessionId === undefined && this.unnamed !== undefined) {
+      if (this.unnamed.kept.length < MAX_UNNAMED_UPDATES) this.unnamed.kept.push(params);
+      else this.unnamed.dropped++;
+      return;
+    }
+    this.applyUpdate(params);
+  }
+
+  private applyUpdate(params: unknown): void {
     if (!isRecord(params) || params.sessionId !== this.state.acpSessionId) {
       this.context.logger.debug(
         { sessionId: this.context.sessionId },

@@ -52,6 +52,11 @@ export interface HandshakeOptions {
   /** The conversation a resume asked to load, read at each step (a resume may come during the start). */
   resumeId: () => string | undefined;
   state: HandshakeState;
+  /**
+   * Called in the tick `state.acpSessionId` comes to name a new session (`session/new`), after its
+   * opening state is logged: the updates for it applied before are taken then (acp-adapter.ts).
+   */
+  sessionNamed?: () => void;
 }
 
 export async function handshake(conn: ClientConnection, options: HandshakeOptions): Promise<void> {
@@ -109,6 +114,7 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
     const session = await step("session/new", conn.agent.request("session/new", { cwd: context.cwd, mcpServers: [] }));
     state.acpSessionId = session.sessionId;
     logOpeningState(context, state, session);
+    options.sessionNamed?.();
   }
   context.agentSessionOpened(state.acpSessionId!, cannotReload);
   context.logger.debug(

@@ -84,7 +84,7 @@ export class AcpHeldTurn {
         }
         if (this.answered.length > MAX_KEPT_ANSWERS) this.answered.shift();
         this.keep(this.heldRun);
-        this.options.turns?.flush();
+        if (this.options.turns?.flush() === true) this.ackRecorded();
       },
     });
   }
@@ -188,6 +188,22 @@ export class AcpHeldTurn {
       this.unacked.push({ offset: cursor.offset, seq: turns.appended() });
       this.ackDurable();
     });
+  }
+
+  /**
+   * The record just committed names {@link cursor}: the holder may forget stdout before it, and is
+   * told so before the prompt (or answer) recorded with it is released to the agent. Else, with
+   * the agent silent in its new turn, nothing acknowledged past the last turn's answer; a gateway
+   * killed then left that answer for the next one to re-read, which took it for the end of the
+   * turn in flight when it could not read the record (test/agents/held-agent-restart.test.ts,
+   * "drops what a turn of an unknown version says…").
+   */
+  private ackRecorded(): void {
+    const cursor = this.cursor;
+    if (cursor === undefined) return;
+    // Every cursor waiting for its record's commit is at or before this one.
+    this.unacked.length = 0;
+    this.options.proc()?.ackTo?.(cursor.offset);
   }
 
   /** Lets the holder forget stdout up to the newest cursor whose record is committed. */

@@ -49,6 +49,8 @@ export interface AcpStartOptions {
   connect: (proc: AgentChild) => { noise: AcpStdoutNoise; conn: ClientConnection };
   /** Tells the agent which requests nobody waits for any more (acp-close.ts). */
   cancelPending: () => Promise<void>;
+  /** See HandshakeOptions.sessionNamed. */
+  sessionNamed: () => void;
 }
 
 /** Starts the agent and runs the handshake; throws an {@link AcpStartError} saying why it failed. */
@@ -93,6 +95,7 @@ export async function startAcpAgent(options: AcpStartOptions): Promise<void> {
         resumeId: options.resumeId,
         replayed: () => replayOver(options),
         state: options.state,
+        sessionNamed: options.sessionNamed,
       }),
       timeout,
     ]);

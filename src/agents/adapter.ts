@@ -235,8 +235,8 @@ export interface TurnKeeper {
    * then, as the log holds events of the lines after it at seqs before its own.
    */
   replaying(): boolean;
-  /** Commits what is queued (the record saved last among it) before it returns. */
-  flush(): void;
+  /** Commits what is queued (the record saved last among it) before it returns; false when it could not. */
+  flush(): boolean;
   /** A request of the agent's answered before the restart was read again and not handled: what it logged is not expected again. */
   skipped(method: string): void;
   /** The log's newest appended seq. */

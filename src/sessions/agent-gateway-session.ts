@@ -247,12 +247,15 @@ export class AgentGatewaySession extends Session {
       published: () => this.log.head,
       replaying: () => this.replay?.caughtUp === false,
       flush: () => {
+        if (this.ctx.flush === undefined) return false;
         try {
-          this.ctx.flush?.();
+          this.ctx.flush();
+          return true;
         } catch (error) {
           // The disk refuses commits now (LOG_UNAVAILABLE for writers): the record stays queued and
           // the answer goes out anyway; a crash before the disk is back may see it answered again.
           logger?.warn({ sessionId: this.id, err: String(error) }, "turn record not committed before an answer");
+          return false;
         }
       },
       skipped: (method) => this.replay?.skip(LOGGED_BY_REQUEST[method]),

@@ -109,6 +109,9 @@ export class HeldAgentProcess implements AgentChild {
               this.holding--;
               if (id !== undefined) this.answered(chunk);
               hook.recorded(id, mark);
+              // What the record made durable is acknowledged before the input is released, not at
+              // the next turn of the loop: the holder forgets the turn before first (acp-held-turn.ts).
+              this.acknowledge();
               this.transport.commitInput(mark);
               callback();
             });

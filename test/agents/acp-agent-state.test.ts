@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -210,4 +210,40 @@ describe("an ACP agent's updates and state through the gateway", () => {
     expect(again.json.agentState).toEqual(expected);
     expect(await subscribedFrame(second.url, id)).toMatchObject({ op: "subscribed", agentState: expected });
   }, 60_000);
+
+  // The wire applies an update as it is read; the handshake names the session from the session/new
+  // answer a few promise turns later. Commands sent right after that answer were dropped when
+  // applied first (a loaded CI run of the test above); sent before it, they always are applied first.
+  it("keeps the commands an agent sends before the gateway has read its session/new answer, after the opening state (regression)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const created = await http.post("/v1/sessions", {
+      kind: "agent",
+      agent: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT, "--state", "--commands-first"] },
+    });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    const prompted = await http.post(`/v1/sessions/${id}/prompt`, { text: "hello" });
+    expect(prompted.status).toBe(202);
+    const log = await waitFor(
+      async () => {
+        const events = (await http.get(`/v1/sessions/${id}/events`)).json.events as Ev[];
+        return events.some((e) => e.type === "chat.final" && e.runId === prompted.json.runId) ? events : undefined;
+      },
+      15_000,
+      "the run's end",
+    );
+    const opening = log.filter((e) => e.type.startsWith("agent."));
+    expect(opening.map((e) => [e.type, e.runId])).toEqual([
+      ["agent.mode", undefined],
+      ["agent.config", undefined],
+      ["agent.commands", undefined],
+    ]);
+    const commands = [
+      { name: "review", description: "Review the diff", hint: "what to review" },
+      { name: "init", description: "Write AGENTS.md" },
+    ];
+    expect(opening[2]).toMatchObject({ commands });
+    expect((await http.get(`/v1/sessions/${id}`)).json.agentState.commands).toEqual(commands);
+  });
 });

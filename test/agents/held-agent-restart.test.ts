@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,6 +83,27 @@ function keptTurnOfAnotherVersion(dataDir: string, id: string): void {
   }
 }
 
+/**
+ * A gate for the scripted agent's `steps` op (a socket on 127.0.0.1): `socket` is set once the
+ * agent is in the turn, a line written lets it past a "wait", and `told` gathers the "passed N"
+ * lines it sends back once a step's output is written.
+ */
+async function stepsGate(): Promise<{ port: number; socket: () => Socket | undefined; told: () => string }> {
+  let socket: Socket | undefined;
+  let told = "";
+  const server = createServer((s) => {
+    socket = s;
+    s.setEncoding("utf8");
+    s.on("data", (data: string) => (told += data));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(async () => {
+    socket?.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { port: (server.address() as AddressInfo).port, socket: () => socket, told: () => told };
+}
+
 function expectContiguous(log: Ev[]): void {
   expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => log[0]!.seq + i));
 }
@@ -147,6 +170,39 @@ describe("an ACP agent under its holder across gateway restarts", () => {
     expect(
       log.filter((e) => e.runId === runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type)),
     ).toHaveLength(1);
+  }, 60_000);
+
+  // The agent is silent in its turn when the gateway dies, so only the recording of the prompt
+  // tells the holder to forget the turn before (acp-held-turn.ts): re-read, that turn's answer
+  // was taken for the end of this one, which then spoke outside any run or into the next one
+  // ("cancelledpid=…" in a loaded CI run of the test above).
+  it("drops what a turn of an unknown version says after the gateway died, and waits for its end before the next prompt (regression)", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const pid = await ask(http1, id, { op: "pid" });
+    const gate = await stepsGate();
+    const steps = ["wait", { say: "late words" }, "wait"];
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "steps", gate: gate.port, steps }) })
+    ).json.runId as string;
+    const socket = await waitFor(gate.socket, 15_000, "the agent in its turn");
+    await stop(first, "SIGKILL");
+    keptTurnOfAnotherVersion(dataDir, id);
+    // It speaks while no gateway runs, then waits again (until the next gateway's session/cancel).
+    socket.write("\n");
+    await waitFor(() => gate.told().includes("passed 1\n"), 15_000, "the late words written");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    expect((await runEnd(http2, id, runId)).type).toBe("chat.error");
+    expect(await ask(http2, id, { op: "pid" })).toBe(pid);
+    const log = await events(http2, id);
+    expectContiguous(log);
+    // Its prompt names them; nothing the agent said does.
+    const prompt = log.find((e) => e.type === "run.queued" && e.runId === runId);
+    expect(log.filter((e) => e !== prompt && JSON.stringify(e).includes("late words"))).toEqual([]);
   }, 60_000);
 
   // A tick the old process prints after the adapter let go of its output must not hold the
