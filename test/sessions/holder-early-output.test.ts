@@ -55,7 +55,9 @@ describe("output shown before its commit (held sessions)", () => {
     });
     expect(created.status, created.text).toBe(201);
     const { id } = created.json as { id: string };
-    onTestFinished(() => api(gw.url).del(`/v1/sessions/${id}`));
+    onTestFinished(async () => {
+      await api(gw.url).del(`/v1/sessions/${id}`);
+    });
 
     const client = await connect({ url: gw.url, token: TEST_TOKEN });
     onTestFinished(() => client.close());
@@ -67,7 +69,9 @@ describe("output shown before its commit (held sessions)", () => {
 
     // Another connection takes the log's write lock: no commit succeeds while it holds it.
     const lock = new Database(join(gw.dataDir, "switchboard.db"));
-    onTestFinished(() => lock.close());
+    onTestFinished(() => {
+      lock.close();
+    });
     lock.exec("BEGIN IMMEDIATE");
     // What was published before the lock reaches the subscriber first.
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -114,7 +118,9 @@ describe("output shown before its commit (held sessions)", () => {
     onTestFinished(() => gw.close());
     const created = await api(gw.url).post("/v1/sessions", { command: ["sh", "-c", "echo hi; sleep 30"], pty: true });
     const { id } = created.json as { id: string };
-    onTestFinished(() => api(gw.url).del(`/v1/sessions/${id}`));
+    onTestFinished(async () => {
+      await api(gw.url).del(`/v1/sessions/${id}`);
+    });
     await waitFor(async () => (await api(gw.url).get(`/v1/sessions/${id}`)).json.outputBytes > 0, 5_000, "hi");
     const viewer = terminalViewer(gw.url, id, 1_000);
     await waitFor(() => viewer.refused !== undefined || viewer.opened, 5_000, "an answer");
