@@ -384,8 +384,9 @@ export class GroupCommit {
     // A commit rewrites at least the leaf page it touched (and a page of output marks now and then);
     // output kept in files is not in the WAL.
     this.walBytes += taken.bytes - taken.fileBytes + this.pageSize;
-    this.checkpointSoon();
+    // Published first: a held key's commit reaches its holder before the checkpoint's timer is set.
     for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
+    this.checkpointSoon();
   }
 
   /**

@@ -291,7 +291,8 @@ export class TerminalSession extends Session {
     const unsubscribe = this.log.subscribe(
       (entry) => {
         if (entry.type === "input") this.proc?.commitInput(entry.seq);
-        if (queued) return;
+        // Only output moves what is acknowledged (no turn of the loop spent on the rest).
+        if (queued || entry.type !== "output") return;
         queued = true;
         setImmediate(ack);
       },
