@@ -1,4 +1,3 @@
-import { writeSync } from "node:fs";
 import { createConnection } from "node:net";
 import type { NetConnectOpts, OnReadOpts, Socket } from "node:net";
 import { constants as osConstants } from "node:os";
@@ -17,6 +16,7 @@ import {
 } from "./holder-protocol.js";
 import type { HolderFrame } from "./holder-protocol.js";
 import { checkHolderPeer } from "./holder-peer.js";
+import { writeNow } from "../system/socket-write-now.js";
 import type { PeerRefusal } from "./holder-peer.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
 
@@ -290,29 +290,11 @@ export class HolderTransport implements ProcessTransport {
   private send(bytes: Buffer): void {
     if (this.beforeHello !== undefined) this.beforeHello.push(bytes);
     else if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) {
-      const sent = this.writeNow(bytes);
+      const sent = writeNow(this.socket, bytes);
       if (sent === bytes.length) return this.checkFlushed();
       // A failed write left nothing in the kernel: only the connection's close follows.
       const rest = sent === 0 ? bytes : bytes.subarray(sent);
       this.socket.write(rest, (error) => (error === undefined || error === null ? this.checkFlushed() : undefined));
-    }
-  }
-
-  /**
-   * Writes what the kernel takes at once straight to the socket, when nothing waits in the
-   * stream before it (so the order holds); returns how many bytes. A key's input and its commit
-   * each cross here on the echo's path, and a stream write costs some 40 µs more than the call
-   * (docs/benchmarks.md, "Keystroke echo, hop by hop"). 0 when it cannot: the rest goes the
-   * stream's way, which reports a broken connection.
-   */
-  private writeNow(bytes: Buffer): number {
-    const fd = (this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (fd === undefined || fd < 0 || this.socket.writableLength > 0 || this.socket.connecting) return 0;
-    try {
-      return writeSync(fd, bytes);
-    } catch {
-      // EAGAIN (the socket's buffer is full), or the connection broke: the stream's write says which.
-      return 0;
     }
   }
 

@@ -1,5 +1,6 @@
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
+import type { Socket } from "node:net";
 import { holdEntry, releaseEntry } from "../../log/output-entry.js";
 import type { LogEntry } from "../../log/types.js";
 import { CLOSE_CODES, DEVICE_REVOKED_MESSAGE, LIMITS, textNestsDeeperThan } from "../../protocol/index.js";
@@ -17,6 +18,7 @@ import { BinaryFrame, memoryOf, releaseFrames } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { WireFrame, socketOf } from "./wire-frame.js";
 import { deflateOptions, deflates } from "./ws-deflate.js";
+import { writeNow } from "../../system/socket-write-now.js";
 
 /** Send options: a frame is text, also when it is handed over already encoded, unless it is a {@link BinaryFrame}. */
 const TEXT = { binary: false } as const;
@@ -68,6 +70,8 @@ export function controlLost(change: LeaseChange): {
 
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
+/** A message up to this size, with nothing in flight, is written into the kernel at once (system/socket-write-now.ts). */
+export const DIRECT_WRITE_MAX_BYTES = 16 * 1024;
 /**
  * The server pings every connection this often; two unanswered pings terminate it. Timed with
  * the gateway's clock, so tests can drive it with a ManualClock.
@@ -227,6 +231,13 @@ export class Outbox {
 
   private write(frame: Frame): void {
     if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
+    // A small message with nothing in flight (a key's echo): into the kernel at once, or the usual way.
+    if (frame instanceof WireFrame && this.inflight === 0 && frame.bytes.length <= DIRECT_WRITE_MAX_BYTES) {
+      const socket = deflates(this.ws) ? undefined : socketOf(this.ws);
+      const sent = socket === undefined ? 0 : writeNow(socket, frame.bytes);
+      if (sent === frame.bytes.length) return;
+      if (sent > 0) return this.writeRest(socket!, frame.bytes.subarray(sent));
+    }
     const size = frame instanceof WireFrame || frame instanceof BinaryFrame ? frame.bytes.length : frame.length;
     this.inflight += size;
     this.inflightFrames++;
@@ -255,6 +266,14 @@ export class Outbox {
       memory?.release();
       this.written(size, error);
     });
+  }
+
+  /** The part of a message {@link writeNow} left: after it, through the stream, counted as in flight. */
+  private writeRest(socket: Socket, rest: Uint8Array): void {
+    this.inflight += rest.length;
+    this.inflightFrames++;
+    this.share?.add(rest.length);
+    socket.write(rest, (error) => this.written(rest.length, error));
   }
 
   /** A write of `size` bytes completed (or failed). */
