@@ -86,6 +86,8 @@ export class SessionLog implements AppendableLog {
   /** Told of each output entry as it is appended, while output is shown early ({@link showOutputEarly}). */
   private readonly earlyListeners = new Set<LogListener>();
   private _earlyOutput = false;
+  /** Told the durable seq before what it made durable is published ({@link onDurable}). */
+  private durableHook: ((seq: number) => void) | undefined;
   /** Listeners that are not `background` (see {@link watched}). */
   private watchers = 0;
   private readonly onListenerError: (error: unknown) => void;
@@ -440,6 +442,15 @@ export class SessionLog implements AppendableLog {
     return true;
   }
 
+  /**
+   * Sets the one hook told the durable seq at each commit, before its entries are published (and
+   * the listeners that runs): a held session's input waits on it (TerminalSession, INPUT_COMMIT).
+   * Undefined removes it.
+   */
+  onDurable(hook: ((seq: number) => void) | undefined): void {
+    this.durableHook = hook;
+  }
+
   /** Whether appended output is given to {@link subscribeEarly}'s listeners before it is durable. */
   get earlyOutput(): boolean {
     return this._earlyOutput;
@@ -633,6 +644,13 @@ export class SessionLog implements AppendableLog {
   /** Called by the log manager after a group commit made entries up to `seq` durable: publishes them. */
   markDurable(seq: number): void {
     if (seq > this.durableSeq) this.durableSeq = seq;
+    if (this.durableHook !== undefined) {
+      try {
+        this.durableHook(this.durableSeq);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
     this.backlog.written(this.durableSeq);
     this.publish();
     this.enforceByteRetention();

@@ -288,6 +288,9 @@ export class TerminalSession extends Session {
       this.proc.acknowledge(offset);
     };
     this.stopAcks?.();
+    // Held input goes to the program once its record is durable: told before the publication's
+    // listeners run; published from a cluster's shared log (before the local commit), at publication.
+    this.log.onDurable((seq) => this.proc?.commitInput(seq));
     const unsubscribe = this.log.subscribe(
       (entry) => {
         if (entry.type === "input") this.proc?.commitInput(entry.seq);
@@ -299,6 +302,7 @@ export class TerminalSession extends Session {
       { background: true },
     );
     this.stopAcks = () => {
+      this.log.onDurable(undefined);
       unsubscribe();
       this.stopAcks = undefined;
     };
