@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { HOLDER_KEEPS_MAX_BYTES } from "../../src/sessions/terminal-session.js";
 import { H, HolderFrameReader, frame } from "../../src/sessions/holder-protocol.js";
 import type { HolderFrame } from "../../src/sessions/holder-protocol.js";
 
@@ -93,5 +95,17 @@ describe("the holder's frames", () => {
     header[0] = H.ERROR;
     header.writeUInt32LE(10 * 1024 * 1024, 1);
     expect(() => reader.push(header)).toThrow(/frame of 10485760 bytes/);
+  });
+
+  it("bounds a viewer's resume past the durable output by what the holder keeps (native/holder.c)", () => {
+    const source = readFileSync(new URL("../../native/holder.c", import.meta.url), "utf8");
+    // `#define NAME (8 * 1024 * 1024)`: the product of its factors.
+    const bytes = (name: string) =>
+      new RegExp(`#define ${name} \\(([\\d *]+)\\)`)
+        .exec(source)![1]!
+        .split("*")
+        .reduce((product, factor) => product * Number(factor), 1);
+    // Kept unacknowledged: HOLD_MAX_BYTES, HOLD_TAIL_BYTES after the exit, and one read.
+    expect(HOLDER_KEEPS_MAX_BYTES).toBe(bytes("HOLD_MAX_BYTES") + bytes("HOLD_TAIL_BYTES") + bytes("READ_BYTES"));
   });
 });
