@@ -42,11 +42,9 @@ const QUIET = [
   "test/cluster/adversary-regressions.test.ts",
   // 150 writer threads closed as they start, 4 s of its 14 s in waits: 27% of a core.
   "test/log/writer-thread-close.test.ts",
-  // Busier (38-99% of a core, children included), none timing-bound: with only the files above,
+  // Busier (38-66% of a core, children included), none timing-bound: with only the files above,
   // this lane ended some 350 s before the other two, and these shorten those by their time over
   // two (docs/benchmarks.md, "The test suite").
-  "test/screen/screen-programs.test.ts",
-  "test/cli/commands.test.ts",
   "test/server/disk-full.test.ts",
   "test/agents/held-agent-restart.test.ts",
   "test/server/sessions-http.test.ts",
