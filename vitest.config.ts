@@ -42,9 +42,9 @@ const QUIET = [
   "test/cluster/adversary-regressions.test.ts",
   // 150 writer threads closed as they start, 4 s of its 14 s in waits: 27% of a core.
   "test/log/writer-thread-close.test.ts",
-  // Busier (38-66% of a core, children included), none timing-bound: with only the files above,
-  // this lane ended some 350 s before the other two, and these shorten those by their time over
-  // two (docs/benchmarks.md, "The test suite").
+  // Busier (38-66% of a core, children included), none timing-bound: the files above leave this
+  // lane some 350 s shorter than the other two, and these shorten those by about their time over
+  // two. Busier files beside the workers slowed both (docs/benchmarks.md, "The test suite").
   "test/server/disk-full.test.ts",
   "test/agents/held-agent-restart.test.ts",
   "test/server/sessions-http.test.ts",
