@@ -451,14 +451,9 @@ export class SessionLog implements AppendableLog {
     this.durableHook = hook;
   }
 
-  /** Whether appended output is given to {@link subscribeEarly}'s listeners before it is durable. */
-  get earlyOutput(): boolean {
-    return this._earlyOutput;
-  }
-
   /**
    * Registers a listener told of each output entry as it is appended, before it is published
-   * (only while {@link earlyOutput}): for a viewer that resumes by byte offset, never by seq. The
+   * (only once {@link showOutputEarly} was called): for a viewer that resumes by byte offset, never by seq. The
    * same entry is published later as every entry is. Returns the function that removes it.
    */
   subscribeEarly(listener: LogListener): () => void {
