@@ -313,20 +313,25 @@ async function checkScenario(gw: Gateway, kind: "pipe" | "pty" | "stream", scena
 
 describe("resume at random points gives every client the producer's bytes", () => {
   let gw: Gateway;
+  /** Sessions under holders: their output reaches /ws/session before it is durable (SessionLog.showOutputEarly). */
+  let held: Gateway;
   const cleanups: Array<() => unknown> = [];
   beforeAll(async () => {
-    gw = await startTestGateway((fn) => cleanups.push(fn), { config: { limits: { connectionsPerToken: 2000 } } });
+    const limits = { connectionsPerToken: 2000 };
+    gw = await startTestGateway((fn) => cleanups.push(fn), { config: { limits } });
+    held = await startTestGateway((fn) => cleanups.push(fn), { config: { limits, sessions: { holders: true } } });
   });
   afterAll(async () => {
     for (const fn of cleanups.reverse()) await fn();
   });
 
-  for (const kind of ["pipe", "pty", "stream"] as const) {
+  for (const kind of ["pipe", "pty", "held pty", "stream"] as const) {
     it(`${kind} session, ${CLIENTS} concurrent clients over /v1/ws and /ws/session`, async () => {
       let reconnections = 0;
       const out = await fc.check(
         fc.asyncProperty(scenarioArb, async (scenario) => {
-          reconnections += await checkScenario(gw, kind, scenario);
+          reconnections +=
+            kind === "held pty" ? await checkScenario(held, "pty", scenario) : await checkScenario(gw, kind, scenario);
         }),
         { numRuns: RUNS, endOnFailure: true },
       );
