@@ -4,6 +4,7 @@ import type { StoredEntry } from "../../log/store.js";
 import type { LogEntry } from "../../log/types.js";
 import { isPublicError } from "../../protocol/errors.js";
 import type { CatchUpScheduler, CatchUpStep, TokenCatchUp } from "./catch-up.js";
+import { outputEnd } from "./screen-frame.js";
 import type { Sink } from "./sink.js";
 
 /** Entries and bytes read from the log per catch-up step. */
@@ -238,17 +239,8 @@ export class SessionFeed implements CatchUpStep {
   }
 
   private deliver(entries: readonly LogEntry[], live: boolean): void {
-    if (this.early) this.outputEnd = outputEndOf(entries, this.outputEnd);
+    if (this.early) this.outputEnd = outputEnd(entries, this.outputEnd);
     this.hooks.onDeliver?.(entries);
     this.sink.deliver(entries, live);
   }
-}
-
-/** The output byte after the last output entry of `entries` (`end` when none is output). */
-function outputEndOf(entries: readonly LogEntry[], end: number): number {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const outEnd = (entries[i] as StoredEntry).outEnd;
-    if (outEnd !== undefined) return outEnd;
-  }
-  return end;
 }
