@@ -38,7 +38,7 @@
 #define PROTO_MAJOR 1
 #endif
 #ifndef PROTO_MINOR
-#define PROTO_MINOR 1
+#define PROTO_MINOR 2
 #endif
 /* Unacknowledged output kept; past it the program's output is not read until a gateway acks. */
 #define HOLD_MAX_BYTES (8 * 1024 * 1024)
@@ -53,6 +53,11 @@
 #define INPUT_QUEUE_MAX (2 * 1024 * 1024)
 /* Held input chunks told apart (a gateway's marks); past it, a new chunk joins the newest. */
 #define HELD_INPUT_MAX 1024
+/* 1.2: input written at once whose record the holder keeps until the gateway's log has it (INPUT_NOW). */
+#define RECORDS_MAX 64
+#define RECORD_ACTOR_MAX 256
+/* A record's mark before a gateway placed it in its log's seqs (REMARK): never taken as recorded. */
+#define UNPLACED UINT64_MAX
 /* Changes of stream (stdout/stderr) held at once; past it, reading waits as for a full hold. */
 #define SEGMENTS_MAX 4096
 #define SPEC_MAX_BYTES (4 * 1024 * 1024)
@@ -66,10 +71,14 @@ enum {
   G_HELLO = 0x41, G_ACK = 0x42, G_INPUT = 0x43, G_INPUT_END = 0x44, G_RESIZE = 0x45, G_ABANDON = 0x46, G_DONE = 0x47,
   /* 1.1: input held until the gateway has its `input` event on record (mark = that event's seq) */
   G_INPUT_HELD = 0x48, G_INPUT_COMMIT = 0x49,
+  /* 1.2: input written at once, its record kept until committed; the seq given to records reported at HELLO */
+  G_INPUT_NOW = 0x4A, G_INPUT_REMARK = 0x4B,
 };
 
 struct segment { uint64_t end; uint8_t stream; };
 struct held_input { uint64_t mark; size_t bytes; };
+/* Input written before its `input` event was committed: who sent it (the actor's JSON) and how much. */
+struct input_record { uint64_t mark; uint32_t bytes; uint16_t len; unsigned char actor[RECORD_ACTOR_MAX]; };
 
 static struct {
   int pty;
@@ -96,6 +105,9 @@ static struct {
   struct held_input held[HELD_INPUT_MAX];
   size_t held_first, held_count;
   uint64_t input_taken; /* since the last INPUT_TAKEN frame */
+  /* Records of input written at once, oldest first: kept until a commit reaches their mark. */
+  struct input_record records[RECORDS_MAX];
+  size_t record_count;
   int input_closed_told;
   /* the gateway's connection */
   int cfd;
@@ -335,6 +347,30 @@ static void commit_input(uint64_t mark) {
   }
 }
 
+/* The gateway's log has its events up to `mark`: their records are no longer needed. */
+static void drop_records_to(uint64_t mark) {
+  size_t kept = 0;
+  for (size_t i = 0; i < h.record_count; i++)
+    if (h.records[i].mark > mark) {
+      if (kept != i) h.records[kept] = h.records[i];
+      kept++;
+    }
+  h.record_count = kept;
+}
+
+/* A new gateway: records its log lacks have no seq of its log yet (REMARK gives them one). */
+static void unplace_records(void) {
+  for (size_t i = 0; i < h.record_count; i++) h.records[i].mark = UNPLACED;
+}
+
+static void record_input(uint64_t mark, const unsigned char *actor, uint16_t len, uint32_t bytes) {
+  struct input_record *r = &h.records[h.record_count++];
+  r->mark = mark;
+  r->bytes = bytes;
+  r->len = len;
+  memcpy(r->actor, actor, len);
+}
+
 /* A new gateway: input still held was never recorded (the last gateway died first), so nobody gets it. */
 static void drop_held_input(void) {
   for (size_t i = 0; i < h.held_count; i++) h.inq_len -= h.held[(h.held_first + i) % HELD_INPUT_MAX].bytes;
@@ -385,8 +421,12 @@ static void handle_frame(uint8_t type, const unsigned char *p, uint32_t n) {
       h.sent = from;
       h.ready = 1;
       /* 1.1: the newest seq the gateway has on record; held input after it was never recorded. */
-      if (minor >= 1 && n >= 20) commit_input(get64(p + 12));
+      if (minor >= 1 && n >= 20) {
+        commit_input(get64(p + 12));
+        drop_records_to(get64(p + 12));
+      }
       drop_held_input();
+      unplace_records();
       return;
     }
     case G_ACK:
@@ -401,8 +441,32 @@ static void handle_frame(uint8_t type, const unsigned char *p, uint32_t n) {
       hold_input(get64(p), p + 8, n - 8);
       return;
     case G_INPUT_COMMIT:
-      if (n >= 8) commit_input(get64(p));
+      if (n >= 8) {
+        commit_input(get64(p));
+        drop_records_to(get64(p));
+      }
       return;
+    case G_INPUT_NOW: {
+      /* [mark u64][actor length u16][actor][data]: written at once, its record kept until committed. */
+      if (n < 10 || n < 10 + (uint32_t)get16(p + 8)) { send_error("short INPUT_NOW"); return; }
+      uint16_t len = get16(p + 8);
+      if (h.held_count > 0) { send_error("INPUT_NOW after held input"); return; }
+      if (len > RECORD_ACTOR_MAX || h.record_count == RECORDS_MAX) { send_error("INPUT_NOW past the holder's records"); return; }
+      uint32_t bytes = n - 10 - len;
+      if (queue_input(p + 10 + len, bytes)) {
+        h.inq_ready += bytes;
+        record_input(get64(p), p + 10, len, bytes);
+      }
+      return;
+    }
+    case G_INPUT_REMARK: {
+      /* The gateway appends the records it was told at HELLO from seq `first` on, in order. */
+      if (n < 8) { send_error("short INPUT_REMARK"); return; }
+      uint64_t next = get64(p);
+      for (size_t i = 0; i < h.record_count; i++)
+        if (h.records[i].mark == UNPLACED) h.records[i].mark = next++;
+      return;
+    }
     case G_INPUT_END:
       h.input_end_requested = 1;
       return;
@@ -426,22 +490,24 @@ static void handle_frame(uint8_t type, const unsigned char *p, uint32_t n) {
   }
 }
 
-static void read_connection(void) {
+/* Reads and handles what the gateway sent; 1 when it read bytes (more may wait). */
+static int read_connection(void) {
   ssize_t n = recv(h.cfd, h.ibuf + h.il, IN_FRAME_MAX + 5 - h.il, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) { drop_connection(); return; }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  if (n <= 0) { drop_connection(); return 0; }
   h.il += (size_t)n;
   size_t at = 0;
   while (h.cfd >= 0 && h.il - at >= 5) {
     uint32_t len = get32(h.ibuf + at + 1);
-    if (len > IN_FRAME_MAX) { drop_connection(); return; }
+    if (len > IN_FRAME_MAX) { drop_connection(); return 0; }
     if (h.il - at < 5 + (size_t)len) break;
     handle_frame(h.ibuf[at], h.ibuf + at + 5, len);
     at += 5 + len;
   }
-  if (h.cfd < 0) return;
+  if (h.cfd < 0) return 0;
   memmove(h.ibuf, h.ibuf + at, h.il - at);
   h.il -= at;
+  return 1;
 }
 
 static void accept_connection(int lfd) {
@@ -453,9 +519,14 @@ static void accept_connection(int lfd) {
     close(fd); /* only the gateway's uid may steer this session */
     return;
   }
-  drop_connection(); /* a newer gateway replaces an older one */
+  /* A newer gateway replaces an older one; what the older one sent before it died is read first
+     (a REMARK, records it committed): the kernel keeps it after its death. */
+  while (h.cfd >= 0 && read_connection()) {}
+  drop_connection();
   h.cfd = fd;
-  unsigned char *p = frame(H_HELLO, 32);
+  size_t records_len = 4;
+  for (size_t i = 0; i < h.record_count; i++) records_len += 14 + h.records[i].len;
+  unsigned char *p = frame(H_HELLO, (uint32_t)(32 + records_len));
   put16(p, PROTO_MAJOR);
   put16(p + 2, PROTO_MINOR);
   put32(p + 4, (uint32_t)getpid());
@@ -466,6 +537,17 @@ static void accept_connection(int lfd) {
   p[15] = 0;
   put64(p + 16, h.base);
   put64(p + 24, h.base + h.len);
+  /* 1.2: the records of input written at once that no gateway has told committed. */
+  unsigned char *r = p + 32;
+  put32(r, (uint32_t)h.record_count);
+  r += 4;
+  for (size_t i = 0; i < h.record_count; i++) {
+    put64(r, h.records[i].mark);
+    put32(r + 8, h.records[i].bytes);
+    put16(r + 12, h.records[i].len);
+    memcpy(r + 14, h.records[i].actor, h.records[i].len);
+    r += 14 + h.records[i].len;
+  }
 }
 
 /* ---- the spec and the program ---- */
@@ -626,7 +708,7 @@ static int run(int lfd) {
         if (r < 0) end_stream(s);
       }
     if (ip >= 0 && p[ip].revents) write_input();
-    if (ic >= 0 && h.cfd >= 0 && (p[ic].revents & (POLLIN | POLLHUP | POLLERR))) read_connection();
+    if (ic >= 0 && h.cfd >= 0 && (p[ic].revents & (POLLIN | POLLHUP | POLLERR))) (void)read_connection();
     if (h.input_end_requested || h.inq_ready > 0) write_input();
     if (p[il].revents & POLLIN) accept_connection(lfd);
     check_orphan();

@@ -11,8 +11,12 @@ import { InternalError } from "../protocol/errors.js";
 
 /** A holder of another major version is not adopted (its session is listed, its process left running). */
 export const HOLDER_PROTOCOL_MAJOR = 1;
-/** 1.1: input is held by the holder until the gateway commits its `input` event (INPUT_HELD, INPUT_COMMIT). */
-export const HOLDER_PROTOCOL_MINOR = 1;
+/**
+ * 1.1: input is held by the holder until the gateway commits its `input` event (INPUT_HELD, INPUT_COMMIT).
+ * 1.2: input may be written at once while the holder keeps its record until that commit, and
+ * reports the records no gateway committed at HELLO (INPUT_NOW, INPUT_REMARK).
+ */
+export const HOLDER_PROTOCOL_MINOR = 2;
 
 /** From the holder. */
 export const H = {
@@ -38,7 +42,17 @@ export const G = {
   INPUT_HELD: 0x48,
   /** 1.1: the gateway's log is committed up to this seq. */
   INPUT_COMMIT: 0x49,
+  /** 1.2: input written at once, with its `input` event's seq and actor: the holder keeps that record until the seq is committed. */
+  INPUT_NOW: 0x4a,
+  /** 1.2: the records this gateway was told at HELLO get seqs from this one on, in order (it appends their events now). */
+  INPUT_REMARK: 0x4b,
 } as const;
+
+/** Records of input written at once a holder keeps (native/holder.c RECORDS_MAX, RECORD_ACTOR_MAX). */
+export const HOLDER_RECORDS_MAX = 64;
+export const HOLDER_RECORD_ACTOR_MAX_BYTES = 256;
+/** Largest input sent as INPUT_NOW: more goes held (INPUT_HELD), in pieces. */
+export const INPUT_NOW_MAX_BYTES = 64 * 1024;
 
 const HEADER_BYTES = 5;
 /** OUTPUT's payload starts with the stream (u8) and the offset of its first byte (u64). */
@@ -60,6 +74,18 @@ export interface HolderHello {
   /** The oldest output byte it still keeps, and the offset after the newest. */
   keptFrom: number;
   end: number;
+  /**
+   * 1.2: input written at once whose commit no gateway told the holder, oldest first: its event's
+   * seq in the gateway's log that sent it (`mark`; Infinity once a later gateway's HELLO unplaced
+   * it), its length, and who sent it (the actor's JSON).
+   */
+  records: InputRecord[];
+}
+
+export interface InputRecord {
+  mark: number;
+  bytes: number;
+  by: Uint8Array;
 }
 
 /** A frame from the holder, decoded; OUTPUT comes as pieces (see {@link HolderFrameReader}). */
@@ -107,6 +133,22 @@ export function inputCommitFrame(seq: number): Buffer {
   const p = Buffer.alloc(8);
   p.writeBigUInt64LE(BigInt(seq));
   return frame(G.INPUT_COMMIT, p);
+}
+
+/** Input written at once; the holder keeps `by` (an actor's JSON, ≤ {@link HOLDER_RECORD_ACTOR_MAX_BYTES}) until `seq` is committed. */
+export function inputNowFrame(seq: number, by: Uint8Array, data: Uint8Array): Buffer {
+  const p = Buffer.allocUnsafe(10 + by.length + data.length);
+  p.writeBigUInt64LE(BigInt(seq), 0);
+  p.writeUInt16LE(by.length, 8);
+  p.set(by, 10);
+  p.set(data, 10 + by.length);
+  return frame(G.INPUT_NOW, p);
+}
+
+export function inputRemarkFrame(first: number): Buffer {
+  const p = Buffer.alloc(8);
+  p.writeBigUInt64LE(BigInt(first));
+  return frame(G.INPUT_REMARK, p);
 }
 
 export function ackFrame(offset: number): Buffer {
@@ -195,6 +237,27 @@ export class HolderFrameReader {
   }
 }
 
+const UNPLACED = 0xffff_ffff_ffff_ffffn;
+
+function decodeRecords(p: Buffer): InputRecord[] {
+  const count = p.readUInt32LE(32);
+  const records: InputRecord[] = [];
+  let at = 36;
+  for (let i = 0; i < count; i++) {
+    if (at + 14 > p.length) throw new InternalError("holder: short HELLO records");
+    const mark = p.readBigUInt64LE(at);
+    const length = p.readUInt16LE(at + 12);
+    if (at + 14 + length > p.length) throw new InternalError("holder: short HELLO record");
+    records.push({
+      mark: mark === UNPLACED ? Infinity : Number(mark),
+      bytes: p.readUInt32LE(at + 8),
+      by: Uint8Array.from(p.subarray(at + 14, at + 14 + length)),
+    });
+    at += 14 + length;
+  }
+  return records;
+}
+
 function decodeSmall(type: number, p: Buffer): HolderFrame {
   switch (type) {
     case H.HELLO:
@@ -211,6 +274,7 @@ function decodeSmall(type: number, p: Buffer): HolderFrame {
           outputEnded: p[14] === 1,
           keptFrom: Number(p.readBigUInt64LE(16)),
           end: Number(p.readBigUInt64LE(24)),
+          records: p.readUInt16LE(2) >= 2 && p.length >= 36 ? decodeRecords(p) : [],
         },
       };
     case H.CHILD_EXIT: {

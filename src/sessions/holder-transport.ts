@@ -10,15 +10,31 @@ import {
   ackFrame,
   frame,
   helloFrame,
+  HOLDER_RECORDS_MAX,
+  HOLDER_RECORD_ACTOR_MAX_BYTES,
+  INPUT_NOW_MAX_BYTES,
   inputCommitFrame,
   inputHeldFrame,
+  inputNowFrame,
+  inputRemarkFrame,
   resizeFrame,
 } from "./holder-protocol.js";
-import type { HolderFrame } from "./holder-protocol.js";
+import type { HolderFrame, InputRecord } from "./holder-protocol.js";
 import { checkHolderPeer } from "./holder-peer.js";
 import { writeNow } from "../system/socket-write-now.js";
 import type { PeerRefusal } from "./holder-peer.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
+
+/**
+ * Where a held session's input written at once is recorded (TerminalSession): input a holder
+ * wrote before a gateway's crash and no gateway committed is appended by the next one.
+ */
+export interface LateInputRecorder {
+  /** The seq the next event appended to the session's log gets. */
+  nextSeq(): number;
+  /** Appends an `input` event for each, in order, from {@link nextSeq} on. `by`: the actor's JSON. */
+  record(inputs: ReadonlyArray<{ by: Uint8Array; bytes: number }>): void;
+}
 
 /** ^D, what a terminal sends to end its input (as pty-process.ts). */
 const EOF_KEY = Uint8Array.of(0x04);
@@ -76,6 +92,16 @@ export class HolderTransport implements ProcessTransport {
   private heldMark = 0;
   private toldCommitted = 0;
   private committed = 0;
+  /** The newest mark sent with INPUT_HELD: input written at once waits until the holder released it all. */
+  private holdMark = 0;
+  /** Where input written at once is recorded; without one, all input is held until committed. */
+  private recorder: LateInputRecorder | undefined;
+  /** Marks of input written at once whose commit the holder was not told: it keeps their records. */
+  private records: number[] = [];
+  /** Records the holder reported at HELLO that this gateway's log lacks, until appended (see {@link placeRecords}). */
+  private unrecorded: InputRecord[] | null = null;
+  /** Such records reported before a recorder was set: the holder keeps them unplaced meanwhile. */
+  private reported: InputRecord[] | null = null;
   /** A pipe's end of input waits for this mark's commit, as its input does. */
   private endAfter: number | null = null;
   private inputClosed = false;
@@ -149,13 +175,79 @@ export class HolderTransport implements ProcessTransport {
    * once {@link commitInput} reaches `mark`, so a crash before the commit never delivers
    * input that has no record (docs/architecture.md, "Session holders").
    */
-  write(data: Uint8Array, mark?: number): void {
-    if (data.length === 0) return;
+  write(data: Uint8Array, mark?: number, by?: Uint8Array): boolean {
+    if (data.length === 0) return false;
     if (this.inputClosed) throw this.inputClosedError();
     this.sentInput += data.length;
     this.lineStart = data[data.length - 1] === 0x0d || data[data.length - 1] === 0x0a;
     if (this.holderMinor === null) this.early.push({ data: Uint8Array.from(data), mark });
-    else this.sendInput(data, mark);
+    else if (mark !== undefined && by !== undefined && this.writesAtOnce(data, mark, by)) {
+      this.send(inputNowFrame(mark, by, data));
+      this.records.push(mark);
+      this.heldMark = mark;
+      return true;
+    } else this.sendInput(data, mark);
+    return false;
+  }
+
+  /**
+   * Sets where input written at once is recorded: from then on a 1.2 holder writes input as it
+   * comes and keeps its record until the commit (INPUT_NOW), and records it reported at HELLO
+   * are appended here. Only for a log that never refuses an append (not a cluster's).
+   */
+  recordInputLate(recorder: LateInputRecorder): void {
+    this.recorder = recorder;
+    if (this.reported === null) return;
+    this.unrecorded = this.reported;
+    this.reported = null;
+    this.placeRecords();
+  }
+
+  /**
+   * Whether this input may go to the program before its event is committed: the holder keeps
+   * its record until then (and reports it to the next gateway after a crash). Not while held
+   * input waits for its commit (the order of the two), nor past the holder's records.
+   */
+  private writesAtOnce(data: Uint8Array, mark: number, by: Uint8Array): boolean {
+    return (
+      this.recorder !== undefined &&
+      this.holderMinor !== null &&
+      this.holderMinor >= 2 &&
+      this.unrecorded === null &&
+      this.holdMark <= this.toldCommitted &&
+      this.records.length < HOLDER_RECORDS_MAX &&
+      by.length <= HOLDER_RECORD_ACTOR_MAX_BYTES &&
+      data.length <= INPUT_NOW_MAX_BYTES &&
+      mark > this.heldMark
+    );
+  }
+
+  /**
+   * Appends the records the holder reported at HELLO that this log lacks, at the seqs INPUT_REMARK
+   * gives them. That frame is in the kernel before they are appended (so before their commit):
+   * a crash after the commit leaves the holder knowing their new seqs, and a third gateway does
+   * not record them twice. While it waits in this process, no commit is told (it could drop
+   * records under a REMARK sent again).
+   */
+  private placeRecords(): void {
+    const inputs = this.unrecorded;
+    const recorder = this.recorder;
+    if (inputs === null || recorder === undefined || this.letGo || this.ended || !this.socket.writable) return;
+    const first = recorder.nextSeq();
+    this.send(inputRemarkFrame(first));
+    if (this.socket.writableLength > 0) {
+      this.socket.once("drain", () => this.placeRecords());
+      return;
+    }
+    this.unrecorded = null;
+    recorder.record(inputs.map((r) => ({ by: r.by, bytes: r.bytes })));
+    for (let i = 0; i < inputs.length; i++) this.records.push(first + i);
+    this.heldMark = Math.max(this.heldMark, first + inputs.length - 1);
+    if (this.committed > this.toldCommitted) {
+      const seq = this.committed;
+      this.committed = 0;
+      this.commitInput(seq);
+    }
   }
 
   endInput(mark?: number): void {
@@ -170,10 +262,13 @@ export class HolderTransport implements ProcessTransport {
   commitInput(seq: number): void {
     if (seq <= this.committed) return;
     this.committed = seq;
-    if (this.holderMinor === null) return;
+    if (this.holderMinor === null || this.unrecorded !== null) return;
     if (this.heldMark > this.toldCommitted) {
       this.send(inputCommitFrame(seq));
       this.toldCommitted = seq;
+      let told = 0;
+      while (told < this.records.length && this.records[told]! <= seq) told++;
+      if (told > 0) this.records.splice(0, told);
     }
     if (this.endAfter !== null && seq >= this.endAfter) {
       this.endAfter = null;
@@ -191,7 +286,7 @@ export class HolderTransport implements ProcessTransport {
       const piece = data.subarray(at, at + HOLDER_INPUT_FRAME_MAX_BYTES);
       this.send(held ? inputHeldFrame(mark, piece) : frame(G.INPUT, piece));
     }
-    if (held) this.heldMark = mark;
+    if (held) this.heldMark = this.holdMark = mark;
   }
 
   resize(cols: number, rows: number): void {
@@ -392,6 +487,8 @@ export class HolderTransport implements ProcessTransport {
           this.acked = f.hello.keptFrom;
           this.hello(helloFrame(f.hello.keptFrom, this.options.committedSeq));
         }
+        // Input the holder wrote that no gateway committed: recorded here (before anything else is sent).
+        this.takeRecords(f.hello.records);
         for (const item of this.early.splice(0)) {
           if ("end" in item) this.endInput(item.mark);
           else this.sendInput(item.data, item.mark);
@@ -443,6 +540,23 @@ export class HolderTransport implements ProcessTransport {
       case "unknown":
         return;
     }
+  }
+
+  /**
+   * The holder's records at HELLO: those up to the seq this log had when the gateway started
+   * were committed by the last gateway (the HELLO sent says so, and the holder drops them); the
+   * rest are this log's to append ({@link placeRecords}). A record's place is counted against the
+   * holder's room until told committed.
+   */
+  private takeRecords(records: readonly InputRecord[]): void {
+    const unrecorded = records.filter((r) => r.mark > this.options.committedSeq);
+    if (unrecorded.length === 0) return;
+    if (this.recorder === undefined) {
+      this.reported = unrecorded;
+      return;
+    }
+    this.unrecorded = unrecorded;
+    this.placeRecords();
   }
 
   private fail(reason: string, options: { leaveRunning?: boolean } = {}): void {

@@ -66,8 +66,8 @@ export interface ProcessTransport {
   readonly pid: number;
   /** Bytes written but not yet taken by the process. */
   readonly pendingInputBytes: number;
-  /** `mark`: see `TerminalProcess.write` (held processes only). */
-  write(data: Uint8Array, mark?: number): void;
+  /** `mark`, `by` and the answer: see `TerminalProcess.write` (held processes only). */
+  write(data: Uint8Array, mark?: number, by?: Uint8Array): boolean | void;
   /** See `TerminalProcess.endInput` (terminal-process.ts). */
   endInput(mark?: number): void;
   /** PTY only; the lifecycle refuses it for pipes. */

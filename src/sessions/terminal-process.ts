@@ -14,6 +14,7 @@ import {
   signalProcess,
 } from "./processes.js";
 import { HolderTransport } from "./holder-transport.js";
+import type { LateInputRecorder } from "./holder-transport.js";
 import type { PeerRefusal } from "./holder-peer.js";
 import type { Holders, Launched } from "./holders.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM, openPtyTransport } from "./pty-process.js";
@@ -112,9 +113,13 @@ export interface TerminalProcess {
    * Sends input (a string is UTF-8). Throws SESSION_NOT_RUNNING after the process exited,
    * INPUT_CLOSED when a pipe process closed its stdin (or `endInput` did), RATE_LIMITED when too
    * much input is pending. Held, `mark` is the seq of the input's event: the holder gives it to
-   * the program only once {@link commitInput} reaches it.
+   * the program only once {@link commitInput} reaches it, unless a recorder is set
+   * ({@link recordInputLate}) and `by` (the actor's JSON) is given: then a 1.2 holder writes it at
+   * once and keeps its record until that commit (true).
    */
-  write(data: Uint8Array | string, mark?: number): void;
+  write(data: Uint8Array | string, mark?: number, by?: Uint8Array): boolean;
+  /** Held: where input written at once is recorded (see HolderTransport.recordInputLate); ignored otherwise. */
+  recordInputLate(recorder: LateInputRecorder): void;
   /**
    * Ends the input, as a terminal's ^D does: a pipe's stdin is closed (later writes answer
    * INPUT_CLOSED); a PTY gets ^D (EOF for a program reading a line, at a line's start).
@@ -406,10 +411,14 @@ class ManagedProcess implements TerminalProcess {
     return this.transport.pid;
   }
 
-  write(data: Uint8Array | string, mark?: number): void {
+  recordInputLate(recorder: LateInputRecorder): void {
+    if (this.transport instanceof HolderTransport && !this.disposed) this.transport.recordInputLate(recorder);
+  }
+
+  write(data: Uint8Array | string, mark?: number, by?: Uint8Array): boolean {
     if (this.childExit !== null || this.disposed) throw notRunning(this.pid);
     const bytes = typeof data === "string" ? ENCODER.encode(data) : data;
-    if (bytes.length === 0) return;
+    if (bytes.length === 0) return false;
     const pending = this.transport.pendingInputBytes;
     if (pending + bytes.length > MAX_PENDING_INPUT_BYTES) {
       throw new SwitchboardError(
@@ -417,7 +426,7 @@ class ManagedProcess implements TerminalProcess {
         `the process is not reading its input: ${pending} bytes pending (limit ${MAX_PENDING_INPUT_BYTES})`,
       );
     }
-    this.transport.write(bytes, mark);
+    return this.transport.write(bytes, mark, by) === true;
   }
 
   endInput(mark?: number): void {

@@ -5,7 +5,8 @@ import { OutputCoalescer } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, CreateTerminalSession, OutputStream, SessionWorktree, SignalName } from "../protocol/index.js";
+import { Actor } from "../protocol/index.js";
+import type { CreateTerminalSession, OutputStream, SessionWorktree, SignalName } from "../protocol/index.js";
 import { Session, wrongKind } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -22,6 +23,7 @@ import {
 } from "./terminal-process.js";
 import type { TerminalExit } from "./process-transport.js";
 import type { TerminalProcess } from "./terminal-process.js";
+import type { LateInputRecorder } from "./holder-transport.js";
 
 /**
  * A process in a pipe or PTY, its output coalesced into `output` events (docs/architecture.md, guarantee 3: `exit`
@@ -91,7 +93,7 @@ export class TerminalSession extends Session {
     if (holderPid !== null) {
       r.holder = { pid: holderPid, start: this.proc.holderStart, outputBase };
       this.acknowledgeCommits();
-      this.log.showOutputEarly();
+      if (this.log.showOutputEarly()) this.proc.recordInputLate(this.lateInputRecorder());
     }
     if (r.pty)
       this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
@@ -171,7 +173,20 @@ export class TerminalSession extends Session {
       },
     });
     this.acknowledgeCommits();
-    this.log.showOutputEarly();
+    if (this.log.showOutputEarly()) this.proc.recordInputLate(this.lateInputRecorder());
+  }
+
+  /**
+   * Where input its holder writes at once is recorded: the `input` events of what a holder wrote
+   * and no gateway committed (a crash) are appended when it is taken over (HolderTransport).
+   */
+  private lateInputRecorder(): LateInputRecorder {
+    return {
+      nextSeq: () => this.log.appendedHead + 1,
+      record: (inputs) => {
+        for (const input of inputs) this.log.append({ type: "input", by: recordedActor(input.by), bytes: input.bytes });
+      },
+    };
   }
 
   /** A restored held session not taken over yet is taken over now: a viewer, a keystroke or a stop needs it. */
@@ -394,10 +409,11 @@ export class TerminalSession extends Session {
     if (this.inputEnded) {
       throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
     }
-    // Held, the holder gives the input to the program only once this seq is committed: a crash
-    // in between never delivers input without its record (docs/architecture.md, "Session holders").
+    // Held, the holder writes the input at once and keeps its record until this seq is committed,
+    // or (1.1 holders, eof, past the holder's room) holds the input until then: either way no
+    // input reaches the program without its record (docs/architecture.md, "Session holders").
     const seq = this.log.appendedHead + 1;
-    this.proc!.write(data, seq);
+    const atOnce = this.proc!.write(data, seq, eof ? undefined : this.actorJson(by));
     if (eof) {
       this.proc!.endInput(seq);
       // A pipe's stdin is closed for good; a PTY's ^D only ends one read, so it may take more.
@@ -408,11 +424,26 @@ export class TerminalSession extends Session {
     // Its answer waits until the input left this process too: a take-over keeps what it is given
     // before its holder's HELLO in memory, which a kill -9 would lose (undefined once greeted).
     const delivered = this.proc!.inputDelivered();
-    this.log.append(event, { urgent: this.proc!.holderPid !== null, ...(delivered ? { until: delivered } : {}) });
+    this.log.append(event, {
+      urgent: this.proc!.holderPid !== null && !atOnce,
+      ...(delivered ? { until: delivered } : {}),
+    });
     this.touch();
     // Whoever types has seen it.
     this.clearAttention(by);
   }
+
+  /** `by` as the holder keeps it with input written at once (the last one's JSON reused: a connection types as one actor). */
+  private actorJson(by: Actor): Uint8Array {
+    if (by !== this.lastActor) {
+      this.lastActor = by;
+      this.lastActorJson = Buffer.from(JSON.stringify(by));
+    }
+    return this.lastActorJson;
+  }
+
+  private lastActor: Actor | undefined;
+  private lastActorJson: Uint8Array = new Uint8Array(0);
 
   signal(signal: SignalName, by: Actor): void {
     // Taken over first: a holder found gone then makes the session lost, and this refused.
@@ -534,4 +565,15 @@ function inputDeliveredWithin(proc: TerminalProcess, ms: number, clock: Clock): 
     // Refused: the connection ended, and the let-go that follows has nothing left to send.
     delivered.then(done, done);
   });
+}
+
+/** The actor a holder kept with input it wrote at once; one that does not parse is named as unknown. */
+function recordedActor(json: Uint8Array): Actor {
+  try {
+    const parsed = Actor.safeParse(JSON.parse(Buffer.from(json).toString("utf8")));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // Not JSON: named as unknown below.
+  }
+  return { name: "unknown", role: "system" };
 }

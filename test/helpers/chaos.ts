@@ -149,6 +149,27 @@ export function expectTypedOnce(path: string, confirmed: readonly string[], atte
 }
 
 /**
+ * Input is delivered and recorded, or neither, whatever the crashes: the `input` events of a
+ * session typed one line per request (`line\r`) are, in order, the lines its program wrote to
+ * `path` as `got:line` (their lengths: an event records who sent how many bytes, not the bytes).
+ */
+export function expectInputRecorded(
+  events: ReadonlyArray<{ type: string; bytes?: unknown; by?: unknown }>,
+  path: string,
+): void {
+  const got = readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("got:"))
+    .map((l) => l.length - "got:".length + 1);
+  const inputs = events.filter((e) => e.type === "input");
+  expect(
+    inputs.map((e) => e.bytes),
+    "the input events' sizes are the lines the program got",
+  ).toEqual(got);
+  for (const e of inputs) expect((e.by as { name?: string }).name).not.toBe("unknown");
+}
+
+/**
  * What one viewer got of a session: every seq once, in order from 1, no `lost`; and, for a
  * session whose output is its whole story (`logged` given), that output equal to the log's.
  */

@@ -6,6 +6,7 @@ import type { SessionEvent } from "../../src/client/node.js";
 import {
   CHAOS_AGENTS,
   expectLogsEqualFiles,
+  expectInputRecorded,
   expectTypedOnce,
   expectViewerSawLog,
   flood,
@@ -195,6 +196,8 @@ describe("session holders under a gateway that is killed and restarted", () => {
         await waitFor(() => (seen.get(id)!.at(-1)?.seq ?? 0) >= head, 15_000);
         await expectViewerSawLog(seen.get(id)!, id === agent ? undefined : () => output(id));
       }
+      // Every line the shell got has its one `input` event, and no event names a line it did not get.
+      expectInputRecorded(seen.get(typed)!, file("typed"));
       for (const id of [typed, idle, agent]) await http().del(`/v1/sessions/${id}`);
     },
     CHAOS_TEST_MS,

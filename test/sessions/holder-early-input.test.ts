@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { procStat } from "../../src/sessions/processes.js";
 import { api } from "../helpers/gateway.js";
@@ -109,6 +110,84 @@ describe("input given to a take-over before its holder's HELLO", () => {
       const fourth = await serveInChild({ dataDir, holders: true });
       await type(fourth, "after-3");
       expect(read()).toBe("ready-0\nline-1\nline-2\nafter-3\n");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "is written at once while the log cannot commit, and recorded once by the next gateway after a kill -9 (and not again by a third)",
+    async () => {
+      // The holder writes input as it comes and keeps its record until the commit (protocol 1.2):
+      // with the log's file locked by another connection, the line reaches the program though
+      // nothing commits; the gateway dies; the next one appends the event its holder reported.
+      const dir = tempDir("switchboard-late-");
+      const dataDir = join(dir, "data");
+      const typed = join(dir, "typed");
+      const read = () => {
+        try {
+          return readFileSync(typed, "utf8");
+        } catch {
+          // Not written yet.
+          return "";
+        }
+      };
+      const first = await serveInChild({ dataDir, holders: true });
+      const created = await api(first.url).post("/v1/sessions", {
+        command: ["sh", "-c", `stty -echo; exec cat >> ${typed}`],
+        pty: true,
+      });
+      expect(created.status, created.text).toBe(201);
+      const { id, pid } = created.json as { id: string; pid: number };
+      onTestFinished(() => {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      });
+      const ready = await api(first.url).post(`/v1/sessions/${id}/input`, { data: "ready-0\n" });
+      expect(ready.status, ready.text).toBe(200);
+
+      const lock = new Database(join(dataDir, "switchboard.db"));
+      onTestFinished(() => {
+        lock.close();
+      });
+      lock.exec("BEGIN IMMEDIATE");
+      // Never answered: its event cannot commit before the gateway dies.
+      void api(first.url)
+        .post(`/v1/sessions/${id}/input`, { data: "while-locked\n" })
+        .catch(() => undefined);
+      await waitFor(() => read().includes("while-locked\n"), 10_000, "the line in the program before its commit");
+      let gone = exited(first);
+      first.child.kill("SIGKILL");
+      await gone;
+      lock.exec("ROLLBACK");
+
+      const inputs = async (gateway: ChildGateway) =>
+        ((await api(gateway.url).get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>)
+          .filter((e) => e["type"] === "input")
+          .map((e) => [e["bytes"], (e["by"] as { role?: string }).role]);
+      const second = await serveInChild({ dataDir, holders: true });
+      await waitFor(async () => (await inputs(second)).length >= 2, 10_000, "the line recorded by the next gateway");
+      expect(await inputs(second)).toEqual([
+        [8, "admin"],
+        [13, "admin"],
+      ]);
+      // Killed once that record may be committed but not yet told to the holder.
+      gone = exited(second);
+      second.child.kill("SIGKILL");
+      await gone;
+
+      const third = await serveInChild({ dataDir, holders: true });
+      const after = await api(third.url).post(`/v1/sessions/${id}/input`, { data: "after\n" });
+      expect(after.status, after.text).toBe(200);
+      await waitFor(() => read().includes("after\n"), 10_000, "the last line");
+      expect(read()).toBe("ready-0\nwhile-locked\nafter\n");
+      expect(await inputs(third)).toEqual([
+        [8, "admin"],
+        [13, "admin"],
+        [6, "admin"],
+      ]);
     },
     TEST_MS,
   );

@@ -2,7 +2,14 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HOLDER_KEEPS_MAX_BYTES } from "../../src/sessions/terminal-session.js";
-import { H, HolderFrameReader, frame } from "../../src/sessions/holder-protocol.js";
+import {
+  H,
+  HOLDER_PROTOCOL_MINOR,
+  HOLDER_RECORDS_MAX,
+  HOLDER_RECORD_ACTOR_MAX_BYTES,
+  HolderFrameReader,
+  frame,
+} from "../../src/sessions/holder-protocol.js";
 import type { HolderFrame } from "../../src/sessions/holder-protocol.js";
 
 /** An OUTPUT frame as the holder writes it (native/holder.c, `fill_output`). */
@@ -107,5 +114,40 @@ describe("the holder's frames", () => {
         .reduce((product, factor) => product * Number(factor), 1);
     // Kept unacknowledged: HOLD_MAX_BYTES, HOLD_TAIL_BYTES after the exit, and one read.
     expect(HOLDER_KEEPS_MAX_BYTES).toBe(bytes("HOLD_MAX_BYTES") + bytes("HOLD_TAIL_BYTES") + bytes("READ_BYTES"));
+  });
+  it("keeps as many input records as the holder, and speaks its version (native/holder.c)", () => {
+    const source = readFileSync(new URL("../../native/holder.c", import.meta.url), "utf8");
+    const define = (name: string) => Number(new RegExp(`#define ${name} (\\d+)`).exec(source)![1]);
+    // More than the holder keeps would be refused by it (the connection then lost).
+    expect([HOLDER_RECORDS_MAX, HOLDER_RECORD_ACTOR_MAX_BYTES, HOLDER_PROTOCOL_MINOR]).toEqual([
+      define("RECORDS_MAX"),
+      define("RECORD_ACTOR_MAX"),
+      define("PROTO_MINOR"),
+    ]);
+  });
+
+  it("decodes the records a 1.2 holder reports at HELLO, an unplaced one as Infinity", () => {
+    const p = Buffer.alloc(36 + 2 * 14 + 3 + 2);
+    p.writeUInt16LE(1, 0);
+    p.writeUInt16LE(2, 2);
+    p.writeUInt32LE(2, 32);
+    p.writeBigUInt64LE(7n, 36);
+    p.writeUInt32LE(5, 44);
+    p.writeUInt16LE(3, 48);
+    p.write("abc", 50);
+    p.writeBigUInt64LE(0xffff_ffff_ffff_ffffn, 53);
+    p.writeUInt32LE(9, 61);
+    p.writeUInt16LE(2, 65);
+    p.write("de", 67);
+    const got: HolderFrame[] = [];
+    new HolderFrameReader((f) => got.push(f)).push(frame(H.HELLO, p));
+    const hello = got[0]!.type === "hello" ? got[0]!.hello : undefined;
+    expect(hello?.records.map((r) => [r.mark, r.bytes, Buffer.from(r.by).toString()])).toEqual([
+      [7, 5, "abc"],
+      [Infinity, 9, "de"],
+    ]);
+    // A count past the frame's end breaks the protocol rather than reading past it.
+    p.writeUInt32LE(3, 32);
+    expect(() => new HolderFrameReader(() => undefined).push(frame(H.HELLO, p))).toThrow(/short HELLO record/);
   });
 });

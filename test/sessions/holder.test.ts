@@ -209,6 +209,79 @@ describe("session holders", () => {
   );
 
   it(
+    "writes input at once and keeps its record until committed; each next gateway appends the records no gateway committed, once",
+    async () => {
+      const by = (name: string) => Buffer.from(JSON.stringify({ name, role: "operator" }));
+      const first = await held(["cat"], false, "late1");
+      const noRecords = { nextSeq: () => 1, record: () => expect.unreachable("nothing to record at a start") };
+      first.proc.recordInputLate(noRecords);
+      await waitFor(() => first.proc.inputDelivered() === undefined, 10_000, "the holder's HELLO");
+      // Written before any commit: the holder keeps the record instead of the input.
+      expect(first.proc.write("one\n", 1, by("ann"))).toBe(true);
+      await waitFor(() => text(first.out.stdout) === "one\n", 10_000, "input 1 before its commit");
+      first.proc.commitInput(1);
+      expect(first.proc.write("two\n", 2, by("bob"))).toBe(true);
+      expect(first.proc.write("three\n", 3, by("cy"))).toBe(true);
+      first.proc.commitInput(2);
+      await waitFor(() => text(first.out.stdout) === "one\ntwo\nthree\n", 10_000, "inputs 2 and 3");
+      // The gateway dies with seq 3 not in its log: the holder still keeps its record.
+      first.proc.detach();
+      let output = Buffer.concat(first.out.stdout).length;
+
+      // Adopted by gateways whose logs had `committedSeq` when they started; each records what
+      // it is told at `nextSeq` and dies (detach) before or after committing it.
+      const adopt = async (name: string, committedSeq: number, nextSeq: number) => {
+        const recorded: Array<{ by: string; bytes: number }> = [];
+        const again: Buffer[] = [];
+        let lost: string | undefined;
+        const proc = adoptTerminalProcess({
+          socketPath: holders.socketPath("late1"),
+          holderPid: first.proc.holderPid!,
+          holderStart: first.proc.holderStart,
+          pid: first.proc.pid,
+          startTime: first.proc.startTime,
+          pty: false,
+          resumeFrom: output,
+          committedSeq,
+          onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
+          onExit: () => undefined,
+          onLost: (reason) => (lost = reason),
+        });
+        started.push(proc);
+        proc.recordInputLate({
+          nextSeq: () => nextSeq,
+          record: (inputs) =>
+            recorded.push(...inputs.map((i) => ({ by: Buffer.from(i.by).toString(), bytes: i.bytes }))),
+        });
+        // Given before the holder's HELLO, it goes after the records that HELLO reported were taken.
+        proc.write(`${name}\n`);
+        await waitFor(() => text(again) === `${name}\n` || lost !== undefined, 10_000, `${name}'s echo`);
+        expect(lost).toBeUndefined();
+        output += Buffer.concat(again).length;
+        return { proc, recorded, again };
+      };
+      const named = (json: string) => (JSON.parse(json) as { name: string }).name;
+
+      // Gateway 2 appends seq 3's input at its seq 10 and dies before that commit.
+      const second = await adopt("g2", 2, 10);
+      expect(second.recorded.map((r) => [named(r.by), r.bytes])).toEqual([["cy", 6]]);
+      second.proc.detach();
+      // Gateway 3's log lacks seq 10: told again, appended at its seq 12, committed, and it dies
+      // before telling the holder.
+      const third = await adopt("g3", 9, 12);
+      expect(third.recorded.map((r) => [named(r.by), r.bytes])).toEqual([["cy", 6]]);
+      third.proc.detach();
+      // Gateway 4's log has seq 12: the record was placed there, so it is not appended twice.
+      const fourth = await adopt("g4", 12, 13);
+      expect(fourth.recorded).toEqual([]);
+      expect(fourth.proc.write("four\n", 13, by("dee"))).toBe(true);
+      await waitFor(() => text(fourth.again) === "g4\nfour\n", 10_000, "input 13 before its commit");
+      fourth.proc.commitInput(13);
+    },
+    TEST_MS,
+  );
+
+  it(
     "counts the output its holder keeps until it is acknowledged (held bytes), from the HELLO of an adopting gateway on",
     async () => {
       const first = await held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
