@@ -19,7 +19,7 @@ import { ControlLeases } from "./control-leases.js";
 import type { ControlLost } from "./control-leases.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
-import { ConnectionError, errorFromWire } from "./errors.js";
+import { ConnectionError, errorFromWire, isConnectionError } from "./errors.js";
 import { PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import { inputError } from "./input-size.js";
@@ -247,7 +247,9 @@ export class SwitchboardClient {
    * re-acquired (without force) after a reconnect; if that fails, `control-lost` is emitted.
    * Rejects with CONTROL_HELD when someone else holds it and `force` is not set. An acquire
    * aborted after it was sent may still be granted: the client then holds the lease (and
-   * takes it back after a reconnect) as if the call had waited; `release` gives it back.
+   * takes it back after a reconnect) as if the call had waited; `release` gives it back. One
+   * whose answer a dropped connection (or the timeout) cut off resolves all the same when the
+   * session's control event, on a subscription of this client, named this connection.
    */
   async control(
     session: string,
@@ -261,12 +263,25 @@ export class SwitchboardClient {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(action === "acquire" && this.clientKey !== undefined ? { clientKey: this.clientKey } : {}),
     };
-    const result = (await this.request(frame, {
-      signal: options.signal,
-      // The ack comes on the connection the request was sent on: the one holding the lease now.
-      onAck: () => this.leases.update(session, action, this.connection.hello?.connId),
-    })) as { controller: string | null } | undefined;
-    return result ?? { controller: null };
+    const pending = action === "acquire" ? this.leases.asking(session) : undefined;
+    try {
+      const result = (await this.request(frame, {
+        signal: options.signal,
+        // The ack comes on the connection the request was sent on: the one holding the lease now.
+        onAck: () => this.leases.update(session, action, this.connection.hello?.connId),
+      })) as { controller: string | null } | undefined;
+      return result ?? { controller: null };
+    } catch (error) {
+      // No answer (the connection dropped under it, or it timed out), but the log's control event
+      // named this client's connection: granted, and held as if answered (taken back after a
+      // reconnect, or reported lost).
+      const granted = pending?.granted;
+      if (granted === undefined || !isConnectionError(error, "DISCONNECTED", "TIMEOUT")) throw error;
+      this.leases.update(session, "acquire", granted.connId);
+      return { controller: granted.holder };
+    } finally {
+      pending?.done();
+    }
   }
 
   /**
@@ -494,11 +509,11 @@ export class SwitchboardClient {
         return;
       case "event":
         this.channels.deliver(frame.session, [frame.event]);
-        if (isSessionEnd(frame.event)) this.leases.ended(frame.session);
+        this.leasesSee(frame.session, [frame.event]);
         return;
       case "events":
         this.channels.deliver(frame.session, frame.events);
-        if (frame.events.some(isSessionEnd)) this.leases.ended(frame.session);
+        this.leasesSee(frame.session, frame.events);
         return;
       case "reset":
         this.channels.reset(frame);
@@ -513,6 +528,14 @@ export class SwitchboardClient {
       default:
         // A newer gateway's frame this client does not know: ignore it (the protocol only grows).
         return;
+    }
+  }
+
+  /** What the leases learn from a session's events: who holds control, and the session's end. */
+  private leasesSee(session: string, events: readonly SessionEvent[]): void {
+    for (const event of events) {
+      if (event.type === "control") this.leases.controlEvent(session, event, this.connection.hello?.connId);
+      else if (isSessionEnd(event)) this.leases.ended(session);
     }
   }
 

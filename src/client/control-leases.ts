@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../protocol/index.js";
+import type { ErrorCode, SessionEvent } from "../protocol/index.js";
 import { isSwitchboardError } from "./errors.js";
 import type { RequestTracker } from "./requests.js";
 
@@ -10,6 +10,20 @@ export interface ControlLost {
   holder?: string;
   /** CONTROL_LOST: taken over, or expired after this client's silence. */
   reason?: "taken-over" | "expired";
+}
+
+/**
+ * An acquire on its way (see {@link ControlLeases.asking}): what the session's log said of it
+ * before its answer came.
+ */
+export interface PendingAcquire {
+  /**
+   * The log's control event named this client's connection as the holder while the acquire was
+   * on its way: the gateway granted it, whether or not its answer arrives.
+   */
+  readonly granted: { holder: string; connId: string } | undefined;
+  /** It was answered, or given up: the log's events no longer concern it. */
+  done(): void;
 }
 
 /**
@@ -35,6 +49,8 @@ export class ControlLeases {
   private readonly held = new Map<string, string | undefined>();
   /** Asks again for leases held by this client's own earlier connection (see {@link reacquireAll}). */
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Acquires sent and not yet settled, by session (see {@link asking}). */
+  private readonly pending = new Map<string, Set<{ granted: PendingAcquire["granted"] }>>();
 
   constructor(
     private readonly requests: Pick<RequestTracker, "sendDetached">,
@@ -55,6 +71,45 @@ export class ControlLeases {
   update(session: string, action: "acquire" | "release", connId: string | undefined): void {
     if (action === "acquire") this.held.set(session, connId);
     else this.held.delete(session);
+  }
+
+  /**
+   * An acquire of `session` goes out. The gateway publishes its control event before it answers,
+   * so a connection that drops between the two took a granted lease with it unanswered: the
+   * acquire's {@link PendingAcquire.granted} says so (see {@link controlEvent}), for the caller
+   * to hold the lease as if answered, and take it back after the reconnect
+   * (ui-reconnect.test.ts, "does not say control was lost when the session ended in a gateway restart").
+   */
+  asking(session: string): PendingAcquire {
+    const entry: { granted: PendingAcquire["granted"] } = { granted: undefined };
+    const entries = this.pending.get(session) ?? new Set();
+    entries.add(entry);
+    this.pending.set(session, entries);
+    return {
+      get granted() {
+        return entry.granted;
+      },
+      done: () => {
+        entries.delete(entry);
+        if (entries.size === 0 && this.pending.get(session) === entries) this.pending.delete(session);
+      },
+    };
+  }
+
+  /**
+   * The session's log says who holds control now, seen on the connection `connId`: an acquire on
+   * its way was granted if it names that connection, and is not if a later one names another
+   * holder (the log's last word counts). Only acquires on their way learn from it: the held
+   * leases change with answers and `control-lost` alone, since an old event read again (a
+   * subscription from the start) may name a lease given back long ago.
+   */
+  controlEvent(session: string, event: Extract<SessionEvent, { type: "control" }>, connId: string | undefined): void {
+    const entries = this.pending.get(session);
+    if (entries === undefined) return;
+    const holder = event.holder;
+    const granted =
+      holder !== null && connId !== undefined && holder.connId === connId ? { holder: holder.name, connId } : undefined;
+    for (const entry of entries) entry.granted = granted;
   }
 
   /** The lease on `session` is gone. */

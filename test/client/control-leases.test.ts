@@ -3,6 +3,7 @@ import { ControlLeases, RECLAIM_RETRY_MS, RECLAIM_WINDOW_MS } from "../../src/cl
 import type { ControlLost } from "../../src/client/control-leases.js";
 import { connect } from "../../src/client/node.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
+import type { SessionEvent } from "../../src/protocol/index.js";
 import { FaultProxy, TEST_ENV, startTestGateway } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -86,6 +87,49 @@ describe("control leases after a reconnect", () => {
     const asked = g.asked.length;
     await vi.advanceTimersByTimeAsync(RECLAIM_WINDOW_MS);
     expect(g.asked.length).toBe(asked);
+  });
+});
+
+type ControlEvent = Extract<SessionEvent, { type: "control" }>;
+
+describe("an acquire whose answer does not come", () => {
+  const event = (holder: { name: string; connId: string } | null): ControlEvent => ({
+    seq: 3,
+    ts: 0,
+    type: "control",
+    action: holder === null ? "released" : "acquired",
+    holder: holder && { ...holder, role: "admin" },
+    previous: null,
+  });
+
+  it("is granted once the log's control event names this connection, and no longer once a later one names another holder", () => {
+    const leases = new ControlLeases(gateway(() => undefined).requests as never, () => undefined);
+    const pending = leases.asking("s1");
+    leases.controlEvent("s1", event({ name: "alice", connId: "old" }), "c1");
+    expect(pending.granted).toBeUndefined();
+    leases.controlEvent("s1", event({ name: "alice", connId: "c1" }), "c1");
+    expect(pending.granted).toEqual({ holder: "alice", connId: "c1" });
+    leases.controlEvent("s1", event(null), "c1");
+    expect(pending.granted).toBeUndefined();
+    leases.controlEvent("s1", event({ name: "alice", connId: "c1" }), "c1");
+    expect(pending.granted).toEqual({ holder: "alice", connId: "c1" });
+    pending.done();
+    // Only what asks learns from the log: no lease is held, nor asked for again after a reconnect.
+    expect(leases.any).toBe(false);
+  });
+
+  it("learns nothing from an event read once it was answered, nor from another session's", () => {
+    const g = gateway(() => undefined);
+    const leases = new ControlLeases(g.requests as never, () => undefined);
+    const pending = leases.asking("s1");
+    leases.controlEvent("s2", event({ name: "alice", connId: "c1" }), "c1");
+    expect(pending.granted).toBeUndefined();
+    pending.done();
+    leases.controlEvent("s1", event({ name: "alice", connId: "c1" }), "c1");
+    expect(pending.granted).toBeUndefined();
+    expect(leases.any).toBe(false);
+    leases.reacquireAll("c2");
+    expect(g.asked).toEqual([]);
   });
 });
 
