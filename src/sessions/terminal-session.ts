@@ -433,9 +433,20 @@ export class TerminalSession extends Session {
     this.clearAttention(by);
   }
 
-  /** `by` as the holder keeps it with input written at once (the last one's JSON reused: a connection types as one actor). */
+  /**
+   * `by` as the holder keeps it with input written at once. The last one's JSON is reused while
+   * the actor is the same (a connection makes a new one per frame, with the same fields).
+   */
   private actorJson(by: Actor): Uint8Array {
-    if (by !== this.lastActor) {
+    const last = this.lastActor;
+    if (
+      last === undefined ||
+      last.name !== by.name ||
+      last.role !== by.role ||
+      last.connId !== by.connId ||
+      last.id !== by.id ||
+      last.via !== by.via
+    ) {
       this.lastActor = by;
       this.lastActorJson = Buffer.from(JSON.stringify(by));
     }
