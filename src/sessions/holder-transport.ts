@@ -286,7 +286,11 @@ export class HolderTransport implements ProcessTransport {
       const piece = data.subarray(at, at + HOLDER_INPUT_FRAME_MAX_BYTES);
       this.send(held ? inputHeldFrame(mark, piece) : frame(G.INPUT, piece));
     }
-    if (held) this.heldMark = this.holdMark = mark;
+    if (!held) return;
+    this.heldMark = Math.max(this.heldMark, mark);
+    this.holdMark = Math.max(this.holdMark, mark);
+    // A commit told before this frame does not release it: the holder is told again.
+    if (mark <= this.toldCommitted) this.send(inputCommitFrame(this.toldCommitted));
   }
 
   resize(cols: number, rows: number): void {
@@ -487,8 +491,6 @@ export class HolderTransport implements ProcessTransport {
           this.acked = f.hello.keptFrom;
           this.hello(helloFrame(f.hello.keptFrom, this.options.committedSeq));
         }
-        // Input the holder wrote that no gateway committed: recorded here (before anything else is sent).
-        this.takeRecords(f.hello.records);
         for (const item of this.early.splice(0)) {
           if ("end" in item) this.endInput(item.mark);
           else this.sendInput(item.data, item.mark);
@@ -499,6 +501,8 @@ export class HolderTransport implements ProcessTransport {
           this.committed = 0;
           this.commitInput(seq);
         }
+        // Input the holder wrote that no gateway committed: recorded here, after the seqs given above.
+        this.takeRecords(f.hello.records);
         this.options.onGreeted?.(this.next);
         // Nothing queued may have been sent (an end of input waiting for its commit).
         this.checkFlushed();

@@ -82,7 +82,14 @@ describe("session holders under a gateway that is killed and restarted", () => {
       // And one /ws/session viewer per terminal, by byte offset: it is shown output before its
       // commit (a holder keeps it), so a byte it saw must be the byte the log ends up with.
       const terminals = [ptyFlood, pipeFlood, typed].map((id) => {
-        const viewer = { id, bytes: [] as Buffer[], length: 0, gaps: [] as unknown[], failed: undefined as unknown };
+        const viewer = {
+          id,
+          bytes: [] as Buffer[],
+          length: 0,
+          gaps: [] as unknown[],
+          failed: undefined as unknown,
+          connected: false,
+        };
         const term = new TerminalClient({
           url: gateway.url,
           token: TEST_TOKEN,
@@ -95,11 +102,15 @@ describe("session holders under a gateway that is killed and restarted", () => {
           viewer.length += d.bytes.length;
         });
         term.on("gap", (gap) => viewer.gaps.push(gap));
+        term.on("connected", () => (viewer.connected = true));
         term.done.catch((error: unknown) => (viewer.failed = error));
         onTestFinished(() => term.close());
         return viewer;
       });
 
+      // Connected before the first fault: a client that never reached its gateway gives up on an
+      // unreachable one (ReconnectLoop.givesUp), which a slow first connection under load met.
+      await waitFor(() => terminals.every((v) => v.connected || v.failed !== undefined), 15_000, "the viewers");
       // Lines typed into the reading shell; `confirmed` were answered 200 by a gateway.
       const confirmed: string[] = [];
       const attempted: string[] = [];

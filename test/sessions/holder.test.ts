@@ -282,6 +282,51 @@ describe("session holders", () => {
   );
 
   it(
+    "releases input a take-over was given and committed before the HELLO of a holder that reports records, and writes at once after it",
+    async () => {
+      const by = (name: string) => Buffer.from(JSON.stringify({ name, role: "operator" }));
+      const first = await held(["cat"], false, "late2");
+      first.proc.recordInputLate({
+        nextSeq: () => 1,
+        record: () => expect.unreachable("nothing to record at a start"),
+      });
+      await waitFor(() => first.proc.inputDelivered() === undefined, 10_000, "the holder's HELLO");
+      expect(first.proc.write("one\n", 1, by("ann"))).toBe(true);
+      await waitFor(() => text(first.out.stdout) === "one\n", 10_000, "input 1");
+      // The gateway dies before seq 1 is committed: its record is reported to the next one.
+      first.proc.detach();
+      const recorded: number[] = [];
+      const again: Buffer[] = [];
+      let lost: string | undefined;
+      const proc = adoptTerminalProcess({
+        socketPath: holders.socketPath("late2"),
+        holderPid: first.proc.holderPid!,
+        holderStart: first.proc.holderStart,
+        pid: first.proc.pid,
+        startTime: first.proc.startTime,
+        pty: false,
+        resumeFrom: 4,
+        committedSeq: 0,
+        onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
+        onExit: () => undefined,
+        onLost: (reason) => (lost = reason),
+      });
+      started.push(proc);
+      proc.recordInputLate({ nextSeq: () => 3, record: (inputs) => recorded.push(...inputs.map((i) => i.bytes)) });
+      // A take-over on demand: given (held, seq 2) and committed before the holder's HELLO.
+      expect(proc.write("two\n", 2, by("bob"))).toBe(false);
+      proc.commitInput(2);
+      await waitFor(() => text(again) === "two\n" || lost !== undefined, 10_000, "input 2 released");
+      expect({ lost, recorded }).toEqual({ lost: undefined, recorded: [4] });
+      // Nothing held is left: the next key is written at once (a holder still holding seq 2 refuses it).
+      expect(proc.write("three\n", 4, by("cy"))).toBe(true);
+      await waitFor(() => text(again) === "two\nthree\n" || lost !== undefined, 10_000, "input 4 at once");
+      expect(lost).toBeUndefined();
+    },
+    TEST_MS,
+  );
+
+  it(
     "counts the output its holder keeps until it is acknowledged (held bytes), from the HELLO of an adopting gateway on",
     async () => {
       const first = await held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
