@@ -171,9 +171,11 @@ export class HolderTransport implements ProcessTransport {
   }
 
   /**
-   * Input for the event that gets seq `mark`: a holder of protocol 1.1 or later writes it only
-   * once {@link commitInput} reaches `mark`, so a crash before the commit never delivers
-   * input that has no record (docs/architecture.md, "Session holders").
+   * Input for the event that gets seq `mark`, sent by `by` (the actor's JSON). True: written at
+   * once, the holder keeping its record until {@link commitInput} reaches `mark` (1.2, see
+   * {@link writesAtOnce}). False: held, written only once the commit reaches `mark` (1.1), or
+   * plain input without a mark. Either way no input reaches the program without its record
+   * (docs/architecture.md, "Session holders").
    */
   write(data: Uint8Array, mark?: number, by?: Uint8Array): boolean {
     if (data.length === 0) return false;
@@ -184,7 +186,7 @@ export class HolderTransport implements ProcessTransport {
     else if (mark !== undefined && by !== undefined && this.writesAtOnce(data, mark, by)) {
       this.send(inputNowFrame(mark, by, data));
       this.records.push(mark);
-      this.heldMark = mark;
+      this.heldMark = Math.max(this.heldMark, mark);
       return true;
     } else this.sendInput(data, mark);
     return false;
