@@ -243,13 +243,11 @@ export class SwitchboardClient {
   }
 
   /**
-   * Acquires or releases the session's control lease for this connection. Held control is
-   * re-acquired (without force) after a reconnect; if that fails, `control-lost` is emitted.
-   * Rejects with CONTROL_HELD when someone else holds it and `force` is not set. An acquire
-   * aborted after it was sent may still be granted: the client then holds the lease (and
-   * takes it back after a reconnect) as if the call had waited; `release` gives it back. One
-   * whose answer a dropped connection (or the timeout) cut off resolves all the same when the
-   * session's control event, on a subscription of this client, named this connection.
+   * Acquires or releases the session's control lease for this connection; held control is asked
+   * for again (without force) after a reconnect, else `control-lost`. Rejects with CONTROL_HELD
+   * when someone else holds it and `force` is not set. An acquire that was aborted, or whose
+   * answer a drop or the timeout cut off while a control event named this connection, holds the
+   * lease as if answered (docs/sdk.md, "Steer a terminal"; control-leases.test.ts).
    */
   async control(
     session: string,

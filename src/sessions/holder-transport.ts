@@ -245,11 +245,15 @@ export class HolderTransport implements ProcessTransport {
     recorder.record(inputs.map((r) => ({ by: r.by, bytes: r.bytes })));
     for (let i = 0; i < inputs.length; i++) this.records.push(first + i);
     this.heldMark = Math.max(this.heldMark, first + inputs.length - 1);
-    if (this.committed > this.toldCommitted) {
-      const seq = this.committed;
-      this.committed = 0;
-      this.commitInput(seq);
-    }
+    this.tellCommitsHeldBack();
+  }
+
+  /** Commits reported while none could be told (before the HELLO, while records were placed) apply to what was sent since. */
+  private tellCommitsHeldBack(): void {
+    if (this.committed <= this.toldCommitted) return;
+    const seq = this.committed;
+    this.committed = 0;
+    this.commitInput(seq);
   }
 
   endInput(mark?: number): void {
@@ -497,12 +501,7 @@ export class HolderTransport implements ProcessTransport {
           if ("end" in item) this.endInput(item.mark);
           else this.sendInput(item.data, item.mark);
         }
-        // Commits reported before the HELLO apply to what was just sent.
-        if (this.committed > 0) {
-          const seq = this.committed;
-          this.committed = 0;
-          this.commitInput(seq);
-        }
+        this.tellCommitsHeldBack();
         // Input the holder wrote that no gateway committed: recorded here, after the seqs given above.
         this.takeRecords(f.hello.records);
         this.options.onGreeted?.(this.next);

@@ -25,28 +25,34 @@ function exited(gateway: ChildGateway): Promise<unknown> {
   return new Promise((resolve) => gateway.child.once("exit", resolve));
 }
 
+/** A held PTY session whose program appends what it reads to a file (`read` gives it), on a gateway in a child. */
+async function catSession(prefix: string) {
+  const dir = tempDir(prefix);
+  const dataDir = join(dir, "data");
+  const typed = join(dir, "typed");
+  const read = () => {
+    try {
+      return readFileSync(typed, "utf8");
+    } catch {
+      // Not written yet.
+      return "";
+    }
+  };
+  const first = await serveInChild({ dataDir, holders: true });
+  const created = await api(first.url).post("/v1/sessions", {
+    command: ["sh", "-c", `stty -echo; exec cat >> ${typed}`],
+    pty: true,
+  });
+  expect(created.status, created.text).toBe(201);
+  const { id, pid } = created.json as { id: string; pid: number };
+  return { dataDir, read, first, id, pid };
+}
+
 describe("input given to a take-over before its holder's HELLO", () => {
   it(
     "reaches the program exactly once across a kill -9 and a SIGTERM of the gateway that took it",
     async () => {
-      const dir = tempDir("switchboard-early-");
-      const dataDir = join(dir, "data");
-      const typed = join(dir, "typed");
-      const read = () => {
-        try {
-          return readFileSync(typed, "utf8");
-        } catch {
-          // Not written yet.
-          return "";
-        }
-      };
-      const first = await serveInChild({ dataDir, holders: true });
-      const created = await api(first.url).post("/v1/sessions", {
-        command: ["sh", "-c", `stty -echo; exec cat >> ${typed}`],
-        pty: true,
-      });
-      expect(created.status, created.text).toBe(201);
-      const { id, pid } = created.json as { id: string; pid: number };
+      const { dataDir, read, first, id, pid } = await catSession("switchboard-early-");
       // The holder is the program's parent (native/holder.c forks it).
       const holderPid = Number(procStat(pid)?.[1]);
       expect(holderPid).toBeGreaterThan(1);
@@ -120,24 +126,7 @@ describe("input given to a take-over before its holder's HELLO", () => {
       // The holder writes input as it comes and keeps its record until the commit (protocol 1.2):
       // with the log's file locked by another connection, the line reaches the program though
       // nothing commits; the gateway dies; the next one appends the event its holder reported.
-      const dir = tempDir("switchboard-late-");
-      const dataDir = join(dir, "data");
-      const typed = join(dir, "typed");
-      const read = () => {
-        try {
-          return readFileSync(typed, "utf8");
-        } catch {
-          // Not written yet.
-          return "";
-        }
-      };
-      const first = await serveInChild({ dataDir, holders: true });
-      const created = await api(first.url).post("/v1/sessions", {
-        command: ["sh", "-c", `stty -echo; exec cat >> ${typed}`],
-        pty: true,
-      });
-      expect(created.status, created.text).toBe(201);
-      const { id, pid } = created.json as { id: string; pid: number };
+      const { dataDir, read, first, id, pid } = await catSession("switchboard-late-");
       onTestFinished(() => {
         try {
           process.kill(pid, "SIGKILL");

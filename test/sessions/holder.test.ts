@@ -63,6 +63,56 @@ async function held(command: string[], pty: boolean, sessionId: string): Promise
 
 const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString();
 
+/** An actor's JSON, as a session gives it with input written at once. */
+const actor = (name: string) => Buffer.from(JSON.stringify({ name, role: "operator" }));
+
+/** A held process whose input is written at once (a 1.2 holder), once its holder said HELLO. */
+async function heldRecording(command: string[], sessionId: string): Promise<Run> {
+  const run = await held(command, false, sessionId);
+  run.proc.recordInputLate({ nextSeq: () => 1, record: () => expect.unreachable("nothing to record at a start") });
+  await waitFor(() => run.proc.inputDelivered() === undefined, 10_000, "the holder's HELLO");
+  return run;
+}
+
+/**
+ * `first`'s pipe process adopted by a next gateway whose log had `committedSeq` at its start and
+ * appends next at `nextSeq`: what it records (actor name, bytes), its output, its loss if any.
+ */
+function adoptRecording(
+  first: Run,
+  sessionId: string,
+  log: { resumeFrom: number; committedSeq: number; nextSeq: number },
+) {
+  const recorded: Array<[string, number]> = [];
+  const again: Buffer[] = [];
+  let lost: string | undefined;
+  const proc = adoptTerminalProcess({
+    socketPath: holders.socketPath(sessionId),
+    holderPid: first.proc.holderPid!,
+    holderStart: first.proc.holderStart,
+    pid: first.proc.pid,
+    startTime: first.proc.startTime,
+    pty: false,
+    resumeFrom: log.resumeFrom,
+    committedSeq: log.committedSeq,
+    onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
+    onExit: () => undefined,
+    onLost: (reason) => (lost = reason),
+  });
+  started.push(proc);
+  proc.recordInputLate({
+    nextSeq: () => log.nextSeq,
+    record: (inputs) =>
+      recorded.push(
+        ...inputs.map((i): [string, number] => [
+          (JSON.parse(Buffer.from(i.by).toString()) as { name: string }).name,
+          i.bytes,
+        ]),
+      ),
+  });
+  return { proc, again, recorded, lost: () => lost };
+}
+
 describe("session holders", () => {
   it(
     "runs a PTY and a pipe process under a holder: output, input, exit code, stderr apart",
@@ -211,17 +261,13 @@ describe("session holders", () => {
   it(
     "writes input at once and keeps its record until committed; each next gateway appends the records no gateway committed, once",
     async () => {
-      const by = (name: string) => Buffer.from(JSON.stringify({ name, role: "operator" }));
-      const first = await held(["cat"], false, "late1");
-      const noRecords = { nextSeq: () => 1, record: () => expect.unreachable("nothing to record at a start") };
-      first.proc.recordInputLate(noRecords);
-      await waitFor(() => first.proc.inputDelivered() === undefined, 10_000, "the holder's HELLO");
+      const first = await heldRecording(["cat"], "late1");
       // Written before any commit: the holder keeps the record instead of the input.
-      expect(first.proc.write("one\n", 1, by("ann"))).toBe(true);
+      expect(first.proc.write("one\n", 1, actor("ann"))).toBe(true);
       await waitFor(() => text(first.out.stdout) === "one\n", 10_000, "input 1 before its commit");
       first.proc.commitInput(1);
-      expect(first.proc.write("two\n", 2, by("bob"))).toBe(true);
-      expect(first.proc.write("three\n", 3, by("cy"))).toBe(true);
+      expect(first.proc.write("two\n", 2, actor("bob"))).toBe(true);
+      expect(first.proc.write("three\n", 3, actor("cy"))).toBe(true);
       first.proc.commitInput(2);
       await waitFor(() => text(first.out.stdout) === "one\ntwo\nthree\n", 10_000, "inputs 2 and 3");
       // The gateway dies with seq 3 not in its log: the holder still keeps its record.
@@ -231,50 +277,28 @@ describe("session holders", () => {
       // Adopted by gateways whose logs had `committedSeq` when they started; each records what
       // it is told at `nextSeq` and dies (detach) before or after committing it.
       const adopt = async (name: string, committedSeq: number, nextSeq: number) => {
-        const recorded: Array<{ by: string; bytes: number }> = [];
-        const again: Buffer[] = [];
-        let lost: string | undefined;
-        const proc = adoptTerminalProcess({
-          socketPath: holders.socketPath("late1"),
-          holderPid: first.proc.holderPid!,
-          holderStart: first.proc.holderStart,
-          pid: first.proc.pid,
-          startTime: first.proc.startTime,
-          pty: false,
-          resumeFrom: output,
-          committedSeq,
-          onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
-          onExit: () => undefined,
-          onLost: (reason) => (lost = reason),
-        });
-        started.push(proc);
-        proc.recordInputLate({
-          nextSeq: () => nextSeq,
-          record: (inputs) =>
-            recorded.push(...inputs.map((i) => ({ by: Buffer.from(i.by).toString(), bytes: i.bytes }))),
-        });
+        const next = adoptRecording(first, "late1", { resumeFrom: output, committedSeq, nextSeq });
         // Given before the holder's HELLO, it goes after the records that HELLO reported were taken.
-        proc.write(`${name}\n`);
-        await waitFor(() => text(again) === `${name}\n` || lost !== undefined, 10_000, `${name}'s echo`);
-        expect(lost).toBeUndefined();
-        output += Buffer.concat(again).length;
-        return { proc, recorded, again };
+        next.proc.write(`${name}\n`);
+        await waitFor(() => text(next.again) === `${name}\n` || next.lost() !== undefined, 10_000, `${name}'s echo`);
+        expect(next.lost()).toBeUndefined();
+        output += Buffer.concat(next.again).length;
+        return next;
       };
-      const named = (json: string) => (JSON.parse(json) as { name: string }).name;
 
       // Gateway 2 appends seq 3's input at its seq 10 and dies before that commit.
       const second = await adopt("g2", 2, 10);
-      expect(second.recorded.map((r) => [named(r.by), r.bytes])).toEqual([["cy", 6]]);
+      expect(second.recorded).toEqual([["cy", 6]]);
       second.proc.detach();
       // Gateway 3's log lacks seq 10: told again, appended at its seq 12, committed, and it dies
       // before telling the holder.
       const third = await adopt("g3", 9, 12);
-      expect(third.recorded.map((r) => [named(r.by), r.bytes])).toEqual([["cy", 6]]);
+      expect(third.recorded).toEqual([["cy", 6]]);
       third.proc.detach();
       // Gateway 4's log has seq 12: the record was placed there, so it is not appended twice.
       const fourth = await adopt("g4", 12, 13);
       expect(fourth.recorded).toEqual([]);
-      expect(fourth.proc.write("four\n", 13, by("dee"))).toBe(true);
+      expect(fourth.proc.write("four\n", 13, actor("dee"))).toBe(true);
       await waitFor(() => text(fourth.again) === "g4\nfour\n", 10_000, "input 13 before its commit");
       fourth.proc.commitInput(13);
     },
@@ -284,44 +308,21 @@ describe("session holders", () => {
   it(
     "releases input a take-over was given and committed before the HELLO of a holder that reports records, and writes at once after it",
     async () => {
-      const by = (name: string) => Buffer.from(JSON.stringify({ name, role: "operator" }));
-      const first = await held(["cat"], false, "late2");
-      first.proc.recordInputLate({
-        nextSeq: () => 1,
-        record: () => expect.unreachable("nothing to record at a start"),
-      });
-      await waitFor(() => first.proc.inputDelivered() === undefined, 10_000, "the holder's HELLO");
-      expect(first.proc.write("one\n", 1, by("ann"))).toBe(true);
+      const first = await heldRecording(["cat"], "late2");
+      expect(first.proc.write("one\n", 1, actor("ann"))).toBe(true);
       await waitFor(() => text(first.out.stdout) === "one\n", 10_000, "input 1");
       // The gateway dies before seq 1 is committed: its record is reported to the next one.
       first.proc.detach();
-      const recorded: number[] = [];
-      const again: Buffer[] = [];
-      let lost: string | undefined;
-      const proc = adoptTerminalProcess({
-        socketPath: holders.socketPath("late2"),
-        holderPid: first.proc.holderPid!,
-        holderStart: first.proc.holderStart,
-        pid: first.proc.pid,
-        startTime: first.proc.startTime,
-        pty: false,
-        resumeFrom: 4,
-        committedSeq: 0,
-        onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
-        onExit: () => undefined,
-        onLost: (reason) => (lost = reason),
-      });
-      started.push(proc);
-      proc.recordInputLate({ nextSeq: () => 3, record: (inputs) => recorded.push(...inputs.map((i) => i.bytes)) });
+      const next = adoptRecording(first, "late2", { resumeFrom: 4, committedSeq: 0, nextSeq: 3 });
       // A take-over on demand: given (held, seq 2) and committed before the holder's HELLO.
-      expect(proc.write("two\n", 2, by("bob"))).toBe(false);
-      proc.commitInput(2);
-      await waitFor(() => text(again) === "two\n" || lost !== undefined, 10_000, "input 2 released");
-      expect({ lost, recorded }).toEqual({ lost: undefined, recorded: [4] });
+      expect(next.proc.write("two\n", 2, actor("bob"))).toBe(false);
+      next.proc.commitInput(2);
+      await waitFor(() => text(next.again) === "two\n" || next.lost() !== undefined, 10_000, "input 2 released");
+      expect({ lost: next.lost(), recorded: next.recorded }).toEqual({ lost: undefined, recorded: [["ann", 4]] });
       // Nothing held is left: the next key is written at once (a holder still holding seq 2 refuses it).
-      expect(proc.write("three\n", 4, by("cy"))).toBe(true);
-      await waitFor(() => text(again) === "two\nthree\n" || lost !== undefined, 10_000, "input 4 at once");
-      expect(lost).toBeUndefined();
+      expect(next.proc.write("three\n", 4, actor("cy"))).toBe(true);
+      await waitFor(() => text(next.again) === "two\nthree\n" || next.lost() !== undefined, 10_000, "input 4 at once");
+      expect(next.lost()).toBeUndefined();
     },
     TEST_MS,
   );
