@@ -279,7 +279,7 @@ export class RedisEventStore implements EventStore {
       if (box !== undefined) box.handedHead = Math.max(box.handedHead, op.entry.seq);
       if (!this.replica.has(sessionId)) this.replica.set(sessionId, { durable: 0, waiters: [] });
     }
-    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry, true);
+    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry, { replica: true });
     else if (op.kind === "trim") this.options.local.enqueueTrim(sessionId, op.first);
     else this.options.local.enqueueSession(op.session);
   }

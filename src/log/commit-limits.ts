@@ -16,6 +16,8 @@ export const LOG_BATCH_MAX_BYTES = 256 * 1024;
  * process is usually answered within a millisecond (a shell echoes the keystroke), and nobody
  * waits for the input event itself: committed with the echo, one commit serves both, and the
  * echo does not queue behind a commit of its own input (measured: ~0.15 ms of a 1.1 ms echo).
+ * Output shown before its commit that nobody waits to see committed lingers as long (SessionLog's
+ * appendOutputBytes): a held echo's commit then runs after its viewer woke, not beside it.
  */
 export const LOG_INPUT_LINGER_MS = 2;
 /**

@@ -211,7 +211,7 @@ export class GroupCommit {
     } else if (op.kind === "entry" && op.replica === true && this.queues.bytesOf(key) < LOG_REPLICA_LINGER_BYTES) {
       // Goes with the next commit, or with the others after a while.
       this.timers.startIfIdle("replicaLinger");
-    } else if (op.kind === "entry" && op.type === "input" && op.urgent !== true) {
+    } else if (op.kind === "entry" && ((op.type === "input" && op.urgent !== true) || op.lingers === true)) {
       // Goes with the next commit, or alone after a short while.
       this.timers.startIfIdle("linger");
     } else if (op.kind === "entry" && op.urgent === true && this.queues.ops === 1 && !this.scheduled) {

@@ -30,6 +30,7 @@ export interface SessionLogOptions {
   onAppend?: (mark: AppendMark) => void;
 }
 
+const LINGERS = { lingers: true } as const;
 /**
  * Where an append left a log: its seq, and how many drops the log had made by then
  * ({@link SessionLog.drops}), so that a wait for it after a drop is refused, not answered by
@@ -90,6 +91,8 @@ export class SessionLog implements AppendableLog {
   private durableHook: ((seq: number) => void) | undefined;
   /** Listeners that are not `background` (see {@link watched}). */
   private watchers = 0;
+  /** Of the {@link watchers}, those that also follow the output early ({@link subscribeEarly}). */
+  private earlyWatchers = 0;
   private readonly onListenerError: (error: unknown) => void;
   private readonly onAppend: ((mark: AppendMark) => void) | undefined;
   private _drops = 0;
@@ -228,7 +231,10 @@ export class SessionLog implements AppendableLog {
     if (drops !== this._drops) done(this.dropRefusal());
     else if (seq <= this.publishedSeq) done();
     else if (this.appender.by === "removed") done(this.removedBeforeWritten());
-    else this.publishWaiters.push({ seq, done });
+    else {
+      this.publishWaiters.push({ seq, done });
+      this.hurryShownEarly();
+    }
   }
 
   /**
@@ -424,7 +430,9 @@ export class SessionLog implements AppendableLog {
       pool,
     );
     this.appendedBytes += bytes.length;
-    this.commit(entry);
+    // Shown early to everyone who follows it live: its commit may wait for company (an echo's
+    // commit then runs after its viewer woke, not beside it: docs/benchmarks.md, "Keystroke echo").
+    this.commit(entry, undefined, this._earlyOutput && !this.waitedFor);
     if (this._earlyOutput) this.tellEarly(entry);
     return entry;
   }
@@ -458,7 +466,27 @@ export class SessionLog implements AppendableLog {
    */
   subscribeEarly(listener: LogListener): () => void {
     this.earlyListeners.add(listener);
-    return () => this.earlyListeners.delete(listener);
+    this.earlyWatchers++;
+    let subscribed = true;
+    return () => {
+      if (subscribed) this.earlyWatchers--;
+      subscribed = false;
+      this.earlyListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Someone waits for entries to be published: a live listener that does not follow the output
+   * early (every early listener is also subscribed for the rest), or a publish waiter. Output
+   * shown early commits at once then, else it may linger (see {@link appendOutputBytes}).
+   */
+  private get waitedFor(): boolean {
+    return this.watchers > this.earlyWatchers || this.publishWaiters.length > 0;
+  }
+
+  /** Output shown early may linger for its commit (nobody waited for it): it goes now that someone does. */
+  private hurryShownEarly(): void {
+    if (this._earlyOutput && this.durableSeq < this.appendedSeq) this.store.hurry?.();
   }
 
   private tellEarly(entry: OutputEntry): void {
@@ -523,7 +551,7 @@ export class SessionLog implements AppendableLog {
     this.retainedBytes = 0;
   }
 
-  private commit(entry: StoredEntry, until?: Promise<void>): void {
+  private commit(entry: StoredEntry, until?: Promise<void>, lingers = false): void {
     if (this.appender.by === "removed")
       throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
     this.appendedSeq = entry.seq;
@@ -531,7 +559,7 @@ export class SessionLog implements AppendableLog {
     this.backlog.add(entry.seq, entry.size);
     this.ring.push(entry);
     this.pending.push(entry);
-    this.store.enqueue(this.sessionId, entry);
+    this.store.enqueue(this.sessionId, entry, lingers ? LINGERS : undefined);
     this.onAppend?.(
       until === undefined ? { seq: entry.seq, drops: this._drops } : { seq: entry.seq, drops: this._drops, until },
     );
@@ -585,6 +613,7 @@ export class SessionLog implements AppendableLog {
     this.listeners.add(listener);
     if (options.background) return () => this.listeners.delete(listener);
     this.watchers++;
+    this.hurryShownEarly();
     let subscribed = true;
     return () => {
       if (subscribed) this.watchers--;

@@ -28,6 +28,8 @@ export type CommitOp =
       mark: boolean;
       /** Committed without waiting for company (see StoredEntry.urgent); the writer ignores it. */
       urgent?: boolean;
+      /** May wait for company (LOG_INPUT_LINGER_MS): nobody waits to see it committed (see EventStore.enqueue); the writer ignores it. */
+      lingers?: boolean;
       /** A cluster copy's replica row, already published: may wait for company (LOG_REPLICA_LINGER_MS); the writer ignores it. */
       replica?: boolean;
     }

@@ -199,10 +199,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * Queues an entry; `replica`: cluster mode, its log published it already (Redis holds it), so
-   * its commit may wait for company (see LOG_REPLICA_LINGER_MS).
+   * Queues an entry (`lingers`: see EventStore.enqueue); `replica`: cluster mode, its log published
+   * it already (Redis holds it), so its commit may wait for company (see LOG_REPLICA_LINGER_MS).
    */
-  enqueue(sessionId: string, entry: StoredEntry, replica = false): void {
+  enqueue(sessionId: string, entry: StoredEntry, options: { lingers?: boolean; replica?: boolean } = {}): void {
     const output = entry instanceof OutputEntry;
     const file = output && entry.bytes.length >= OUTPUT_FILE_MIN_ENTRY ? this.files.place(sessionId, entry) : undefined;
     this.writes.push(sessionId, entry.size, {
@@ -218,7 +218,8 @@ export class SqliteEventStore implements EventStore {
       file: file?.start ?? null,
       syncFile: file?.sync ?? null,
       ...(entry.urgent === true ? { urgent: true } : {}),
-      ...(replica ? { replica: true } : {}),
+      ...(options.lingers === true ? { lingers: true } : {}),
+      ...(options.replica === true ? { replica: true } : {}),
     });
   }
 

@@ -58,8 +58,11 @@ export type FlushListener = (durable: ReadonlyMap<string, number>, stats: { writ
  * (`flush`), reads see only committed data: the hot ring covers what is not yet flushed.
  */
 export interface EventStore {
-  /** Queues an entry for the next group commit. */
-  enqueue(sessionId: string, entry: StoredEntry): void;
+  /**
+   * Queues an entry for the next group commit. `lingers`: it may wait for company (as input does,
+   * LOG_INPUT_LINGER_MS) instead of going at the end of this tick: nobody waits to see it committed.
+   */
+  enqueue(sessionId: string, entry: StoredEntry, options?: { lingers?: boolean }): void;
   /** Queues deletion of every entry with seq < `first`. */
   enqueueTrim(sessionId: string, first: number): void;
   /** Queues a session record upsert, ordered with the entries around it. */

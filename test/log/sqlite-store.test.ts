@@ -104,17 +104,17 @@ describe("SQLite event store: where and when commits happen", () => {
     const store = new SqliteEventStore(join(tempDir(), "log.db"));
     const commits = listen(store);
     try {
-      store.enqueue("s", event(1), true);
+      store.enqueue("s", event(1), { replica: true });
       const queued = performance.now();
       await endOfTick();
-      store.enqueue("s", event(2), true);
+      store.enqueue("s", event(2), { replica: true });
       await sleep(LOG_REPLICA_LINGER_MS / 5);
       expect(commits).toEqual([]);
       await waitFor(() => commits.length === 1, 10_000, "the replica rows' commit");
       expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_REPLICA_LINGER_MS - 1);
       expect(commits[0]).toEqual({ durable: new Map([["s", 2]]), writes: 2 });
 
-      store.enqueue("s", event(3), true);
+      store.enqueue("s", event(3), { replica: true });
       store.hurry();
       expect(commits).toHaveLength(1);
       await endOfTick();

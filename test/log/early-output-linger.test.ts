@@ -1,0 +1,91 @@
+/**
+ * Output shown before its commit (a held session's, SessionLog.showOutputEarly) that nobody waits
+ * to see committed lingers for company (LOG_INPUT_LINGER_MS), so that a held echo's commit runs
+ * after its viewer woke, not beside it; whoever waits for published entries (a viewer that does not
+ * follow the output early, a publish waiter) gets it committed at the end of the tick, as before.
+ */
+import { describe, expect, it } from "vitest";
+import { LOG_INPUT_LINGER_MS } from "../../src/log/commit-limits.js";
+import type { SessionLog } from "../../src/log/index.js";
+import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
+import { openLog } from "./helpers.js";
+
+const endOfTick = () => new Promise<void>((resolve) => queueMicrotask(resolve));
+const key = (log: SessionLog) => log.appendOutputBytes("pty", Buffer.from("x"), false).seq;
+
+/** A `/ws/session` viewer of a held session: subscribed, and told of output early (as SessionFeed is). */
+function earlyViewer(log: SessionLog): () => void {
+  const stop = log.subscribe(() => {});
+  const stopEarly = log.subscribeEarly(() => {});
+  return () => {
+    stopEarly();
+    stop();
+  };
+}
+
+function heldLog(): SessionLog {
+  const log = openLog(tempDir()).create("s");
+  expect(log.showOutputEarly()).toBe(true);
+  return log;
+}
+
+describe("output shown before its commit", () => {
+  it("lingers for its commit while only early viewers and background listeners follow the log, then is committed", async () => {
+    const log = heldLog();
+    earlyViewer(log);
+    log.subscribe(() => {}, { background: true });
+    const seq = key(log);
+    const appended = performance.now();
+    await endOfTick();
+    expect(log.head).toBe(seq - 1);
+    await waitFor(() => log.head === seq, 5_000, "the lingering output's commit");
+    expect(performance.now() - appended).toBeGreaterThanOrEqual(LOG_INPUT_LINGER_MS - 0.5);
+  });
+
+  it("is committed at the end of the tick while a viewer that waits for commits follows the log (/v1/ws, SSE)", async () => {
+    const log = heldLog();
+    earlyViewer(log);
+    const stop = log.subscribe(() => {});
+    const seq = key(log);
+    await endOfTick();
+    expect(log.head).toBe(seq);
+
+    // That viewer gone, the next output lingers again.
+    stop();
+    const next = key(log);
+    await endOfTick();
+    expect(log.head).toBe(next - 1);
+  });
+
+  it("lingering, is committed at the end of the tick once such a viewer subscribes, or someone waits for it to be published", async () => {
+    const log = heldLog();
+    earlyViewer(log);
+    const first = key(log);
+    await endOfTick();
+    expect(log.head).toBe(first - 1);
+    const stop = log.subscribe(() => {});
+    await endOfTick();
+    expect(log.head).toBe(first);
+    stop();
+
+    const second = key(log);
+    await endOfTick();
+    expect(log.head).toBe(second - 1);
+    let published = false;
+    log.afterPublished(second, log.drops, (refusal) => {
+      expect(refusal).toBeUndefined();
+      published = true;
+    });
+    await endOfTick();
+    expect(log.head).toBe(second);
+    expect(published).toBe(true);
+  });
+
+  it("a log that does not show output early commits it at the end of the tick, watched or not", async () => {
+    const log = openLog(tempDir()).create("s");
+    const seq = key(log);
+    await endOfTick();
+    expect(log.head).toBe(seq);
+  });
+});
