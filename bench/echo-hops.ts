@@ -9,8 +9,20 @@ import Database from "better-sqlite3";
 import { spawn as spawnRawPty } from "node-pty";
 import * as wsModule from "ws";
 import { WebSocketServer } from "ws";
+import type { WebSocket } from "ws";
+import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
+import { LOG_INPUT_LINGER_MS } from "../src/log/commit-limits.js";
+import {
+  HolderFrameReader,
+  ackFrame,
+  helloFrame,
+  inputCommitFrame,
+  inputNowFrame,
+} from "../src/sessions/holder-protocol.js";
+import { Holders, holderBinary } from "../src/sessions/holders.js";
+import { BINARY_OUTPUT_HEADER_BYTES, writeBinaryOutputHeader } from "../src/protocol/index.js";
 import { SessionLog } from "../src/log/session-log.js";
 import { TerminalSession } from "../src/sessions/terminal-session.js";
 import { startGateway } from "../src/server/gateway.js";
@@ -52,6 +64,15 @@ const GOAL_FLOOR_RATIO = 2.8;
 /** How long ttyd may take to say its port. */
 const TTYD_START_MS = 10_000;
 
+/**
+ * How the client speaks to the gateway and the bare Node server (`SWITCHBOARD_ECHO_WIRE`):
+ * `binary` (the default) as `switchboard attach` and the SDK's TerminalClient do — a key as a
+ * binary message, output with `?output=binary` — or `json`: `stdin` and `stdout` JSON frames.
+ * ttyd's client speaks ttyd's binary protocol either way.
+ */
+type Wire = "ttyd" | "binary" | "json";
+const WIRE: Exclude<Wire, "ttyd"> = process.env["SWITCHBOARD_ECHO_WIRE"] === "json" ? "json" : "binary";
+
 /** The sides to run (`SWITCHBOARD_ECHO_SIDES=off,on`, say, while working on the gateway); all by default. */
 const ONLY_SIDES = process.env["SWITCHBOARD_ECHO_SIDES"]?.split(",");
 
@@ -87,12 +108,13 @@ const HOP_WHAT: Record<Exclude<Step, "typed">, string> = {
   received: "sent → received (loopback, and the client's WebSocket decode)",
 };
 
-type Side = "floor" | "ttyd" | "node" | "durable" | "off" | "on";
+type Side = "floor" | "ttyd" | "node" | "durable" | "held" | "off" | "on";
 const SIDE_NAME: Record<Side, string> = {
   floor: "raw node-pty `cat` (floor)",
   ttyd: "ttyd `cat`",
   node: "bare Node server (ws + node-pty `cat`)",
   durable: "bare Node server + a SQLite commit of each key with its echo",
+  held: "bare Node server + a holder (`cat` under the session's holder; key and echo committed after the echo)",
   off: "Switchboard, holders off",
   on: "Switchboard, holders on",
 };
@@ -141,13 +163,18 @@ const ECHO_TIMEOUT_MS = 10_000;
 const CLIENT = `
 const { parentPort, workerData } = require("node:worker_threads");
 const WebSocket = require("ws");
-const { url, protocols, headers, ttyd, keys, warmup, gapMs, timeoutMs } = workerData;
+const { url, protocols, headers, wire, keys, warmup, gapMs, timeoutMs } = workerData;
+const ttyd = wire === "ttyd";
 const now = () => performance.timeOrigin + performance.now();
 const ws = new WebSocket(url, protocols, { headers });
 let echoed;
 ws.on("error", (e) => parentPort.postMessage({ error: e.message }));
-ws.on("message", (raw) => {
-  if (ttyd ? raw[0] === 0x30 && raw.includes(0x78, 1) : /"type":"stdout"/.test(raw) && JSON.parse(raw.toString()).data.includes("x")) echoed && echoed(now());
+ws.on("message", (raw, isBinary) => {
+  const echo =
+    wire === "ttyd" ? raw[0] === 0x30 && raw.includes(0x78, 1)
+    : wire === "binary" ? isBinary && raw[0] === 1 && raw.includes(0x78, 9)
+    : /"type":"stdout"/.test(raw) && JSON.parse(raw.toString()).data.includes("x");
+  if (echo) echoed && echoed(now());
 });
 const cpu = () => { try { return Number(require("node:fs").readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]); } catch { return NaN; } };
 ws.once("open", async () => {
@@ -162,7 +189,7 @@ ws.once("open", async () => {
       const timer = setTimeout(() => resolve(-1), timeoutMs);
       echoed = (t) => { clearTimeout(timer); resolve(t); };
       typed = now();
-      ws.send(ttyd ? Buffer.from("0x") : JSON.stringify({ type: "stdin", data: "x" }));
+      ws.send(wire === "ttyd" ? Buffer.from("0x") : wire === "binary" ? Buffer.from("x") : JSON.stringify({ type: "stdin", data: "x" }));
     });
     if (received < 0) { parentPort.postMessage({ error: "key " + i + " was not echoed within " + timeoutMs + " ms" }); return; }
     out.push([typed, received]);
@@ -291,7 +318,7 @@ function cpuNs(pids: readonly number[]): number {
  */
 async function typeFromThread(o: {
   url: string;
-  ttyd: boolean;
+  wire: Wire;
   headers?: Record<string, string>;
   serverPids: () => number[];
   /** Threads of this process there before the gateway started (see cpuByRole). */
@@ -301,9 +328,9 @@ async function typeFromThread(o: {
     eval: true,
     workerData: {
       url: o.url,
-      protocols: o.ttyd ? ["tty"] : [],
+      protocols: o.wire === "ttyd" ? ["tty"] : [],
       headers: o.headers ?? {},
-      ttyd: o.ttyd,
+      wire: o.wire,
       keys: ECHO_SAMPLES + ECHO_WARMUP,
       warmup: ECHO_WARMUP,
       gapMs: ECHO_GAP_MS,
@@ -397,8 +424,8 @@ async function gatewayRound(
     // The gateway's process and, held, the session's holder (not `cat`).
     const record = gw.core.sessions.get(id)!.record;
     const { keys, cpuUsPerKey, byRole } = await typeFromThread({
-      url: `${gw.url.replace("http", "ws")}/ws/session/${id}`,
-      ttyd: false,
+      url: `${gw.url.replace("http", "ws")}/ws/session/${id}${WIRE === "binary" ? "?output=binary" : ""}`,
+      wire: WIRE,
       startup,
       headers: { authorization: `Bearer ${TOKEN}` },
       serverPids: () => [process.pid, ...(record.holder ? [record.holder.pid] : [])],
@@ -484,21 +511,32 @@ async function bareNodeRound(durable: boolean): Promise<{ rtts: number[]; cpuUsP
   wss.on("connection", (ws) => {
     const reading = term.onData((data) => {
       commit?.(data);
-      ws.send(`{"type":"stdout","offset":${offset},"data":${JSON.stringify(data)}}`);
+      if (WIRE === "binary") {
+        const bytes = Buffer.from(data);
+        const frame = Buffer.allocUnsafe(BINARY_OUTPUT_HEADER_BYTES + bytes.length);
+        writeBinaryOutputHeader(frame, "stdout", offset);
+        bytes.copy(frame, BINARY_OUTPUT_HEADER_BYTES);
+        ws.send(frame);
+      } else ws.send(`{"type":"stdout","offset":${offset},"data":${JSON.stringify(data)}}`);
       offset += Buffer.byteLength(data);
     });
-    ws.on("message", (raw: Buffer) => {
-      const frame = JSON.parse(raw.toString()) as { type?: string; data?: unknown };
-      if (frame.type !== "stdin" || typeof frame.data !== "string") return;
-      if (commit !== undefined) keys.push(frame.data);
-      term.write(frame.data);
+    ws.on("message", (raw: Buffer, isBinary: boolean) => {
+      let data: string;
+      if (isBinary) data = raw.toString();
+      else {
+        const frame = JSON.parse(raw.toString()) as { type?: string; data?: unknown };
+        if (frame.type !== "stdin" || typeof frame.data !== "string") return;
+        data = frame.data;
+      }
+      if (commit !== undefined) keys.push(data);
+      term.write(data);
     });
     ws.once("close", () => reading.dispose());
   });
   try {
     const { keys, cpuUsPerKey } = await typeFromThread({
       url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`,
-      ttyd: false,
+      wire: WIRE,
       serverPids: () => [process.pid],
     });
     return { rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed), cpuUsPerKey };
@@ -508,6 +546,107 @@ async function bareNodeRound(durable: boolean): Promise<{ rtts: number[]; cpuUsP
     await new Promise((resolve) => wss.close(resolve));
     db?.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The floor of a held session's echo: a bare `ws` server whose `cat` runs under a session holder
+ * (native/holder.c), as the gateway's do with holders on, and nothing else of the gateway. A key
+ * goes to the holder as INPUT_NOW (written at once, its record kept); its echo is sent as it
+ * arrives, and after it — once the key and echo are committed to SQLite, with the same linger as
+ * the gateway's (LOG_INPUT_LINGER_MS) — the holder is told the commit and the output acknowledged.
+ */
+async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
+  const binary = holderBinary();
+  if (binary === null) throw new Error("the holder binary is not built: npm run build");
+  const dir = mkdtempSync(join(tmpdir(), "sb-bench-echo-held-"));
+  const db = new Database(join(dir, "log.db"));
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.exec("CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, data BLOB NOT NULL)");
+  const insert = db.prepare("INSERT INTO events (seq, type, data) VALUES (?, ?, ?)");
+  const queued: Array<[number, string, Uint8Array]> = [];
+  const holders = new Holders({ dataDir: dir, binary, onStop: "end" });
+  const launched = await holders.launch("bench", {
+    command: ["cat"],
+    cwd: process.cwd(),
+    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", TERM: "xterm-256color" },
+    pty: true,
+    cols: 80,
+    rows: 24,
+    drainTimeoutMs: 1000,
+  });
+  const socket = connect(holders.socketPath("bench"));
+  socket.setNoDelay?.(true);
+  let seq = 0;
+  let acked = 0;
+  let viewer: WebSocket | undefined;
+  let linger: NodeJS.Timeout | undefined;
+  const commitLater = () => {
+    linger ??= setTimeout(() => {
+      linger = undefined;
+      db.transaction(() => {
+        for (const row of queued.splice(0)) insert.run(...row);
+      })();
+      socket.write(Buffer.concat([inputCommitFrame(seq), ackFrame(acked)]));
+    }, LOG_INPUT_LINGER_MS);
+  };
+  const greeted = new Promise<void>((resolve, reject) => {
+    const reader = new HolderFrameReader((f) => {
+      if (f.type === "hello") {
+        socket.write(helloFrame(0, 0));
+        resolve();
+      } else if (f.type === "output") {
+        const frame = Buffer.allocUnsafe(BINARY_OUTPUT_HEADER_BYTES + f.bytes.length);
+        writeBinaryOutputHeader(frame, "stdout", f.offset);
+        frame.set(f.bytes, BINARY_OUTPUT_HEADER_BYTES);
+        viewer?.send(frame);
+        queued.push([++seq, "output", frame.subarray(BINARY_OUTPUT_HEADER_BYTES)]);
+        acked = f.offset + f.bytes.length;
+        commitLater();
+      }
+    });
+    socket.on("data", (chunk) => reader.push(chunk));
+    socket.once("error", reject);
+  });
+  await greeted;
+  const actor = Buffer.from(JSON.stringify({ name: "bench", role: "admin" }));
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise<void>((resolve) => wss.once("listening", resolve));
+  wss.on("connection", (ws) => {
+    viewer = ws;
+    ws.on("message", (raw: Buffer, isBinary: boolean) => {
+      let data: Buffer = raw;
+      if (!isBinary) {
+        const frame = JSON.parse(raw.toString()) as { type?: string; data?: unknown };
+        if (frame.type !== "stdin" || typeof frame.data !== "string") return;
+        data = Buffer.from(frame.data);
+      }
+      socket.write(inputNowFrame(++seq, actor, data));
+      queued.push([seq, "input", data]);
+    });
+  });
+  try {
+    const { keys, cpuUsPerKey } = await typeFromThread({
+      url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`,
+      wire: WIRE,
+      serverPids: () => [process.pid, launched.holderPid],
+    });
+    return { rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed), cpuUsPerKey };
+  } finally {
+    if (linger !== undefined) clearTimeout(linger);
+    for (const client of wss.clients) client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    socket.destroy();
+    for (const pid of [launched.childPid, launched.holderPid]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -560,7 +699,7 @@ async function ttydRound(file: string): Promise<{ rtts: number[]; cpuUsPerKey: n
   try {
     const { keys, cpuUsPerKey } = await typeFromThread({
       url: `ws://127.0.0.1:${port}/ws`,
-      ttyd: true,
+      wire: "ttyd",
       serverPids: () => [child.pid!],
     });
     return { rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed), cpuUsPerKey };
@@ -597,10 +736,10 @@ export async function run(): Promise<BenchSection> {
   const ttyd = findTtyd();
   const sides = (
     ttyd === undefined
-      ? (["floor", "node", "durable", "off", "on"] as Side[])
-      : (["floor", "ttyd", "node", "durable", "off", "on"] as Side[])
+      ? (["floor", "node", "durable", "held", "off", "on"] as Side[])
+      : (["floor", "ttyd", "node", "durable", "held", "off", "on"] as Side[])
   ).filter((s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s));
-  const all: Side[] = ["floor", "ttyd", "node", "durable", "off", "on"];
+  const all: Side[] = ["floor", "ttyd", "node", "durable", "held", "off", "on"];
   const totals = new Map<Side, number[]>(all.map((s) => [s, []]));
   /** The server's CPU per key, each round (µs): ttyd's process, the gateway's (and its holder's). */
   const cpu = new Map<Side, number[]>(all.map((s) => [s, []]));
@@ -615,6 +754,10 @@ export async function run(): Promise<BenchSection> {
       if (side === "floor") totals.get(side)!.push(p50(await rawRound()));
       else if (side === "ttyd") {
         const { rtts, cpuUsPerKey } = await ttydRound(ttyd!);
+        totals.get(side)!.push(p50(rtts));
+        cpu.get(side)!.push(cpuUsPerKey);
+      } else if (side === "held") {
+        const { rtts, cpuUsPerKey } = await heldNodeRound();
         totals.get(side)!.push(p50(rtts));
         cpu.get(side)!.push(cpuUsPerKey);
       } else if (side === "node" || side === "durable") {

@@ -133,6 +133,8 @@ export class TerminalClient {
   private readonly loop: ReconnectLoop;
   private readonly heartbeat: Heartbeat;
   private socket: SocketHandle | undefined;
+  /** The gateway said it takes binary messages as input (`connected`'s `binary_input`). */
+  private binaryInput = false;
   private _offset: number | undefined;
   /** `since: "screen"` until the screen came. */
   private wantsScreen: boolean;
@@ -199,6 +201,8 @@ export class TerminalClient {
       this.emitter.emit("error", refused);
       return false;
     }
+    // As a binary message where the gateway takes one: no JSON on either side (docs/protocol.md, "Binary input").
+    if (this.binaryInput) return this.socket?.send(this.encoder.encode(data)) ?? false;
     return this.send({ type: "stdin", data });
   }
 
@@ -341,6 +345,7 @@ export class TerminalClient {
         // connection) keeps it, and this client stays a viewer (CONTROL_HELD).
         if (this.control === "force") this.control = "acquire";
         this._mode = frame.mode;
+        this.binaryInput = frame.binary_input === true;
         if (this._offset === undefined) this._offset = frame.offset;
         this.loop.opened();
         this.emitter.emit("connected", { mode: frame.mode, sessionId: frame.session_id, offset: frame.offset });

@@ -10,7 +10,7 @@ export interface WebSocketLike {
   readonly protocol: string;
   /** Set to `arraybuffer`, so that binary messages arrive the same way in browsers and in Node. */
   binaryType: string;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
   addEventListener(type: "close", listener: (event: { code: number; reason: string }) => void): void;
@@ -190,10 +190,10 @@ export class SocketHandle {
     return !this.silenced && this.ws.readyState === OPEN;
   }
 
-  /** Sends a text frame; false when the socket is not open. */
-  send(text: string): boolean {
+  /** Sends a text frame, or a binary one of `bytes`; false when the socket is not open. */
+  send(data: string | Uint8Array): boolean {
     if (!this.open) return false;
-    this.ws.send(text);
+    this.ws.send(data);
     return true;
   }
 

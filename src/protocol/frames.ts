@@ -314,7 +314,8 @@ export interface TerminalScreenFrame {
 export type TerminalServerFrame =
   | TerminalScreenFrame
   | { type: "replay"; data: string; offset: number; enc?: "base64" }
-  | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number }
+  /** `binary_input`: the gateway takes a binary message as input (absent from gateways that do not). */
+  | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number; binary_input?: true }
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }
   /** `state`: whether the session exited or was lost (a lost session has neither code nor signal). */
   | { type: "exit"; exit_code: number | null; signal: string | null; state?: "exited" | "lost" }

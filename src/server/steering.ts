@@ -136,10 +136,34 @@ export function steerInput(
   budget: InputBudget,
   by: Actor,
 ): void {
-  const data = inputBytes(input.data, input.enc);
+  steerInputBytes(
+    sessions,
+    identity,
+    holderKey,
+    sessionId,
+    inputBytes(input.data, input.enc),
+    input.eof === true,
+    budget,
+    by,
+  );
+}
+
+/** {@link steerInput} of bytes as they came (`/ws/session`'s binary input), sized as a frame's `data` is. */
+export function steerInputBytes(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
+  data: Uint8Array,
+  eof: boolean,
+  budget: InputBudget,
+  by: Actor,
+): void {
+  const tooLarge = inputTooLarge(data.length);
+  if (tooLarge) throw tooLarge;
   budget.take(data.length);
   try {
-    steer(sessions, identity, holderKey, sessionId, { op: "input", data, eof: input.eof === true }, by);
+    steer(sessions, identity, holderKey, sessionId, { op: "input", data, eof }, by);
   } catch (error) {
     budget.giveBack(data.length);
     throw error;

@@ -1,3 +1,5 @@
+import type { AddressInfo } from "node:net";
+import { WebSocketServer } from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
 import { LIMITS } from "../../src/protocol/index.js";
@@ -128,6 +130,36 @@ describe("TerminalClient (/ws/session/:id)", () => {
     holder.close();
     await http.deleteSession(s.id);
     await term.done;
+  });
+
+  it("writes binary messages to a gateway whose connected frame says it takes them, stdin frames to one that does not", async () => {
+    for (const binaryInput of [true, false]) {
+      const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+      await new Promise<void>((resolve) => wss.once("listening", resolve));
+      const got: Array<{ binary: boolean; text: string }> = [];
+      wss.on("connection", (ws) => {
+        ws.on("message", (raw: Buffer, binary) => got.push({ binary, text: raw.toString() }));
+        const connected = { type: "connected", mode: "pty", session_id: "s", offset: 0 };
+        ws.send(JSON.stringify(binaryInput ? { ...connected, binary_input: true } : connected));
+      });
+      const { port } = wss.address() as AddressInfo;
+      const term = new TerminalClient({ url: `http://127.0.0.1:${port}`, token: "t", session: "s", since: 0 });
+      open.push(term);
+      try {
+        await waitFor(() => term.state === "open", 3_000, "open");
+        expect(term.write("é\r")).toBe(true);
+        await waitFor(() => got.length === 1, 3_000, "the input");
+        expect(got[0]).toEqual(
+          binaryInput
+            ? { binary: true, text: "é\r" }
+            : { binary: false, text: JSON.stringify({ type: "stdin", data: "é\r" }) },
+        );
+      } finally {
+        term.close();
+        for (const client of wss.clients) client.terminate();
+        await new Promise((resolve) => wss.close(resolve));
+      }
+    }
   });
 
   // Regression (exploratory testing): a write over the frame limit (1 MiB) returned true, the

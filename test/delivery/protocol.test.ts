@@ -381,6 +381,48 @@ describe("bad frames", () => {
   });
 });
 
+describe("binary input on /ws/session", () => {
+  it("a binary message is input, its bytes as they are (not UTF-8 too), recorded; refused like a stdin frame without control", async () => {
+    const gw = shared;
+    const { id } = await createSession(gw, { command: ["cat"] });
+    const t = await terminalClient(gw, id, "?control=acquire");
+    const sent = Buffer.from([0x68, 0x69, 0x00, 0xff, 0xfe, 0xc3, 0x0a]);
+    t.ws.send(sent, { binary: true });
+    const output = () =>
+      Buffer.concat(
+        t.frames
+          .filter((f) => f["type"] === "stdout")
+          .map((f) => decodeData(f["data"] as string, f["enc"] as string | undefined)),
+      );
+    await waitFor(() => output().length >= sent.length, 5000, "cat's echo of the bytes");
+    expect([...output()]).toEqual([...sent]);
+    const { events } = await api<{ events: Array<{ type: string; bytes?: number }> }>(
+      gw,
+      "GET",
+      `/v1/sessions/${id}/events?types=input`,
+    );
+    expect(events.map((e) => e.bytes)).toEqual([sent.length]);
+
+    // Another connection, without control: refused as its stdin frame would be, and nothing written.
+    const other = await terminalClient(gw, id);
+    other.ws.send(Buffer.from("no"), { binary: true });
+    await waitFor(() => other.frames.some((f) => f["type"] === "error"), 5000, "the refusal");
+    expect(other.frames.find((f) => f["type"] === "error")?.["code"]).toBe("CONTROL_HELD");
+    expect(other.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("/v1/ws still refuses binary frames: its frames are JSON", async () => {
+    const ws = new WebSocket(wsUrl(shared, "/v1/ws"), { headers: authHeaders(shared) });
+    defer(() => ws.terminate());
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on("message", (raw) => frames.push(JSON.parse(raw.toString()) as Record<string, unknown>));
+    await opened(ws);
+    ws.send(Buffer.from("hi"), { binary: true });
+    await waitFor(() => frames.some((f) => f["op"] === "error"), 5000, "the refusal");
+    expect(frames.find((f) => f["op"] === "error")?.["code"]).toBe("INVALID_JSON");
+  });
+});
+
 describe("output in JSON frames", () => {
   it("carries every byte of mixed output — escapes, non-ASCII text, bytes that are not UTF-8 — live and replayed, on both endpoints", async () => {
     const gw = shared;

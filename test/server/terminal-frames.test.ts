@@ -2,7 +2,12 @@ import { isUtf8 } from "node:buffer";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { OutputEntry } from "../../src/log/output-entry.js";
-import { SMALL_TEXT_FRAME_BYTES, smallTextFrame, terminalFrames } from "../../src/server/ws/terminal-frames.js";
+import {
+  SMALL_TEXT_FRAME_BYTES,
+  smallBinaryFrame,
+  smallTextFrame,
+  terminalFrames,
+} from "../../src/server/ws/terminal-frames.js";
 import { WireFrame, encodeWireFrame } from "../../src/server/ws/wire-frame.js";
 
 const entry = (bytes: Uint8Array, offset = 0, stream: "stdout" | "stderr" | "pty" = "pty") =>
@@ -56,5 +61,40 @@ describe("smallTextFrame", () => {
     expect(smallTextFrame(entry(Buffer.alloc(SMALL_TEXT_FRAME_BYTES + 1, 0x61)))).toBeUndefined();
     for (const text of ['say "hi"', "a\\b", "line\n", "\x1b[1m", "é"])
       expect(smallTextFrame(entry(Buffer.from(text)))).toBeUndefined();
+  });
+});
+
+describe("smallBinaryFrame", () => {
+  /** What the general path sends for one entry with `?output=binary`. */
+  function generalBinary(e: OutputEntry): Buffer {
+    const frames = terminalFrames([e], true, () => {});
+    expect(frames).toHaveLength(1);
+    const frame = frames[0]! as { bytes: Uint8Array };
+    return encodeWireFrame(Buffer.from(frame.bytes), true).bytes;
+  }
+
+  it("gives the general path's bytes for any few bytes, text or not, on either stream, or leaves the entry to it (property)", () => {
+    let framed = 0;
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: SMALL_TEXT_FRAME_BYTES + 8 }),
+        fc.maxSafeNat(),
+        fc.constantFrom("stdout" as const, "stderr" as const, "pty" as const),
+        (bytes, offset, stream) => {
+          const data = Buffer.from(bytes);
+          const e = new OutputEntry(1, 0, stream, offset, data, !isUtf8(data));
+          const small = smallBinaryFrame(e);
+          if (data.length === 0 || data.length > SMALL_TEXT_FRAME_BYTES) {
+            expect(small).toBeUndefined();
+            return;
+          }
+          framed++;
+          expect(small!.binary).toBe(true);
+          expect(small!.bytes.equals(generalBinary(e))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+    expect(framed).toBeGreaterThan(300);
   });
 });

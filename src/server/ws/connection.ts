@@ -144,6 +144,14 @@ export abstract class WsConnection<ClientFrame, ServerFrame> {
   /** A client frame that passed its endpoint's check. */
   protected abstract take(frame: ClientFrame): void;
 
+  /**
+   * A binary message, where the endpoint gives it a meaning (`/ws/session`: input). False: it is
+   * refused as a frame that is not JSON text.
+   */
+  protected takeBytes(_data: Buffer): boolean {
+    return false;
+  }
+
   /** The outbox drained: pump what the connection's viewers hold back. */
   protected abstract pump(): void;
 
@@ -155,6 +163,7 @@ export abstract class WsConnection<ClientFrame, ServerFrame> {
 
   private receive(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
+    if (isBinary && this.takeBytes(bufferOf(data))) return;
     const checked = this.codec.check.check(data, isBinary);
     if (!checked.ok) {
       this.send(this.codec.refused(checked));
@@ -162,4 +171,10 @@ export abstract class WsConnection<ClientFrame, ServerFrame> {
     }
     this.take(checked.frame);
   }
+}
+
+/** A message's bytes as one Buffer (ws gives a Buffer unless told otherwise, or its fragments). */
+function bufferOf(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }

@@ -2,7 +2,14 @@
 import { isUtf8 } from "node:buffer";
 import type { WebSocket } from "ws";
 import type { LeaseChange } from "../../core/control-lease.js";
-import { binaryOutputFrame, outputFrame, smallTextFrame, terminalCodec, terminalFrames } from "./terminal-frames.js";
+import {
+  binaryOutputFrame,
+  outputFrame,
+  smallBinaryFrame,
+  smallTextFrame,
+  terminalCodec,
+  terminalFrames,
+} from "./terminal-frames.js";
 import type { LogEntry } from "../../log/types.js";
 import { CLOSE_CODES } from "../../protocol/index.js";
 import type {
@@ -17,7 +24,7 @@ import { actorOf } from "../identity/auth.js";
 import type { Identity } from "../identity/identity.js";
 import type { GatewayCore } from "../context.js";
 import { toSwitchboardError } from "../http/http.js";
-import { steer, steerInput } from "../steering.js";
+import { steer, steerInput, steerInputBytes } from "../steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
 import { Viewer } from "./viewer.js";
 import type { OutputSink } from "./sink.js";
@@ -148,6 +155,7 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
         mode: session.record.pty ? "pty" : "pipe",
         session_id: session.id,
         offset: session.log.outputBytes,
+        binary_input: true,
       });
       this.takeControl();
     }
@@ -199,9 +207,9 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
     return this.buildFrames(entries);
   }
 
-  /** One live output entry's frames: a keystroke's echo framed by hand (JSON output only). */
+  /** One live output entry's frames: a keystroke's echo framed by hand. */
   private liveFrames(entry: LogEntry): Frame[] {
-    const small = this.output === "json" ? smallTextFrame(entry) : undefined;
+    const small = this.output === "json" ? smallTextFrame(entry) : smallBinaryFrame(entry);
     return small !== undefined ? [small] : this.buildFrames([entry]);
   }
 
@@ -261,6 +269,34 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
     } catch (error) {
       this.refuse(error);
     }
+  }
+
+  /**
+   * A binary message is input: its bytes as they are, as a `stdin` frame's `data` with
+   * `enc: "base64"` would be, without the JSON (docs/protocol.md, "Binary input").
+   */
+  protected override takeBytes(data: Buffer): boolean {
+    if (this.core.sessions.isStopping || this.forwarding.owner(this.session.id) !== undefined) {
+      // Refused, or forwarded to the node that runs it, as that frame.
+      this.take({ type: "stdin", data: data.toString("base64"), enc: "base64" });
+      return true;
+    }
+    try {
+      const by = actorOf(this.identity, this.connId);
+      steerInputBytes(
+        this.core.sessions,
+        this.identity,
+        this.connId,
+        this.session.id,
+        data,
+        false,
+        this.inputBudget,
+        by,
+      );
+    } catch (error) {
+      this.refuse(error);
+    }
+    return true;
   }
 
   private refuse(error: unknown): void {

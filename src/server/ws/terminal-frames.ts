@@ -7,8 +7,7 @@ import { TerminalClientFrame, keystrokeFrame } from "../../protocol/index.js";
 import type { TerminalServerFrame } from "../../protocol/index.js";
 import { BinaryFrame, OWN_FRAME_BYTES, framedIn, jsonFramePooled } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
-import { encodeWireFrame } from "./wire-frame.js";
-import type { WireFrame } from "./wire-frame.js";
+import { WireFrame, encodeWireFrame } from "./wire-frame.js";
 import { ClientFrameCheck } from "./ws-common.js";
 import type { FrameCodec } from "./connection.js";
 
@@ -88,6 +87,26 @@ export function smallTextFrame(entry: LogEntry): WireFrame | undefined {
   const type = entry.stream === "stderr" ? "stderr" : "stdout";
   const data = String.fromCharCode(...bytes);
   return encodeWireFrame(`{"type":"${type}","offset":${entry.offset},"data":"${data}"}`, false);
+}
+
+/**
+ * The binary frame of one output entry of a few bytes (a keystroke's echo, `?output=binary`),
+ * encoded for the wire at once: the bytes {@link terminalFrames} and the wire encoding give it,
+ * without its run and its hold on the entry's piece (test/server/terminal-frames.test.ts).
+ * Undefined for anything else.
+ */
+export function smallBinaryFrame(entry: LogEntry): WireFrame | undefined {
+  if (!(entry instanceof OutputEntry)) return undefined;
+  const bytes = entry.bytes;
+  if (bytes.length === 0 || bytes.length > SMALL_TEXT_FRAME_BYTES) return undefined;
+  // A WebSocket header of 2 bytes (payload under 126), then the output header and the bytes.
+  const frame = Buffer.allocUnsafe(2 + BINARY_OUTPUT_HEADER_BYTES + bytes.length);
+  frame[0] = 0x82;
+  frame[1] = BINARY_OUTPUT_HEADER_BYTES + bytes.length;
+  const payload = frame.subarray(2);
+  writeBinaryOutputHeader(payload, entry.stream === "stderr" ? "stderr" : "stdout", entry.offset);
+  payload.set(bytes, BINARY_OUTPUT_HEADER_BYTES);
+  return new WireFrame(frame, payload, true);
 }
 
 /**
