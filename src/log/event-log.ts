@@ -263,6 +263,7 @@ export class EventLog {
 
   /** Commits everything queued now. */
   flush(): void {
+    for (const log of this.logs.values()) log.appendSoonNow();
     this.options.store.flush();
   }
 
@@ -291,7 +292,10 @@ export class EventLog {
     this.closed = true;
     this.idleCheck.close();
     // Before the store: a reader's deferred step (a filtered feed's, see SessionFeed) may still come.
-    for (const log of this.logs.values()) log.markClosed();
+    for (const log of this.logs.values()) {
+      log.appendSoonNow();
+      log.markClosed();
+    }
     this.options.store.close();
   }
 

@@ -14,6 +14,7 @@ import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } fr
 import { jsonSize } from "./types.js";
 import { StoreBacklog } from "./store-backlog.js";
 import { InternalError } from "../protocol/errors.js";
+import { LOG_INPUT_LINGER_MS } from "./commit-limits.js";
 
 export interface SessionLogOptions {
   sessionId: string;
@@ -31,6 +32,8 @@ export interface SessionLogOptions {
 }
 
 const LINGERS = { lingers: true } as const;
+/** Most entries {@link SessionLog.appendSoon} leaves for later: a fast typist's keys are appended in batches of at most this many. */
+const SOON_MAX_ENTRIES = 32;
 /**
  * Where an append left a log: its seq, and how many drops the log had made by then
  * ({@link SessionLog.drops}), so that a wait for it after a drop is refused, not answered by
@@ -93,6 +96,12 @@ export class SessionLog implements AppendableLog {
   private watchers = 0;
   /** Of the {@link watchers}, those that also follow the output early ({@link subscribeEarly}). */
   private earlyWatchers = 0;
+  /** Entries whose seq is taken and whose append waits ({@link appendSoon}), in seq order. */
+  private soon: Array<SessionEvent | OutputEntry> = [];
+  /** Appends {@link soon} LOG_INPUT_LINGER_MS after its first entry, if nothing did before. */
+  private soonTimer: NodeJS.Timeout | undefined;
+  /** Early listeners are being told of an entry whose append waits for theirs: nothing may append meanwhile. */
+  private tellingFirst = false;
   private readonly onListenerError: (error: unknown) => void;
   private readonly onAppend: ((mark: AppendMark) => void) | undefined;
   private _drops = 0;
@@ -242,6 +251,7 @@ export class SessionLog implements AppendableLog {
    * by what the store has taken (a cluster copy's pages, see CopyGate), not by what is published.
    */
   whenDurable(seq: number): Promise<void> {
+    this.appendSoonNow();
     if (seq <= this.durableSeq || this.appender.by === "removed") return Promise.resolve();
     const durable = new Promise<void>((resolve) => {
       const stop = this.backlog.onDurable(() => {
@@ -351,6 +361,7 @@ export class SessionLog implements AppendableLog {
    * dropped entry ({@link whenPublished}) is refused with `refusal`. Returns how many.
    */
   dropUnwritten(refusal: () => SwitchboardError): number {
+    this.appendSoonNow();
     this._drops++;
     this.dropRefusal = refusal;
     // Copied entries the shared log holds are kept, committed or not.
@@ -393,11 +404,61 @@ export class SessionLog implements AppendableLog {
       // Offsets are the log's to assign; callers use appendOutput.
       throw new InternalError("use appendOutput for output events");
     }
+    this.appendSoonNow();
     const stored = { seq: this.appendedSeq + 1, ts: this.clock.now(), ...event } as SessionEvent;
     const json = JSON.stringify(stored);
     const urgent = options.urgent === true ? { urgent: true } : {};
     this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json), ...urgent }, options.until);
     return stored;
+  }
+
+  /**
+   * Appends `event` as {@link append} does, its seq (returned) and time taken now, the rest of the
+   * work left for LOG_INPUT_LINGER_MS (a held key's input), and with it that of the output shown
+   * early meanwhile that nobody waits to see committed (its echo): a key's whole bookkeeping then
+   * runs after its echo was sent and its viewer woke. Anything else appended, a publish waiter, a
+   * flush or a subscriber that waits for commits does it at once. No reader misses an entry
+   * meanwhile: entries are published once committed, and input waits as long for its commit.
+   * Only where output is shown early ({@link showOutputEarly}); a request's answer waits for the
+   * event as for any append (onAppend is told now).
+   */
+  appendSoon(event: NewEvent): number {
+    if (!this._earlyOutput) return this.append(event).seq;
+    if (this.appender.by === "copy") throw this.appender.refusal();
+    if (this.appender.by === "removed")
+      throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
+    const stored = { seq: this.appendedSeq + 1, ts: this.clock.now(), ...event } as SessionEvent;
+    this.deferAppend(stored);
+    return stored.seq;
+  }
+
+  /** Takes `entry`'s seq now and leaves its append to {@link appendSoonNow} (see {@link appendSoon}). */
+  private deferAppend(entry: SessionEvent | OutputEntry): void {
+    this.appendedSeq = entry.seq;
+    this.soon.push(entry);
+    this.onAppend?.({ seq: entry.seq, drops: this._drops });
+    if (this.soon.length >= SOON_MAX_ENTRIES) this.appendSoonNow();
+    else if (this.soon.length > 1) return;
+    else if (this.soonTimer === undefined) {
+      this.soonTimer = setTimeout(() => this.appendSoonNow(), LOG_INPUT_LINGER_MS);
+      this.soonTimer.unref();
+    } else this.soonTimer.refresh();
+  }
+
+  /** Does the appends {@link appendSoon} left, in order: before anything else is appended, waited for or flushed. */
+  appendSoonNow(): void {
+    if (this.soon.length === 0) return;
+    if (this.tellingFirst) throw new InternalError(`log ${this.sessionId}: an early listener appended`);
+    const entries = this.soon;
+    this.soon = [];
+    if (this.appender.by === "removed") return;
+    for (const entry of entries) {
+      if (entry instanceof OutputEntry) this.commit(entry, undefined, false, false);
+      else {
+        const json = JSON.stringify(entry);
+        this.commit({ seq: entry.seq, type: entry.type, json, size: jsonSize(json) }, undefined, false, false);
+      }
+    }
   }
 
   /** Appends output given as event data (text, or base64 with `enc`), as the bytes it stands for; see {@link appendOutputBytes}. */
@@ -420,6 +481,7 @@ export class SessionLog implements AppendableLog {
    */
   appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean, pool?: BufferPool): OutputEntry {
     if (this.appender.by === "copy") throw this.appender.refusal();
+    if (this.tellingFirst) throw new InternalError(`log ${this.sessionId}: an early listener appended`);
     const entry = new OutputEntry(
       this.appendedSeq + 1,
       this.clock.now(),
@@ -432,7 +494,20 @@ export class SessionLog implements AppendableLog {
     this.appendedBytes += bytes.length;
     // Shown early to everyone who follows it live: its commit may wait for company (an echo's
     // commit then runs after its viewer woke, not beside it: docs/benchmarks.md, "Keystroke echo").
-    this.commit(entry, undefined, this._earlyOutput && !this.waitedFor);
+    const lingers = this._earlyOutput && !this.waitedFor;
+    if (this.soon.length > 0 && lingers) {
+      // A held key's echo: shown now, appended after its input (appendSoon).
+      this.deferAppend(entry);
+      this.tellingFirst = true;
+      try {
+        this.tellEarly(entry);
+      } finally {
+        this.tellingFirst = false;
+      }
+      return entry;
+    }
+    this.appendSoonNow();
+    this.commit(entry, undefined, lingers);
     if (this._earlyOutput) this.tellEarly(entry);
     return entry;
   }
@@ -484,8 +559,9 @@ export class SessionLog implements AppendableLog {
     return this.watchers > this.earlyWatchers || this.publishWaiters.length > 0;
   }
 
-  /** Output shown early may linger for its commit (nobody waited for it): it goes now that someone does. */
+  /** Output shown early may linger for its append and commit (nobody waited for it): it goes now that someone does. */
   private hurryShownEarly(): void {
+    this.appendSoonNow();
     if (this._earlyOutput && this.durableSeq < this.appendedSeq) this.store.hurry?.();
   }
 
@@ -551,15 +627,18 @@ export class SessionLog implements AppendableLog {
     this.retainedBytes = 0;
   }
 
-  private commit(entry: StoredEntry, until?: Promise<void>, lingers = false): void {
+  /** `tell`: false where onAppend was told already ({@link appendSoon}). */
+  private commit(entry: StoredEntry, until?: Promise<void>, lingers = false, tell = true): void {
     if (this.appender.by === "removed")
       throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
-    this.appendedSeq = entry.seq;
+    // (An output entry's seq may be taken before the appendSoon event's append: see appendOutputBytes.)
+    if (entry.seq > this.appendedSeq) this.appendedSeq = entry.seq;
     this.retainedBytes += entry.size;
     this.backlog.add(entry.seq, entry.size);
     this.ring.push(entry);
     this.pending.push(entry);
     this.store.enqueue(this.sessionId, entry, lingers ? LINGERS : undefined);
+    if (!tell) return;
     this.onAppend?.(
       until === undefined ? { seq: entry.seq, drops: this._drops } : { seq: entry.seq, drops: this._drops, until },
     );
@@ -655,6 +734,7 @@ export class SessionLog implements AppendableLog {
   retire(): void {
     if (this.appender.by === "removed") return;
     this.appender = { by: "removed" };
+    this.soon = [];
     this.listeners.clear();
     this.earlyListeners.clear();
     this.watchers = 0;

@@ -424,10 +424,13 @@ export class TerminalSession extends Session {
     // Its answer waits until the input left this process too: a take-over keeps what it is given
     // before its holder's HELLO in memory, which a kill -9 would lose (undefined once greeted).
     const delivered = this.proc!.inputDelivered();
-    this.log.append(event, {
-      urgent: this.proc!.holderPid !== null && !atOnce,
-      ...(delivered ? { until: delivered } : {}),
-    });
+    // Written at once and its record kept: the event's append may wait until its echo is shown.
+    if (atOnce && !eof && delivered === undefined) this.log.appendSoon(event);
+    else
+      this.log.append(event, {
+        urgent: this.proc!.holderPid !== null && !atOnce,
+        ...(delivered ? { until: delivered } : {}),
+      });
     this.touch();
     // Whoever types has seen it.
     this.clearAttention(by);

@@ -31,6 +31,8 @@ class ManualStore extends StoreStub {
 type Op =
   | { kind: "output"; bytes: number }
   | { kind: "input" }
+  | { kind: "soon" }
+  | { kind: "linger" }
   | { kind: "ack"; n: number }
   | { kind: "fill" }
   | { kind: "drain" };
@@ -38,6 +40,9 @@ type Op =
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.integer({ min: 1, max: 30 }).map((bytes) => ({ kind: "output" as const, bytes })) },
   { weight: 1, arbitrary: fc.constant({ kind: "input" as const }) },
+  // A held key's input: its append waits for its echo and the linger (SessionLog.appendSoon).
+  { weight: 2, arbitrary: fc.constant({ kind: "soon" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "linger" as const }) },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 4 }).map((n) => ({ kind: "ack" as const, n })) },
   { weight: 1, arbitrary: fc.constant({ kind: "fill" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "drain" as const }) },
@@ -79,6 +84,8 @@ describe("a feed that takes output before it is durable", () => {
             written += o.bytes;
             log.appendOutputBytes("pty", bytes, false);
           } else if (o.kind === "input") log.append({ type: "input", by: { name: "t", role: "operator" }, bytes: 1 });
+          else if (o.kind === "soon") log.appendSoon({ type: "input", by: { name: "t", role: "operator" }, bytes: 1 });
+          else if (o.kind === "linger") log.appendSoonNow();
           else if (o.kind === "ack") store.ack(o.n);
           else if (o.kind === "fill") sink.queued = BUDGET;
           else {
@@ -86,6 +93,7 @@ describe("a feed that takes output before it is durable", () => {
             feed.pump();
           }
         }
+        log.appendSoonNow();
         store.flush();
         sink.queued = 0;
         feed.pump();
