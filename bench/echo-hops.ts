@@ -819,9 +819,10 @@ export async function run(): Promise<BenchSection> {
       baseline: `floor ${fmt(mid("floor"), 3)} ms`,
       ratio: fmt(ratio("ttyd", "floor"), 2),
     });
-  // What a Node server pays at least, with and without the commits the log's promise needs.
+  // What a Node server pays at least, with and without the commits the log's promise needs, and
+  // with a holder (what holders on must pay: its hops, and the commit after the echo).
   const ran = (side: Side) => totals.get(side)!.length > 0;
-  for (const side of ["node", "durable"] as const) {
+  for (const side of ["node", "durable", "held"] as const) {
     if (!ran(side)) continue;
     if (ttyd !== undefined && ran("ttyd"))
       rows.push({
@@ -830,7 +831,7 @@ export async function run(): Promise<BenchSection> {
         baseline: `${SIDE_NAME.ttyd} ${fmt(mid("ttyd"), 3)} ms`,
         ratio: fmt(ratio(side, "ttyd"), 2),
       });
-    for (const gateway of ["off", "on"] as const)
+    for (const gateway of side === "held" ? (["on"] as const) : (["off", "on"] as const))
       if (ran(gateway))
         rows.push({
           measure: `(reference) ${SIDE_NAME[gateway]} ÷ ${SIDE_NAME[side]}`,
@@ -880,7 +881,7 @@ export async function run(): Promise<BenchSection> {
     rows,
     tables: [sideTable, hopTable, threadTable, coldTable],
     method: [
-      `A key over \`/ws/session\` into a PTY \`cat\` until its \`stdout\` frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
+      `A key over \`/ws/session\` into a PTY \`cat\` until its echo, ${WIRE === "binary" ? "as `switchboard attach` sends and reads them (a binary message each way: `?output=binary`, binary input)" : "as JSON frames (`stdin`, `stdout`; `SWITCHBOARD_ECHO_WIRE=json`)"}, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), a bare Node server whose \`cat\` runs under a session holder (\`held\`: each key sent as INPUT_NOW, its echo sent as it comes, key and echo committed ${LOG_INPUT_LINGER_MS} ms later and the holder told, as the gateway with holders on does), the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
       "Server CPU per key: the on-CPU time (Linux `/proc/<pid>/task/*/schedstat`) of ttyd's process, or of the gateway's (every thread, less the client's own; held, with the session's holder), over the keys after the warm-up ÷ their count; `cat` is not counted on either side.",
       "By thread: the same reading per thread of the gateway's process (`/proc/self/task/<tid>/schedstat`). Each worker thread is named as it starts (node:worker_threads' Worker wrapped: the thread that appears while its constructor runs is its own); threads there before the gateway started are V8's (GC, compiles) and tsx's loader. The bench's own wrappers run on the main thread, a few % of it. `SWITCHBOARD_ECHO_SIDES=off,on` runs only the sides named.",
