@@ -436,7 +436,8 @@ export class SessionLog implements AppendableLog {
   private deferAppend(entry: SessionEvent | OutputEntry): void {
     this.appendedSeq = entry.seq;
     this.soon.push(entry);
-    this.onAppend?.({ seq: entry.seq, drops: this._drops });
+    // An event's request waits for it (told now, in its scope); output is told when appended.
+    if (!(entry instanceof OutputEntry)) this.onAppend?.({ seq: entry.seq, drops: this._drops });
     if (this.soon.length >= SOON_MAX_ENTRIES) this.appendSoonNow();
     else if (this.soon.length > 1) return;
     else if (this.soonTimer === undefined) {
@@ -453,7 +454,7 @@ export class SessionLog implements AppendableLog {
     this.soon = [];
     if (this.appender.by === "removed") return;
     for (const entry of entries) {
-      if (entry instanceof OutputEntry) this.commit(entry, undefined, false, false);
+      if (entry instanceof OutputEntry) this.commit(entry);
       else {
         const json = JSON.stringify(entry);
         this.commit({ seq: entry.seq, type: entry.type, json, size: jsonSize(json) }, undefined, false, false);
