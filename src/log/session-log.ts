@@ -423,7 +423,7 @@ export class SessionLog implements AppendableLog {
    * event as for any append (onAppend is told now).
    */
   appendSoon(event: NewEvent): number {
-    if (!this._earlyOutput) return this.append(event).seq;
+    if (!this._earlyOutput || this._closed) return this.append(event).seq;
     if (this.appender.by === "copy") throw this.appender.refusal();
     if (this.appender.by === "removed")
       throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
@@ -441,7 +441,14 @@ export class SessionLog implements AppendableLog {
     if (this.soon.length >= SOON_MAX_ENTRIES) this.appendSoonNow();
     else if (this.soon.length > 1) return;
     else if (this.soonTimer === undefined) {
-      this.soonTimer = setTimeout(() => this.appendSoonNow(), LOG_INPUT_LINGER_MS);
+      this.soonTimer = setTimeout(() => {
+        try {
+          this.appendSoonNow();
+        } catch (error) {
+          // (The store closed under it: the gateway stops.) Never an uncaught error from a timer.
+          this.onListenerError(error);
+        }
+      }, LOG_INPUT_LINGER_MS);
       this.soonTimer.unref();
     } else this.soonTimer.refresh();
   }
