@@ -10,23 +10,7 @@ import { ManualClock } from "../../src/core/clock.js";
 import { EventLog } from "../../src/log/index.js";
 import type { LogEntry, StoredEntry } from "../../src/log/index.js";
 import { SessionFeed } from "../../src/server/ws/feed.js";
-import { StoreStub } from "../helpers/store-stub.js";
-
-/** A store whose commits the test makes, the oldest `n` queued entries at a time. */
-class ManualStore extends StoreStub {
-  readonly queued: Array<{ sessionId: string; entry: StoredEntry }> = [];
-  enqueue(sessionId: string, entry: StoredEntry): void {
-    this.queued.push({ sessionId, entry });
-  }
-  ack(n: number): void {
-    this.acknowledge(this.queued.splice(0, n));
-  }
-  flush(): number {
-    const n = this.queued.length;
-    this.ack(n);
-    return n;
-  }
-}
+import { ManualStore } from "../helpers/store-stub.js";
 
 type Op =
   | { kind: "output"; bytes: number }

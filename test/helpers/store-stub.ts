@@ -48,3 +48,19 @@ export abstract class StoreStub implements EventStore {
   deleteSession(): void {}
   close(): void {}
 }
+
+/** A store whose commits the test makes, the oldest `n` queued entries at a time. */
+export class ManualStore extends StoreStub {
+  readonly queued: Array<{ sessionId: string; entry: StoredEntry }> = [];
+  enqueue(sessionId: string, entry: StoredEntry): void {
+    this.queued.push({ sessionId, entry });
+  }
+  ack(n: number): void {
+    this.acknowledge(this.queued.splice(0, n));
+  }
+  flush(): number {
+    const n = this.queued.length;
+    this.ack(n);
+    return n;
+  }
+}

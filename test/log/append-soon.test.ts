@@ -10,29 +10,13 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
-import type { LogEntry, StoredEntry } from "../../src/log/index.js";
+import type { LogEntry } from "../../src/log/index.js";
 import { LOG_INPUT_LINGER_MS } from "../../src/log/commit-limits.js";
 import type { NewEvent } from "../../src/protocol/index.js";
-import { StoreStub } from "../helpers/store-stub.js";
+import { ManualStore } from "../helpers/store-stub.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { openLog } from "./helpers.js";
-
-/** A store whose commits the test makes, the oldest `n` queued entries at a time. */
-class ManualStore extends StoreStub {
-  readonly queued: Array<{ sessionId: string; entry: StoredEntry }> = [];
-  enqueue(sessionId: string, entry: StoredEntry): void {
-    this.queued.push({ sessionId, entry });
-  }
-  ack(n: number): void {
-    this.acknowledge(this.queued.splice(0, n));
-  }
-  flush(): number {
-    const n = this.queued.length;
-    this.ack(n);
-    return n;
-  }
-}
 
 const input = (bytes: number): NewEvent => ({ type: "input", by: { name: "t", role: "operator" }, bytes });
 
