@@ -14,7 +14,7 @@ import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } fr
 import { jsonSize } from "./types.js";
 import { StoreBacklog } from "./store-backlog.js";
 import { InternalError } from "../protocol/errors.js";
-import { LOG_INPUT_LINGER_MS } from "./commit-limits.js";
+import { DeferredAppends } from "./deferred-appends.js";
 
 export interface SessionLogOptions {
   sessionId: string;
@@ -32,8 +32,6 @@ export interface SessionLogOptions {
 }
 
 const LINGERS = { lingers: true } as const;
-/** Most entries {@link SessionLog.appendSoon} leaves for later: a fast typist's keys are appended in batches of at most this many. */
-const SOON_MAX_ENTRIES = 32;
 /**
  * Where an append left a log: its seq, and how many drops the log had made by then
  * ({@link SessionLog.drops}), so that a wait for it after a drop is refused, not answered by
@@ -96,10 +94,8 @@ export class SessionLog implements AppendableLog {
   private watchers = 0;
   /** Of the {@link watchers}, those that also follow the output early ({@link subscribeEarly}). */
   private earlyWatchers = 0;
-  /** Entries whose seq is taken and whose append waits ({@link appendSoon}), in seq order. */
-  private soon: Array<SessionEvent | OutputEntry> = [];
-  /** Appends {@link soon} LOG_INPUT_LINGER_MS after its first entry, if nothing did before. */
-  private soonTimer: NodeJS.Timeout | undefined;
+  /** Entries whose seq is taken and whose append waits ({@link appendSoon}). */
+  private readonly soon: DeferredAppends<SessionEvent | OutputEntry>;
   /** Early listeners are being told of an entry whose append waits for theirs: nothing may append meanwhile. */
   private tellingFirst = false;
   private readonly onListenerError: (error: unknown) => void;
@@ -150,6 +146,8 @@ export class SessionLog implements AppendableLog {
         queueMicrotask(() => {
           throw e;
         }));
+    // (A flush the timer makes throws only once the store closed: the gateway stops.)
+    this.soon = new DeferredAppends(() => this.appendSoonNow(), this.onListenerError);
     const initial = options.initial ?? { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
     this.appendedSeq = initial.head;
     this._first = initial.first;
@@ -413,14 +411,11 @@ export class SessionLog implements AppendableLog {
   }
 
   /**
-   * Appends `event` as {@link append} does, its seq (returned) and time taken now, the rest of the
-   * work left for LOG_INPUT_LINGER_MS (a held key's input), and with it that of the output shown
-   * early meanwhile that nobody waits to see committed (its echo): a key's whole bookkeeping then
-   * runs after its echo was sent and its viewer woke. Anything else appended, a publish waiter, a
-   * flush or a subscriber that waits for commits does it at once. No reader misses an entry
-   * meanwhile: entries are published once committed, and input waits as long for its commit.
-   * Only where output is shown early ({@link showOutputEarly}); a request's answer waits for the
-   * event as for any append (onAppend is told now).
+   * {@link append} of a held key's input, its seq (returned) and time taken now, the rest left for
+   * later (DeferredAppends) with the echo shown meanwhile: the key's bookkeeping runs after its
+   * viewer woke. Anything else appended, waited for or flushed does it at once, in seq order; no
+   * reader misses it (entries are published once committed). Only where output is shown early.
+   * docs/architecture.md, "A keystroke from a viewer to the program"; test/log/append-soon.test.ts.
    */
   appendSoon(event: NewEvent): number {
     if (!this._earlyOutput || this._closed) return this.append(event).seq;
@@ -435,30 +430,16 @@ export class SessionLog implements AppendableLog {
   /** Takes `entry`'s seq now and leaves its append to {@link appendSoonNow} (see {@link appendSoon}). */
   private deferAppend(entry: SessionEvent | OutputEntry): void {
     this.appendedSeq = entry.seq;
-    this.soon.push(entry);
     // An event's request waits for it (told now, in its scope); output is told when appended.
     if (!(entry instanceof OutputEntry)) this.onAppend?.({ seq: entry.seq, drops: this._drops });
-    if (this.soon.length >= SOON_MAX_ENTRIES) this.appendSoonNow();
-    else if (this.soon.length > 1) return;
-    else if (this.soonTimer === undefined) {
-      this.soonTimer = setTimeout(() => {
-        try {
-          this.appendSoonNow();
-        } catch (error) {
-          // (The store closed under it: the gateway stops.) Never an uncaught error from a timer.
-          this.onListenerError(error);
-        }
-      }, LOG_INPUT_LINGER_MS);
-      this.soonTimer.unref();
-    } else this.soonTimer.refresh();
+    this.soon.push(entry);
   }
 
   /** Does the appends {@link appendSoon} left, in order: before anything else is appended, waited for or flushed. */
   appendSoonNow(): void {
-    if (this.soon.length === 0) return;
+    if (this.soon.size === 0) return;
     if (this.tellingFirst) throw new InternalError(`log ${this.sessionId}: an early listener appended`);
-    const entries = this.soon;
-    this.soon = [];
+    const entries = this.soon.take();
     if (this.appender.by === "removed") return;
     for (const entry of entries) {
       if (entry instanceof OutputEntry) this.commit(entry);
@@ -503,7 +484,7 @@ export class SessionLog implements AppendableLog {
     // Shown early to everyone who follows it live: its commit may wait for company (an echo's
     // commit then runs after its viewer woke, not beside it: docs/benchmarks.md, "Keystroke echo").
     const lingers = this._earlyOutput && !this.waitedFor;
-    if (this.soon.length > 0 && lingers) {
+    if (this.soon.size > 0 && lingers) {
       // A held key's echo: shown now, appended after its input (appendSoon).
       this.deferAppend(entry);
       this.tellingFirst = true;
@@ -742,7 +723,7 @@ export class SessionLog implements AppendableLog {
   retire(): void {
     if (this.appender.by === "removed") return;
     this.appender = { by: "removed" };
-    this.soon = [];
+    this.soon.take();
     this.listeners.clear();
     this.earlyListeners.clear();
     this.watchers = 0;
