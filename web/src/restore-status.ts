@@ -63,11 +63,14 @@ export class RestoreStatus {
     return true;
   }
 
-  /** The screen is back: hides the status and hands over the keys typed meanwhile, in order. */
-  finish(): string[] {
+  /**
+   * The screen is back: hides the status and hands over the keys typed meanwhile, in order, as
+   * one string (one input to send, not one per key: ui-reconnect's "20 MB" test).
+   */
+  finish(): string {
     this._done = true;
     this.element.hidden = true;
-    const keys = this.keys;
+    const keys = this.keys.join("");
     this.keys = [];
     this.chars = 0;
     return keys;

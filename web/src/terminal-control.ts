@@ -5,7 +5,7 @@ import { ControlBar } from "./control-bar.js";
 import type { Control, ControlBarState } from "./control-bar.js";
 import { errorText, unconfirmedText } from "./format.js";
 import { heldBefore, noteHeld } from "./tab-memory.js";
-import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks } from "./terminal-input.js";
+import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks, joinKeys } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
 
 export interface TerminalControlPage {
@@ -170,7 +170,7 @@ export class TerminalControl {
       await this.ctx.client.control(this.sessionId, "acquire", { force });
       this.setControl({ kind: "mine" });
       if (by !== "typing") this.page.acquired();
-      for (const data of this.typedAhead.splice(0)) this.send(data);
+      for (const data of joinKeys(this.typedAhead.splice(0))) this.send(data);
     } catch (error) {
       const dropped = this.typedAhead.splice(0).length > 0;
       if (isSwitchboardError(error, "CONTROL_HELD")) {

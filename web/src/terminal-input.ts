@@ -77,6 +77,17 @@ export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
 export const END_OF_INPUT: unique symbol = Symbol("end of input");
 export type Keys = string | typeof END_OF_INPUT;
 
+/** `keys` in order with each run of strings joined: one input each, not one per key typed ahead. */
+export function joinKeys(keys: readonly Keys[]): Keys[] {
+  const joined: Keys[] = [];
+  for (const key of keys) {
+    const last = joined.length - 1;
+    if (typeof key === "string" && typeof joined[last] === "string") joined[last] += key;
+    else joined.push(key);
+  }
+  return joined;
+}
+
 /** A pipe session's input: a line field whose line (with its newline) is typed through `type`. */
 export function renderLineInput(type: (data: Keys) => void): HTMLFormElement {
   const input = h("input", {

@@ -141,7 +141,13 @@ export class TerminalView implements View {
         // it (the lease's grace period): a resize the drop cut off is sent again now.
         if (was !== this.control.kind || this.control.kind === "mine") this.applySize();
       },
-      acquired: () => this.focusInput(),
+      // Unless the user moved the focus elsewhere while the request was on its way (Tab from
+      // Take control to another button): the answer does not take it back (ui-terminal.test.ts,
+      // "lets a screen reader read the terminal").
+      acquired: () => {
+        const focused = document.activeElement;
+        if (focused === null || focused === document.body || this.control.element.contains(focused)) this.focusInput();
+      },
     });
     const type = (data: Keys): void => this.control.type(data);
     this.lineInput = pty || session.kind !== "terminal" || !ctx.canSteer ? null : renderLineInput(type);
@@ -207,7 +213,8 @@ export class TerminalView implements View {
       resize: (cols, rows) => this.resized(cols, rows),
       restored: () => {
         this.element.dataset["restored"] = "true";
-        for (const keys of this.restoring.finish()) type(keys);
+        const keys = this.restoring.finish();
+        if (keys !== "") type(keys);
         if (find !== undefined) this.tools.findText(find);
       },
       // A pipe has no screen to skip to: its page shows every byte.
