@@ -312,9 +312,7 @@ export class EventLog {
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
       onAppend: (mark) => {
         const appended = this.scope.getStore();
-        // A later append of the same call keeps what an earlier one's answer waits for.
-        const until = appended?.get(log)?.until;
-        appended?.set(log, until === undefined || mark.until !== undefined ? mark : { ...mark, until });
+        if (appended !== undefined) appended.set(log, laterMark(appended.get(log), mark));
         this.idleCheck.wake();
       },
     });
@@ -331,4 +329,18 @@ export class EventLog {
     );
     return log;
   }
+}
+
+/**
+ * What a call's answer waits for in one log after `mark` too: the later seq, and what either
+ * append said it waits for besides (a later append keeps an earlier one's `until`).
+ */
+function laterMark(earlier: AppendMark | undefined, mark: AppendMark): AppendMark {
+  if (earlier === undefined) return mark;
+  const later = mark.seq >= earlier.seq || mark.drops !== earlier.drops ? mark : earlier;
+  const until =
+    earlier.until === undefined || mark.until === undefined
+      ? (mark.until ?? earlier.until)
+      : Promise.all([earlier.until, mark.until]).then(() => undefined);
+  return until === undefined ? { seq: later.seq, drops: later.drops } : { seq: later.seq, drops: later.drops, until };
 }

@@ -427,6 +427,15 @@ export class SessionLog implements AppendableLog {
     return stored.seq;
   }
 
+  /**
+   * The answer to the request being handled also waits for `until` (as for {@link append}'s
+   * `until`), and for what this log appended so far: e.g. input a take-over writes, and so
+   * records, only once its holder said HELLO (terminal-session.ts).
+   */
+  answerWaitsFor(until: Promise<void>): void {
+    this.onAppend?.({ seq: this.appendedSeq, drops: this._drops, until });
+  }
+
   /** Takes `entry`'s seq now and leaves its append to {@link appendSoonNow} (see {@link appendSoon}). */
   private deferAppend(entry: SessionEvent | OutputEntry): void {
     this.appendedSeq = entry.seq;

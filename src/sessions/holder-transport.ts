@@ -432,6 +432,19 @@ export class HolderTransport implements ProcessTransport {
   }
 
   private deliveryWaiters: Array<{ resolve: () => void; reject: (error: SwitchboardError) => void }> = [];
+  private greetWaiters: Array<{ resolve: () => void; reject: (error: SwitchboardError) => void }> = [];
+
+  /**
+   * Undefined once the holder said HELLO; else a promise of it, refused as {@link delivered} is if
+   * the connection ends first. A take-over's session writes input only then (terminal-session.ts).
+   */
+  greeted(): Promise<void> | undefined {
+    if (this.holderMinor !== null) return undefined;
+    if (this.letGo || this.ended) return Promise.reject(this.undeliveredError());
+    const greeted = new Promise<void>((resolve, reject) => this.greetWaiters.push({ resolve, reject }));
+    greeted.catch(() => undefined);
+    return greeted;
+  }
 
   /**
    * Undefined when every input byte given has left this process ({@link flushed}: the common
@@ -457,9 +470,9 @@ export class HolderTransport implements ProcessTransport {
 
   /** The connection ended: input still in this process never reaches the holder. */
   private undelivered(): void {
-    if (this.deliveryWaiters.length === 0) return;
+    if (this.deliveryWaiters.length === 0 && this.greetWaiters.length === 0) return;
     const error = this.undeliveredError();
-    for (const waiter of this.deliveryWaiters.splice(0)) waiter.reject(error);
+    for (const waiter of [...this.deliveryWaiters.splice(0), ...this.greetWaiters.splice(0)]) waiter.reject(error);
   }
 
   private undeliveredError(): SwitchboardError {
@@ -505,6 +518,7 @@ export class HolderTransport implements ProcessTransport {
         // Input the holder wrote that no gateway committed: recorded here, after the seqs given above.
         this.takeRecords(f.hello.records);
         this.options.onGreeted?.(this.next);
+        for (const waiter of this.greetWaiters.splice(0)) waiter.resolve();
         // Nothing queued may have been sent (an end of input waiting for its commit).
         this.checkFlushed();
         return;

@@ -173,6 +173,11 @@ export interface TerminalProcess {
    * HolderTransport.delivered). Undefined for a process of the gateway's own.
    */
   inputDelivered(): Promise<void> | undefined;
+  /**
+   * Held and taken over: undefined once the holder said HELLO, else a promise of it, refused if
+   * the connection ends first (HolderTransport.greeted). Undefined for a process of the gateway's own.
+   */
+  greeted(): Promise<void> | undefined;
   /** Held: output bytes the holder keeps that were not acknowledged (0 for a process of the gateway's own). */
   readonly heldBytes: number;
   /**
@@ -378,6 +383,10 @@ class ManagedProcess implements TerminalProcess {
 
   inputDelivered(): Promise<void> | undefined {
     return this.transport instanceof HolderTransport && !this.disposed ? this.transport.delivered() : undefined;
+  }
+
+  greeted(): Promise<void> | undefined {
+    return this.transport instanceof HolderTransport && !this.disposed ? this.transport.greeted() : undefined;
   }
 
   get heldBytes(): number {

@@ -38,6 +38,12 @@ export class TerminalSession extends Session {
   private inputEnded = false;
   /** The gateway stopped and let go of the held process: it runs on for the next gateway. */
   private detached = false;
+  /**
+   * Input a take-over was given before its holder's HELLO: the last of it to be written, and how
+   * many wait (see {@link writeOnHello}).
+   */
+  private lastOnHello: Promise<void> | undefined;
+  private waitingOnHello = 0;
   /** Held: stops acknowledging commits to the holder; `ackNow` acknowledges at once. */
   private stopAcks: (() => void) | undefined;
   private ackNow: (() => void) | undefined;
@@ -350,9 +356,10 @@ export class TerminalSession extends Session {
       return super.shutdown(by);
     // From here on nothing may reach the process through this gateway: the next one steers it.
     this.detached = true;
-    // Input a take-over was given before its holder's HELLO reaches the holder before the let-go
-    // (output is still read meanwhile: the HELLO comes that way).
-    await inputDeliveredWithin(proc, DETACH_INPUT_WAIT_MS, this.ctx.clock);
+    // Input a take-over was given before its holder's HELLO is written and reaches the holder
+    // before the let-go (output is still read meanwhile: the HELLO comes that way).
+    const writing = this.waitingOnHello > 0 ? this.lastOnHello : undefined;
+    await inputDeliveredWithin(proc, writing, DETACH_INPUT_WAIT_MS, this.ctx.clock);
     proc.pauseOutput();
     this.coalescer?.flush();
     await this.log.whenPublished();
@@ -409,6 +416,44 @@ export class TerminalSession extends Session {
     if (this.inputEnded) {
       throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
     }
+    const greeted = this.proc!.greeted();
+    if (greeted !== undefined || this.waitingOnHello > 0) return this.writeOnHello(greeted, data, by, eof);
+    this.writeNow(data, by, eof);
+  }
+
+  /**
+   * Input given to a take-over before its holder's HELLO is written, and its event appended, once
+   * the HELLO came, in the order given. Kept in this process meanwhile, a kill -9 loses it, so no
+   * record of it may be committed before: a log that says a key reached the program when it
+   * never did is as wrong as the reverse (holder-chaos found one). The request's answer waits for
+   * it; a connection that ends first refuses it, and nothing is recorded
+   * (test/sessions/holder-early-input.test.ts).
+   */
+  private writeOnHello(greeted: Promise<void> | undefined, data: Uint8Array, by: Actor, eof: boolean): void {
+    // Refused from now on, as when written at once.
+    if (eof) this.inputEnded = !this.record.pty;
+    const before = this.lastOnHello;
+    this.waitingOnHello++;
+    const written = (async () => {
+      try {
+        await greeted;
+        await before?.catch(() => undefined);
+        // Accepted before a stop began: the stop waits for it (shutdown), so `detached` is no refusal.
+        super.assertRunning();
+        const delivered = this.writeNow(data, by, eof);
+        await Promise.all([this.log.whenPublished(), delivered]);
+      } finally {
+        this.waitingOnHello--;
+      }
+    })();
+    // Whoever answers for the input handles a refusal; nobody may be waiting (/ws/session).
+    written.catch(() => undefined);
+    this.lastOnHello = written;
+    this.log.answerWaitsFor(written);
+  }
+
+  /** {@link write} to a process whose holder (if any) said HELLO; resolves once the input left this process. */
+  private writeNow(data: Uint8Array, by: Actor, eof: boolean): Promise<void> | undefined {
     // Held, the holder writes the input at once and keeps its record until this seq is committed,
     // or (1.1 holders, eof, past the holder's room) holds the input until then: either way no
     // input reaches the program without its record (docs/architecture.md, "Session holders").
@@ -434,6 +479,7 @@ export class TerminalSession extends Session {
     this.touch();
     // Whoever types has seen it.
     this.clearAttention(by);
+    return delivered;
   }
 
   /**
@@ -566,10 +612,14 @@ export const EARLY_OUTPUT_WAIT_MS = 2_000;
  */
 export const HOLDER_KEEPS_MAX_BYTES = 8 * 1024 * 1024 + 1024 * 1024 + 64 * 1024;
 
-/** Resolves once `proc`'s input left this process, it cannot, or after `ms`. */
-function inputDeliveredWithin(proc: TerminalProcess, ms: number, clock: Clock): Promise<void> | void {
-  const delivered = proc.inputDelivered();
-  if (delivered === undefined) return;
+/** Resolves once `writing` settled and `proc`'s input left this process (or it cannot), or after `ms`. */
+function inputDeliveredWithin(
+  proc: TerminalProcess,
+  writing: Promise<void> | undefined,
+  ms: number,
+  clock: Clock,
+): Promise<void> | void {
+  if (writing === undefined && proc.inputDelivered() === undefined) return;
   return new Promise((resolve) => {
     const timer = clock.setTimeout(resolve, ms);
     const done = () => {
@@ -577,7 +627,10 @@ function inputDeliveredWithin(proc: TerminalProcess, ms: number, clock: Clock): 
       resolve();
     };
     // Refused: the connection ended, and the let-go that follows has nothing left to send.
-    delivered.then(done, done);
+    void (writing ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => proc.inputDelivered())
+      .then(done, done);
   });
 }
 

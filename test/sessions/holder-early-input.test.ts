@@ -3,7 +3,9 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { procStat } from "../../src/sessions/processes.js";
-import { api } from "../helpers/gateway.js";
+import { connect } from "../../src/client/node.js";
+import type { ClientError } from "../../src/client/node.js";
+import { api, TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -23,6 +25,20 @@ const TEST_MS = 60_000;
 
 function exited(gateway: ChildGateway): Promise<unknown> {
   return new Promise((resolve) => gateway.child.once("exit", resolve));
+}
+
+/** "ok" once `answer` resolves, else the code it was refused with. */
+async function answerCode(answer: Promise<unknown>): Promise<string> {
+  return answer.then(
+    () => "ok",
+    (error: unknown) => (error as ClientError).code,
+  );
+}
+
+/** The `bytes` of each `input` event of session `id`, in order. */
+async function inputBytes(gateway: ChildGateway, id: string): Promise<number[]> {
+  const events = (await api(gateway.url).get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>;
+  return events.filter((e) => e["type"] === "input").map((e) => e["bytes"] as number);
 }
 
 /** A held PTY session whose program appends what it reads to a file (`read` gives it), on a gateway in a child. */
@@ -96,26 +112,70 @@ describe("input given to a take-over before its holder's HELLO", () => {
       process.kill(holderPid, "SIGSTOP");
       const third = await serveInChild({ dataDir, holders: true });
       gone = exited(third);
-      const stopped = api(third.url)
-        .post(`/v1/sessions/${id}/input`, { data: "line-2\n" })
-        // The stopping gateway may close the connection before the answer.
-        .catch(() => undefined);
-      await waitFor(
-        async () =>
-          ((await api(third.url).get(`/v1/sessions/${id}/events`)).text.match(/"type":"input"/g) ?? []).length === 3,
-        10_000,
-        "the input recorded",
-      );
+      const client = await connect({ url: third.url, token: TEST_TOKEN });
+      onTestFinished(() => client.close());
+      const stopped = answerCode(client.input(id, "line-2\n"));
+      // Answered after the input frame was taken: it waits for the HELLO now.
+      await client.ping();
       third.child.kill("SIGTERM");
       setTimeout(() => process.kill(holderPid, "SIGCONT"), HOLD_MS);
       await gone;
-      const stoppedAnswer = await stopped;
-      if (stoppedAnswer !== undefined) expect(stoppedAnswer.status, stoppedAnswer.text).toBe(200);
+      // Taken, or cut off by the stop (the line reaches the program either way, below).
+      expect(["ok", "DISCONNECTED", "RESTARTING"]).toContain(await stopped);
 
-      // Each line reached the program once, in order.
+      // Each line reached the program once, in order, and the log says so: one event per line.
       const fourth = await serveInChild({ dataDir, holders: true });
       await type(fourth, "after-3");
       expect(read()).toBe("ready-0\nline-1\nline-2\nafter-3\n");
+      expect(await inputBytes(fourth, id)).toEqual([8, 7, 7, 8]);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "is not recorded when a kill -9 of the gateway comes before the HELLO: neither the program nor the log has it",
+    async () => {
+      // The input waited in the gateway for the HELLO, so it died with it. Its event was committed
+      // at once before: the next gateway's log said a line was typed that the program never got
+      // (holder-chaos, seed 1415449756 under load).
+      const { dataDir, read, first, id, pid } = await catSession("switchboard-early-kill-");
+      const holderPid = Number(procStat(pid)?.[1]);
+      expect(holderPid).toBeGreaterThan(1);
+      onTestFinished(() => {
+        try {
+          process.kill(holderPid, "SIGCONT");
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      });
+      const ready = await api(first.url).post(`/v1/sessions/${id}/input`, { data: "ready-0\n" });
+      expect(ready.status, ready.text).toBe(200);
+      await waitFor(() => read() === "ready-0\n", 10_000, "the first line in the file");
+      let gone = exited(first);
+      first.child.kill("SIGTERM");
+      await gone;
+
+      process.kill(holderPid, "SIGSTOP");
+      const second = await serveInChild({ dataDir, holders: true });
+      gone = exited(second);
+      const client = await connect({ url: second.url, token: TEST_TOKEN });
+      onTestFinished(() => client.close());
+      const answer = answerCode(client.input(id, "lost-1\n"));
+      // Answered after the input frame was taken, and the log given time to commit what it would.
+      await client.ping();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      second.child.kill("SIGKILL");
+      await gone;
+      expect(await answer).toBe("DISCONNECTED");
+      process.kill(holderPid, "SIGCONT");
+
+      const third = await serveInChild({ dataDir, holders: true });
+      const after = await api(third.url).post(`/v1/sessions/${id}/input`, { data: "after-2\n" });
+      expect(after.status, after.text).toBe(200);
+      await waitFor(() => read().includes("after-2\n"), 10_000, "the last line");
+      expect(read()).toBe("ready-0\nafter-2\n");
+      expect(await inputBytes(third, id)).toEqual([8, 8]);
     },
     TEST_MS,
   );
