@@ -13,9 +13,10 @@ import { waitFor } from "../helpers/wait-for.js";
 
 /*
  * Input a restarted gateway's take-over is given before its holder answered HELLO waits in the
- * gateway (HolderTransport `early`). Its answer (200) now comes only once it left the gateway,
- * and a stop hands it to the holder before letting go, so neither a kill -9 nor a SIGTERM of
- * the gateway loses input it accepted. The holder is held with SIGSTOP from before the gateway
+ * gateway (TerminalSession.writeOnHello): written, and recorded, once the HELLO came. Its answer
+ * comes only once it left the gateway, and a stop hands it to the holder before letting go, so
+ * neither a kill -9 nor a SIGTERM of the gateway loses input it accepted, and a kill -9 before
+ * the HELLO leaves no record of input the program never got. The holder is held with SIGSTOP from before the gateway
  * starts, so the take-over cannot be greeted before the input arrives; the program appends what
  * it reads to a file, which must hold each line exactly once.
  */
@@ -37,7 +38,9 @@ async function answerCode(answer: Promise<unknown>): Promise<string> {
 
 /** The `bytes` of each `input` event of session `id`, in order. */
 async function inputBytes(gateway: ChildGateway, id: string): Promise<number[]> {
-  const events = (await api(gateway.url).get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>;
+  const events = (await api(gateway.url).get(`/v1/sessions/${id}/events`)).json.events as Array<
+    Record<string, unknown>
+  >;
   return events.filter((e) => e["type"] === "input").map((e) => e["bytes"] as number);
 }
 
