@@ -47,6 +47,11 @@ function fill(dir: string): string {
 export async function runSingleNodeNemesis(o: {
   seed: number;
   faultMs: number;
+  /**
+   * Faults injected however long they take: a slow machine's restarts stretched 40 s of faults to
+   * 5 of them once, against a test's floor of 6 (the schedule is the same, only later).
+   */
+  minFaults?: number;
   log?: (line: string) => void;
 }): Promise<SingleNodeReport> {
   const say = o.log ?? (() => undefined);
@@ -81,7 +86,9 @@ export async function runSingleNodeNemesis(o: {
     const viewing = viewers.map((v, i) => runViewer(v, [node], new Rng(o.seed + 100 + i), () => stopped));
     const faults = Object.fromEntries(SINGLE_FAULTS.map((k) => [k, 0])) as Record<SingleFault, number>;
     const end = Date.now() + o.faultMs;
-    while (Date.now() < end) {
+    let injected = 0;
+    while (Date.now() < end || injected < (o.minFaults ?? 0)) {
+      injected++;
       await sleep(rng.int(2_000, 5_000));
       const kind = rng.pick(SINGLE_FAULTS);
       faults[kind]++;
