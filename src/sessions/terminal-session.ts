@@ -39,8 +39,8 @@ export class TerminalSession extends Session {
   /** The gateway stopped and let go of the held process: it runs on for the next gateway. */
   private detached = false;
   /**
-   * Input a take-over was given before its holder's HELLO: the last of it to be written, and how
-   * many wait (see {@link writeOnHello}).
+   * Input a take-over was given before its holder's HELLO: settles once the last of it was
+   * written (or refused), and how many wait (see {@link writeOnHello}).
    */
   private lastOnHello: Promise<void> | undefined;
   private waitingOnHello = 0;
@@ -436,20 +436,26 @@ export class TerminalSession extends Session {
     this.waitingOnHello++;
     const written = (async () => {
       try {
+        await before;
         await greeted;
-        await before?.catch(() => undefined);
         // Accepted before a stop began: the stop waits for it (shutdown), so `detached` is no refusal.
         super.assertRunning();
-        const delivered = this.writeNow(data, by, eof);
-        await Promise.all([this.log.whenPublished(), delivered]);
+        return { delivered: this.writeNow(data, by, eof) };
       } finally {
         this.waitingOnHello--;
       }
     })();
+    // The next one is written after this one (not after its commit), whether or not this one was.
+    this.lastOnHello = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    const answered = written
+      .then(({ delivered }) => Promise.all([this.log.whenPublished(), delivered]))
+      .then(() => undefined);
     // Whoever answers for the input handles a refusal; nobody may be waiting (/ws/session).
-    written.catch(() => undefined);
-    this.lastOnHello = written;
-    this.log.answerWaitsFor(written);
+    answered.catch(() => undefined);
+    this.log.answerWaitsFor(answered);
   }
 
   /** {@link write} to a process whose holder (if any) said HELLO; resolves once the input left this process. */

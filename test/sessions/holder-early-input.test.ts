@@ -117,20 +117,21 @@ describe("input given to a take-over before its holder's HELLO", () => {
       gone = exited(third);
       const client = await connect({ url: third.url, token: TEST_TOKEN });
       onTestFinished(() => client.close());
-      const stopped = answerCode(client.input(id, "line-2\n"));
-      // Answered after the input frame was taken: it waits for the HELLO now.
+      // Three inputs waiting together: written in the order given, each once.
+      const stopped = ["line-2\n", "line-2b\n", "line-2c\n"].map((line) => answerCode(client.input(id, line)));
+      // Answered after the input frames were taken: they wait for the HELLO now.
       await client.ping();
       third.child.kill("SIGTERM");
       setTimeout(() => process.kill(holderPid, "SIGCONT"), HOLD_MS);
       await gone;
       // Taken, or cut off by the stop (the line reaches the program either way, below).
-      expect(["ok", "DISCONNECTED", "RESTARTING"]).toContain(await stopped);
+      for (const answer of stopped) expect(["ok", "DISCONNECTED", "RESTARTING"]).toContain(await answer);
 
       // Each line reached the program once, in order, and the log says so: one event per line.
       const fourth = await serveInChild({ dataDir, holders: true });
       await type(fourth, "after-3");
-      expect(read()).toBe("ready-0\nline-1\nline-2\nafter-3\n");
-      expect(await inputBytes(fourth, id)).toEqual([8, 7, 7, 8]);
+      expect(read()).toBe("ready-0\nline-1\nline-2\nline-2b\nline-2c\nafter-3\n");
+      expect(await inputBytes(fourth, id)).toEqual([8, 7, 7, 8, 8, 8]);
     },
     TEST_MS,
   );
