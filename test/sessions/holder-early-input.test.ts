@@ -28,6 +28,24 @@ function exited(gateway: ChildGateway): Promise<unknown> {
   return new Promise((resolve) => gateway.child.once("exit", resolve));
 }
 
+/**
+ * The holder of the program `pid` (its parent: native/holder.c forks it), woken and the program
+ * killed when the test finishes, as a test may leave the holder stopped.
+ */
+function holderOf(pid: number): number {
+  const holderPid = Number(procStat(pid)?.[1]);
+  expect(holderPid).toBeGreaterThan(1);
+  onTestFinished(() => {
+    try {
+      process.kill(holderPid, "SIGCONT");
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  });
+  return holderPid;
+}
+
 /** "ok" once `answer` resolves, else the code it was refused with. */
 async function answerCode(answer: Promise<unknown>): Promise<string> {
   return answer.then(
@@ -64,30 +82,21 @@ async function catSession(prefix: string) {
   });
   expect(created.status, created.text).toBe(201);
   const { id, pid } = created.json as { id: string; pid: number };
-  return { dataDir, read, first, id, pid };
+  /** Types `line` and a newline on `gateway`: answered 200, then in the file. */
+  const type = async (gateway: ChildGateway, line: string) => {
+    const res = await api(gateway.url).post(`/v1/sessions/${id}/input`, { data: `${line}\n` });
+    expect(res.status, res.text).toBe(200);
+    await waitFor(() => read().includes(`${line}\n`), 10_000, `${line} in the file`);
+  };
+  return { dataDir, read, type, first, id, pid };
 }
 
 describe("input given to a take-over before its holder's HELLO", () => {
   it(
     "reaches the program exactly once across a kill -9 and a SIGTERM of the gateway that took it",
     async () => {
-      const { dataDir, read, first, id, pid } = await catSession("switchboard-early-");
-      // The holder is the program's parent (native/holder.c forks it).
-      const holderPid = Number(procStat(pid)?.[1]);
-      expect(holderPid).toBeGreaterThan(1);
-      onTestFinished(() => {
-        try {
-          process.kill(holderPid, "SIGCONT");
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      });
-      const type = async (gateway: ChildGateway, line: string) => {
-        const res = await api(gateway.url).post(`/v1/sessions/${id}/input`, { data: `${line}\n` });
-        expect(res.status, res.text).toBe(200);
-        await waitFor(() => read().includes(`${line}\n`), 10_000, `${line} in the file`);
-      };
+      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-");
+      const holderPid = holderOf(pid);
       await type(first, "ready-0");
       let gone = exited(first);
       first.child.kill("SIGTERM");
@@ -142,20 +151,9 @@ describe("input given to a take-over before its holder's HELLO", () => {
       // The input waited in the gateway for the HELLO, so it died with it. Its event was committed
       // at once before: the next gateway's log said a line was typed that the program never got
       // (holder-chaos, seed 1415449756 under load).
-      const { dataDir, read, first, id, pid } = await catSession("switchboard-early-kill-");
-      const holderPid = Number(procStat(pid)?.[1]);
-      expect(holderPid).toBeGreaterThan(1);
-      onTestFinished(() => {
-        try {
-          process.kill(holderPid, "SIGCONT");
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      });
-      const ready = await api(first.url).post(`/v1/sessions/${id}/input`, { data: "ready-0\n" });
-      expect(ready.status, ready.text).toBe(200);
-      await waitFor(() => read() === "ready-0\n", 10_000, "the first line in the file");
+      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-kill-");
+      const holderPid = holderOf(pid);
+      await type(first, "ready-0");
       let gone = exited(first);
       first.child.kill("SIGTERM");
       await gone;
@@ -175,9 +173,7 @@ describe("input given to a take-over before its holder's HELLO", () => {
       process.kill(holderPid, "SIGCONT");
 
       const third = await serveInChild({ dataDir, holders: true });
-      const after = await api(third.url).post(`/v1/sessions/${id}/input`, { data: "after-2\n" });
-      expect(after.status, after.text).toBe(200);
-      await waitFor(() => read().includes("after-2\n"), 10_000, "the last line");
+      await type(third, "after-2");
       expect(read()).toBe("ready-0\nafter-2\n");
       expect(await inputBytes(third, id)).toEqual([8, 8]);
     },
