@@ -427,11 +427,7 @@ export class SessionLog implements AppendableLog {
     return stored.seq;
   }
 
-  /**
-   * The answer to the request being handled also waits for `until` (as for {@link append}'s
-   * `until`), and for what this log appended so far: e.g. input a take-over writes, and so
-   * records, only once its holder said HELLO (terminal-session.ts).
-   */
+  /** The answer to the request being handled also waits for `until`, as {@link append}'s (TerminalSession.writeOnHello). */
   answerWaitsFor(until: Promise<void>): void {
     this.onAppend?.({ seq: this.appendedSeq, drops: this._drops, until });
   }
