@@ -64,6 +64,29 @@ describe("dead peers", () => {
     expect(session.viewers).toBe(1);
   });
 
+  // Regression: a client that sent a burst of frames has its pong behind them, and the gateway
+  // reads them one per turn: under load that took longer than two pings, and a live client that
+  // was being answered all along was cut (limits.test.ts, "leaves its answers unread", 1006 on CI).
+  it("keeps a connection that sends frames though its pongs are late, and cuts it once it is silent", async () => {
+    const clock = new ManualClock(Date.now());
+    const gw = await startTestGateway(defer, { clock });
+    const talker = await MuxClient.open(gw, defer, { autoPong: false });
+    const answers = (): number => talker.frames.filter((f) => f.op === "pong").length;
+    const closing = closed(talker.ws);
+    let pings = 0;
+    talker.ws.on("ping", () => pings++);
+    for (let round = 1; round <= WS_MISSED_PINGS_ALLOWED + 2; round++) {
+      talker.send({ op: "ping", t: round });
+      await waitFor(() => answers() === round, 5000, `answer ${round}`);
+      clock.advance(WS_PING_INTERVAL_MS);
+      await waitFor(() => pings === round, 5000, `ping ${round}`);
+    }
+    expect(talker.ws.readyState).toBe(WebSocket.OPEN);
+    // Silent from now on: cut after the pings it leaves unanswered.
+    for (let round = 0; round <= WS_MISSED_PINGS_ALLOWED; round++) clock.advance(WS_PING_INTERVAL_MS);
+    expect(await closing).toBe(1006);
+  });
+
   it("closes an SSE stream whose client stopped reading, and keeps one that reads", async () => {
     const clock = new ManualClock(Date.now());
     const gw = await startTestGateway(defer, { clock });

@@ -294,8 +294,8 @@ export class Outbox {
 
 /**
  * Per-endpoint bookkeeping: connections per token (limit), the metrics gauge, and dead-peer
- * detection — a peer that misses two pings is terminated, not closed, since a paused peer
- * cannot read a close frame.
+ * detection — a peer that misses two pings, and sends no frame meanwhile, is terminated, not
+ * closed, since a paused peer cannot read a close frame.
  */
 export class ConnectionTracker {
   private readonly live = new Map<WebSocket, { missed: number; dispose: (closedByClient: boolean) => void }>();
@@ -334,9 +334,13 @@ export class ConnectionTracker {
     const state = { missed: 0, dispose };
     this.live.set(ws, state);
     this.timer.wake();
-    ws.on("pong", () => {
+    // A frame counts as an answer: a client's pong can sit behind a backlog of its frames that the
+    // gateway reads one per turn, for longer than two pings under load (dead-peer.test.ts).
+    const heard = (): void => {
       state.missed = 0;
-    });
+    };
+    ws.on("pong", heard);
+    ws.on("message", heard);
     ws.on("error", (error) => this.core.logger.debug({ err: error, endpoint: this.endpoint }, "websocket error"));
     ws.once("close", (code) => {
       this.live.delete(ws);
