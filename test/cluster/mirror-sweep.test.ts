@@ -46,7 +46,7 @@ async function twoNodes() {
  * Counts every `command` (`HGETALL` by default: a whole read) of `meta` from now on, whoever sends
  * it (an owner reads none of its own), as Redis's MONITOR reports it on a socket of its own.
  * Not ioredis's monitor(): a command reported in the same packet as MONITOR's `+OK` reached a
- * client not yet switched to monitoring ("Command queue state error", once on CI).
+ * client not yet switched to monitoring ("Command queue state error", once in a full run).
  */
 async function metaReads(port: number, meta: string, command = "hgetall"): Promise<() => number> {
   const socket = connect(port, "127.0.0.1");

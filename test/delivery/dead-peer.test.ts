@@ -66,7 +66,7 @@ describe("dead peers", () => {
 
   // Regression: a client that sent a burst of frames has its pong behind them, and the gateway
   // reads them one per turn: under load that took longer than two pings, and a live client that
-  // was being answered all along was cut (limits.test.ts, "leaves its answers unread", 1006 on CI).
+  // was being answered all along was cut (limits.test.ts, "leaves its answers unread", 1006 in a full run).
   it("keeps a connection that sends frames though its pongs are late, and cuts it once it is silent", async () => {
     const clock = new ManualClock(Date.now());
     const gw = await startTestGateway(defer, { clock });

@@ -180,7 +180,7 @@ describe("the plugin runtime API", () => {
       t.emit("s1", { seq, ts: 1, type: "output", stream: "stdout", offset: 0, data });
     const totals = await waitFor(async () => {
       const body = (await t.host.handleHttp("slow", request(null))).body as { received: number; dropped: number };
-      // Once on CI both stayed 0 for 20 s: the plugin's state and last log lines say why.
+      // Once in a full run both stayed 0 for 20 s: the plugin's state and last log lines say why.
       const state = { plugin: t.host.get("slow"), logs: t.logs.slice(-5) };
       expect(body.received + body.dropped, JSON.stringify(state)).toBe(total);
       return body;

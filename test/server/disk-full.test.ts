@@ -111,7 +111,7 @@ describe("a full disk", () => {
     onTestFinished(() => again.close());
     const http2 = api(again.url);
     let output = "";
-    // A page the gateway cut (ECONNRESET here, once on CI) says why in its log: shown with the failure.
+    // A page the gateway cut (ECONNRESET here, once in a full run) says why in its log: shown with the failure.
     const errorsLogged = () => JSON.stringify(lines.filter((l) => Number(l["level"]) >= 50).slice(-5));
     while (output.length < ended.outputBytes) {
       const page = await http2
