@@ -110,7 +110,12 @@ export class PluginProcess {
   private readonly pendingCalls = new Map<number, PendingCall>();
   private nextCallId = 1;
   private heartbeat: Timer | undefined;
-  private lastPongAt: number;
+  /**
+   * Pings not yet answered, oldest first (answers come in order). A plugin is hung when one has
+   * waited `heartbeatTimeoutMs`: counted from its sending, a stall of the gateway's own loop (no
+   * pings sent) is not taken for the plugin's.
+   */
+  private readonly unanswered: Array<{ n: number; at: number }> = [];
   private pingCount = 0;
   private exitReason: string | null = null;
   /** Reading from the plugin is stopped while more than `limits.readPauseBytes` to it are unread. */
@@ -125,7 +130,6 @@ export class PluginProcess {
   private readonly exitPromise: Promise<void>;
 
   constructor(private readonly options: PluginProcessOptions) {
-    this.lastPongAt = options.clock.monotonic();
     const [program, ...args] = [...deathSignalWrapper(), process.execPath, ...options.args];
     this.child = spawn(program!, args, {
       cwd: options.cwd,
@@ -339,19 +343,38 @@ export class PluginProcess {
 
   private startHeartbeat(): void {
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.limits;
+    const late = () => {
+      const oldest = this.unanswered[0];
+      return oldest !== undefined && this.options.clock.monotonic() - oldest.at > heartbeatTimeoutMs;
+    };
     this.heartbeat = this.options.clock.setTimeout(() => {
       if (this.exited || this.exitRequested) return;
-      if (this.options.clock.monotonic() - this.lastPongAt > heartbeatTimeoutMs) {
-        this.kill(
-          this.readPaused
-            ? `hung: it left ${this.queuedBytes} bytes sent to it unread for ${heartbeatTimeoutMs} ms`
-            : `hung: no heartbeat answer for ${heartbeatTimeoutMs} ms (a blocked event loop?)`,
-        );
+      if (late()) {
+        // Judged once what has arrived was read: timers run before reads, so after a stall of the
+        // gateway's own loop a pong would still wait unread (test/plugins/lifecycle.test.ts).
+        setImmediate(() => {
+          if (this.exited || this.exitRequested) return;
+          if (late()) this.hung(heartbeatTimeoutMs);
+          else this.ping();
+        });
         return;
       }
-      this.send({ t: "ping", n: ++this.pingCount });
-      this.startHeartbeat();
+      this.ping();
     }, heartbeatIntervalMs);
+  }
+
+  private ping(): void {
+    this.unanswered.push({ n: ++this.pingCount, at: this.options.clock.monotonic() });
+    this.send({ t: "ping", n: this.pingCount });
+    this.startHeartbeat();
+  }
+
+  private hung(heartbeatTimeoutMs: number): void {
+    this.kill(
+      this.readPaused
+        ? `hung: it left ${this.queuedBytes} bytes sent to it unread for ${heartbeatTimeoutMs} ms`
+        : `hung: no heartbeat answer for ${heartbeatTimeoutMs} ms (a blocked event loop?)`,
+    );
   }
 
   private expire(id: number): void {
@@ -399,7 +422,6 @@ export class PluginProcess {
         if (waiter === undefined) return;
         this.readyWaiter = undefined;
         waiter.timer.cancel();
-        this.lastPongAt = this.options.clock.monotonic();
         this.startHeartbeat();
         waiter.resolve();
         return;
@@ -433,7 +455,7 @@ export class PluginProcess {
         this.options.onStream(frame);
         return;
       case "pong":
-        this.lastPongAt = this.options.clock.monotonic();
+        while (this.unanswered.length > 0 && this.unanswered[0]!.n <= frame.n) this.unanswered.shift();
         return;
       default: {
         const unreachable: never = frame;

@@ -1,5 +1,7 @@
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { PluginProcess } from "../../src/plugins/plugin-process.js";
+import type { HostFrame } from "../../src/plugins/ipc.js";
 import { restartDelay } from "../../src/plugins/slot.js";
 import { FAST_LIMITS, FIXTURES, entry, hookCall, setup } from "./helpers.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -132,6 +134,42 @@ describe("plugin lifecycle", () => {
     }, 5_000);
     await t.waitForState("busy", "running");
     expect(alive(pid)).toBe(false);
+  });
+
+  it("does not take a stall of the gateway's own event loop for a hung plugin", async () => {
+    // A plugin suite's host stalled under load and killed a plugin that had answered every ping.
+    // The host's loop is blocked here for twice the heartbeat's timeout (800 ms), twice between
+    // pings and twice right after one went out (its answer then arrives while the loop is blocked).
+    const stall = () => {
+      const until = Date.now() + 1_600;
+      while (Date.now() < until);
+    };
+    let afterPing = 0;
+    const send = PluginProcess.prototype.send;
+    PluginProcess.prototype.send = function (this: PluginProcess, frame: HostFrame) {
+      send.call(this, frame);
+      // After this turn's reads, before its timers: the pong is read only once the loop runs again.
+      if (frame.t === "ping" && afterPing > 0) {
+        afterPing--;
+        setImmediate(stall);
+      }
+    };
+    onTestFinished(() => {
+      PluginProcess.prototype.send = send;
+    });
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const { pid } = await t.waitForState("basic", "running");
+    for (const pause of [0, 100]) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      stall();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    afterPing = 2;
+    await waitFor(() => afterPing === 0, 10_000, "two stalls after a ping");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(t.logs.filter((l) => /hung/.test(JSON.stringify(l)))).toEqual([]);
+    expect(t.host.get("basic")).toMatchObject({ state: "running", pid, restarts: 0 });
   });
 
   it("kills a plugin that sends a frame over the limit or a frame that is not one", async () => {
