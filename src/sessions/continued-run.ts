@@ -24,21 +24,29 @@ export function eventsAfter(log: SessionLog, seq: number): SessionEvent[] {
   return events;
 }
 
-/** Run `runId` as the log has it up to `seq`: its prompt and the events Run.restore goes through. */
+/**
+ * Run `runId` as the log has it up to `seq`: its prompt and the events Run.restore goes through.
+ * Its `run.queued` is read wherever it is: the cursor's seq may predate the run (it moves with
+ * applied stdout, and none may be applied between a cursor save and the run's start), and a
+ * prompt read as empty would be sent so when the record names no prompt id.
+ */
 export function runSoFar(log: SessionLog, runId: string, seq: number): ContinuedRun {
   const run: ContinuedRun = { runId, text: "", by: { name: "gateway", role: "system" }, events: [] };
   let since = log.first - 1;
   for (;;) {
     const page = log.read(since, { limit: 1000, types: RUN_STATE });
     for (const entry of page.entries) {
-      if (entry.seq > seq) return run;
       const event = eventOf(entry);
       if (!("runId" in event) || event.runId !== runId) continue;
       if (event.type === "run.queued") {
         run.text = event.text;
         run.by = event.by;
         if (event.content !== undefined) run.content = event.content;
-      } else run.events.push(event);
+        continue;
+      }
+      // Past the cursor: what the run said from here on is read again from stdout.
+      if (entry.seq > seq) return run;
+      run.events.push(event);
     }
     if (page.next >= page.head || page.next <= since) return run;
     since = page.next;

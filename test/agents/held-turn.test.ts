@@ -225,6 +225,60 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     expect(prompts.map((m) => JSON.stringify(m.params).length > 250_000)).toEqual([false, true]);
   }, 60_000);
 
+  it("sends its own prompt for a run an adopting gateway started and was killed before prompting, whose cursor predates the run (regression)", async () => {
+    const { dataDir, config, record } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const before = JSON.stringify({ op: "words", n: 5, ms: 1 });
+    const ended = (await http1.post(`/v1/sessions/${id}/prompt`, { text: before })).json.runId as string;
+    expect((await runEnd(http1, id, ended)).type).toBe("chat.final");
+    // Killed between runs: the record's cursor is before that run's answer, so the next gateway
+    // reads the answer again and its cursor moves past it with no run started, at an older seq.
+    await stop(first, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const agentPid = await waitFor(
+      async () => ((await http2.get(`/v1/sessions/${id}`)).json.pid as number | null) ?? undefined,
+      15_000,
+      "the adoption",
+    );
+    // Time to read that answer again (no run takes it) and save the cursor past it.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // A stopped holder keeps the next prompt in this gateway (see the test above): the record
+    // names the run, started after that cursor, with no prompt id when the gateway dies.
+    const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
+    const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    process.kill(holderPid, "SIGSTOP");
+    onTestFinished(() => {
+      try {
+        process.kill(holderPid, "SIGCONT");
+      } catch {
+        // The holder has ended (its session was deleted): nothing to let go on.
+      }
+    });
+    const text = JSON.stringify({ op: "words", n: 3, ms: 1, pad: "x".repeat(250_000) });
+    const runId = (await http2.post(`/v1/sessions/${id}/prompt`, { text })).json.runId as string;
+    await waitFor(
+      async () => (await events(http2, id)).some((e) => e.type === "run.started" && e.runId === runId),
+      15_000,
+      "the run's start",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stop(second, "SIGKILL");
+    process.kill(holderPid, "SIGCONT");
+
+    const third = await serveInChild({ dataDir, config, holders: true });
+    const http3 = api(third.url);
+    const end = await runEnd(http3, id, runId);
+    expect(end, JSON.stringify(end).slice(0, 300)).toMatchObject({ type: "chat.final", text: "w1 w2 w3 " });
+    const prompts = agentRead(record)
+      .filter((m) => m.method === "session/prompt")
+      .map((m) => ((m.params as { prompt: Array<{ text: string }> }).prompt[0]?.text ?? "").slice(0, 40));
+    expect(prompts).toEqual([before, text.slice(0, 40)]);
+  }, 60_000);
+
   it("keeps a permission request pending across a kill -9: answered after it, the agent gets one answer", async () => {
     const { dataDir, config, record } = setUp();
     const first = await serveInChild({ dataDir, config, holders: true });
