@@ -99,7 +99,7 @@ export class AcpHeldTurn {
 
   /** A new run starts: the cursor moves past the run before, and the record names this one. */
   runStarted(runId: string): void {
-    this.cursorAtRunStart();
+    this.cursorToApplied();
     this.keep({ runId, promptId: null });
     const turns = this.options.turns;
     if (this.cursor !== undefined && turns !== undefined) {
@@ -144,30 +144,45 @@ export class AcpHeldTurn {
 
   /**
    * The run's end (its last text, `chat.final`) is appended once the session settles it, after
-   * this: the record stops naming the run, and cursors move past its answer, only after that, so
-   * a record without the run never comes before its end, nor a cursor past the answer before it.
+   * this: the record stops naming the run, and the cursor moves past its answer, only after that,
+   * so a record without the run never comes before its end, nor a cursor past the answer before
+   * it. Both go in one record: left before the answer, a gateway killed before the next run read
+   * the answer again and logged it a second time between runs (test/agents/held-turn.test.ts,
+   * "does not log a finished run's answer again…").
    */
   turnEnded(runId: string): void {
     if (this.options.detached() || this.heldRun?.runId !== runId) return;
     this.turnEnding = true;
     setImmediate(() => {
       this.turnEnding = false;
-      if (!this.options.detached() && this.heldRun?.runId === runId) this.keep(null);
+      if (this.options.detached() || this.heldRun?.runId !== runId) return;
+      // An answer to the agent still leaving this process may not be passed (see queueCursorSave).
+      const moved =
+        this.options.proc()?.answersHeld?.() !== true &&
+        this.options.turns?.replaying() !== true &&
+        this.cursorToApplied();
+      this.keep(null);
+      const turns = this.options.turns;
+      if (moved && this.cursor !== undefined && turns !== undefined) {
+        this.unacked.push({ offset: this.cursor.offset, seq: turns.appended() });
+        this.ackDurable();
+      }
     });
   }
 
   /**
-   * A run starts: the run before it has ended in the log, so stdout applied so far is all there.
-   * The cursor moves to it at once, so a replay of this run never reads the one before's lines
-   * (an update names no turn).
+   * A run has ended in the log (a run starts, or its end was appended), so stdout applied so far
+   * is all there: the cursor moves to it at once, so a replay never reads the run before's lines
+   * again (an update names no turn). Returns whether it moved.
    */
-  private cursorAtRunStart(): void {
+  private cursorToApplied(): boolean {
     const turns = this.options.turns;
     const last = this.lastApplied;
-    if (turns === undefined || last === undefined || last.answering > 0) return;
-    if (this.cursor !== undefined && last.offset <= this.cursor.offset) return;
+    if (turns === undefined || last === undefined || last.answering > 0) return false;
+    if (this.cursor !== undefined && last.offset <= this.cursor.offset) return false;
     this.candidate = undefined;
     this.cursor = { offset: last.offset, seq: turns.appended() };
+    return true;
   }
 
   private queueCursorSave(): void {

@@ -279,6 +279,38 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     expect(prompts).toEqual([before, text.slice(0, 40)]);
   }, 60_000);
 
+  it("does not log a finished run's answer again after a kill -9 between runs", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: 40, ms: 1 }) })
+    ).json.runId as string;
+    const final = await runEnd(http1, id, runId);
+    expect(final).toMatchObject({
+      type: "chat.final",
+      text: Array.from({ length: 40 }, (_, i) => `w${i + 1} `).join(""),
+    });
+    // Time for what follows the end (the record without the run) to be committed.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await stop(first, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    await waitFor(
+      async () => ((await http2.get(`/v1/sessions/${id}`)).json.pid as number | null) ?? undefined,
+      15_000,
+      "the adoption",
+    );
+    // What the agent said is read again from the cursor on: nothing of the answer may be logged twice.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const chunks = (await events(http2, id)).filter(
+      (e) => e.seq > final.seq && e["sessionUpdate"] === "agent_message_chunk",
+    );
+    expect(chunks.map((e) => `${e.seq} ${JSON.stringify(e["update"]).slice(0, 100)}`)).toEqual([]);
+  }, 60_000);
+
   it("keeps a permission request pending across a kill -9: answered after it, the agent gets one answer", async () => {
     const { dataDir, config, record } = setUp();
     const first = await serveInChild({ dataDir, config, holders: true });
