@@ -233,8 +233,8 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     const before = JSON.stringify({ op: "words", n: 5, ms: 1 });
     const ended = (await http1.post(`/v1/sessions/${id}/prompt`, { text: before })).json.runId as string;
     expect((await runEnd(http1, id, ended)).type).toBe("chat.final");
-    // Killed between runs: the record's cursor is before that run's answer, so the next gateway
-    // reads the answer again and its cursor moves past it with no run started, at an older seq.
+    // Killed between runs: the next gateway applies no stdout before its first run starts, so the
+    // cursor stays as the first one saved it, at a seq before that run's `run.queued`.
     await stop(first, "SIGKILL");
 
     const second = await serveInChild({ dataDir, config, holders: true });
@@ -244,7 +244,7 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
       15_000,
       "the adoption",
     );
-    // Time to read that answer again (no run takes it) and save the cursor past it.
+    // Time for the adoption to settle (anything it re-reads is applied by then).
     await new Promise((resolve) => setTimeout(resolve, 1000));
     // A stopped holder keeps the next prompt in this gateway (see the test above): the record
     // names the run, started after that cursor, with no prompt id when the gateway dies.
