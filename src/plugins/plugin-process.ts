@@ -380,13 +380,19 @@ export class PluginProcess {
   private expire(id: number): void {
     const call = this.pendingCalls.get(id);
     if (call === undefined) return;
-    this.pendingCalls.delete(id);
-    call.reject(
-      new SwitchboardError(
-        "PLUGIN_TIMEOUT",
-        `plugin "${this.options.id}" did not answer ${call.method} within ${call.timeoutMs} ms`,
-      ),
-    );
+    // Judged once what has arrived was read, as the heartbeat is: an answer or a stream frame that
+    // came while the gateway's own loop stalled answers the call or re-arms its timer first.
+    const timer = call.timer;
+    setImmediate(() => {
+      if (this.pendingCalls.get(id) !== call || call.timer !== timer) return;
+      this.pendingCalls.delete(id);
+      call.reject(
+        new SwitchboardError(
+          "PLUGIN_TIMEOUT",
+          `plugin "${this.options.id}" did not answer ${call.method} within ${call.timeoutMs} ms`,
+        ),
+      );
+    });
   }
 
   private onLine(line: string): void {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Actor, SessionEvent } from "../../src/protocol/index.js";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
+import type { PluginLimits } from "../../src/plugins/limits.js";
 import type { AgentRunSink } from "../../src/plugins/types.js";
 import { pluginAgentAdapter } from "../../src/server/plugin-agent-adapter.js";
 import { deltas, expectContiguous, heldBack, heldSession, runEnd, type Held } from "../agents/helpers/held-session.js";
@@ -42,8 +43,8 @@ const holdBound = (store: HeldStore): number =>
 const HEARTBEAT_TIMEOUT_MS = 2_000;
 
 /** A host running the flood fixture (FAST_LIMITS: heartbeat every 200 ms; runs idle out after 1 s). */
-async function floodPlugin() {
-  const t = setup({ limits: { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS } });
+async function floodPlugin(limits: Partial<PluginLimits> = {}) {
+  const t = setup({ limits: { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, ...limits } });
   await t.host.load({ entries: { flood: entry(join(FIXTURES, "flood")) } });
   return t;
 }
@@ -226,7 +227,8 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
   it("a delta bigger than a frame is sent in pieces: the plugin stays up and every character arrives", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
+    // Building and sending 3 MiB took the plugin over FAST_LIMITS' 1 s of silence in a full run.
+    const t = await floodPlugin({ agentIdleTimeoutMs: 10_000 });
     const pid = t.host.get("flood").pid;
     const s = pluginSession(t, onTestFinished);
     const { runId } = s.agent.prompt(JSON.stringify({ big: 3 * DEFAULT_PLUGIN_LIMITS.frameBytes }), actor);

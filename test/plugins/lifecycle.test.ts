@@ -172,6 +172,35 @@ describe("plugin lifecycle", () => {
     expect(t.host.get("basic")).toMatchObject({ state: "running", pid, restarts: 0 });
   });
 
+  it("takes a call's answer that came while the gateway's own loop stalled past the call's timeout", async () => {
+    // A plugin agent's run timed out in a full run (PLUGIN_TIMEOUT after its 1 s idle timeout) on
+    // a loaded machine. Here the host's loop is blocked for 1.6 s right after a call went out
+    // (the call's timeout is 1 s): its answer arrives meanwhile and waits unread.
+    const stall = () => {
+      const until = Date.now() + 1_600;
+      while (Date.now() < until);
+    };
+    let afterCall = 0;
+    const send = PluginProcess.prototype.send;
+    PluginProcess.prototype.send = function (this: PluginProcess, frame: HostFrame) {
+      send.call(this, frame);
+      if (frame.t === "call" && afterCall > 0) {
+        afterCall--;
+        setImmediate(stall);
+      }
+    };
+    onTestFinished(() => {
+      PluginProcess.prototype.send = send;
+    });
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const { pid } = await t.waitForState("basic", "running");
+    afterCall = 1;
+    expect(await t.host.handleHttp("basic", hookCall({ op: "config" }))).toEqual({ status: 200, body: {} });
+    expect(afterCall).toBe(0);
+    expect(t.host.get("basic")).toMatchObject({ state: "running", pid, restarts: 0 });
+  });
+
   it("kills a plugin that sends a frame over the limit or a frame that is not one", async () => {
     const t = setup({ limits: { maxRestarts: 0 } });
     await t.host.load({
