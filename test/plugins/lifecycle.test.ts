@@ -18,6 +18,33 @@ function alive(pid: number): boolean {
 
 const http = hookCall(null);
 
+/** Blocks this process's event loop (the plugin host's) for 1.6 s. */
+function stall(): void {
+  const until = Date.now() + 1_600;
+  while (Date.now() < until);
+}
+
+/**
+ * Stalls the host's loop right after each of the next frames of type `t` it sends, `left()` of
+ * them (set with `arm`): after this turn's reads, before its timers, so the plugin's answer
+ * arrives meanwhile and is read only once the loop runs again.
+ */
+function stallAfterSending(t: HostFrame["t"]): { arm(count: number): void; left(): number } {
+  let left = 0;
+  const send = PluginProcess.prototype.send;
+  PluginProcess.prototype.send = function (this: PluginProcess, frame: HostFrame) {
+    send.call(this, frame);
+    if (frame.t === t && left > 0) {
+      left--;
+      setImmediate(stall);
+    }
+  };
+  onTestFinished(() => {
+    PluginProcess.prototype.send = send;
+  });
+  return { arm: (count) => (left = count), left: () => left };
+}
+
 describe("plugin lifecycle", () => {
   it("backs off exponentially between restarts, up to a cap", () => {
     const limits = { restartBackoffBaseMs: 500, restartBackoffMaxMs: 30_000 };
@@ -140,23 +167,7 @@ describe("plugin lifecycle", () => {
     // A plugin suite's host stalled under load and killed a plugin that had answered every ping.
     // The host's loop is blocked here for twice the heartbeat's timeout (800 ms), twice between
     // pings and twice right after one went out (its answer then arrives while the loop is blocked).
-    const stall = () => {
-      const until = Date.now() + 1_600;
-      while (Date.now() < until);
-    };
-    let afterPing = 0;
-    const send = PluginProcess.prototype.send;
-    PluginProcess.prototype.send = function (this: PluginProcess, frame: HostFrame) {
-      send.call(this, frame);
-      // After this turn's reads, before its timers: the pong is read only once the loop runs again.
-      if (frame.t === "ping" && afterPing > 0) {
-        afterPing--;
-        setImmediate(stall);
-      }
-    };
-    onTestFinished(() => {
-      PluginProcess.prototype.send = send;
-    });
+    const afterPing = stallAfterSending("ping");
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
     const { pid } = await t.waitForState("basic", "running");
@@ -165,8 +176,8 @@ describe("plugin lifecycle", () => {
       stall();
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    afterPing = 2;
-    await waitFor(() => afterPing === 0, 10_000, "two stalls after a ping");
+    afterPing.arm(2);
+    await waitFor(() => afterPing.left() === 0, 10_000, "two stalls after a ping");
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(t.logs.filter((l) => /hung/.test(JSON.stringify(l)))).toEqual([]);
     expect(t.host.get("basic")).toMatchObject({ state: "running", pid, restarts: 0 });
@@ -176,28 +187,13 @@ describe("plugin lifecycle", () => {
     // A plugin agent's run timed out in a full run (PLUGIN_TIMEOUT after its 1 s idle timeout) on
     // a loaded machine. Here the host's loop is blocked for 1.6 s right after a call went out
     // (the call's timeout is 1 s): its answer arrives meanwhile and waits unread.
-    const stall = () => {
-      const until = Date.now() + 1_600;
-      while (Date.now() < until);
-    };
-    let afterCall = 0;
-    const send = PluginProcess.prototype.send;
-    PluginProcess.prototype.send = function (this: PluginProcess, frame: HostFrame) {
-      send.call(this, frame);
-      if (frame.t === "call" && afterCall > 0) {
-        afterCall--;
-        setImmediate(stall);
-      }
-    };
-    onTestFinished(() => {
-      PluginProcess.prototype.send = send;
-    });
+    const afterCall = stallAfterSending("call");
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
     const { pid } = await t.waitForState("basic", "running");
-    afterCall = 1;
+    afterCall.arm(1);
     expect(await t.host.handleHttp("basic", hookCall({ op: "config" }))).toEqual({ status: 200, body: {} });
-    expect(afterCall).toBe(0);
+    expect(afterCall.left()).toBe(0);
     expect(t.host.get("basic")).toMatchObject({ state: "running", pid, restarts: 0 });
   });
 
