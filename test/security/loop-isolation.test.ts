@@ -6,6 +6,7 @@
  * so only the gateway's own pacing can make it yield.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
 import { viewerScreen } from "../../src/server/ws/screen-frame.js";
@@ -37,13 +38,25 @@ function countSteps(gw: Gateway): { steps: number } {
   return count;
 }
 
+/**
+ * The main thread's time waiting for a core so far, in ms (`/proc/self/task/<pid>/schedstat`, its
+ * second field): a failure says how much of its worst sample was the machine's, not the loop's.
+ */
+function queuedMs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[1]) / 1e6;
+}
+
 function p99(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
 }
 
-function summary(samples: number[]): string {
-  return `p99 ${p99(samples).toFixed(1)} ms, max ${Math.max(...samples).toFixed(1)} ms over ${samples.length}`;
+function summary(samples: number[], queued: number[]): string {
+  const worst = samples.indexOf(Math.max(...samples));
+  return (
+    `p99 ${p99(samples).toFixed(1)} ms, max ${samples[worst]!.toFixed(1)} ms over ${samples.length}` +
+    ` (the main thread waited ${queued[worst]!.toFixed(1)} ms of it for a core)`
+  );
 }
 
 /** The stdin flood: one-byte frames, as many as the report that found it. */
@@ -104,19 +117,22 @@ async function probe(
   gw: Gateway,
   term: WsClient,
   done: Promise<unknown>,
-): Promise<{ healthz: number[]; echo: number[] }> {
+): Promise<{ healthz: number[]; echo: number[]; queued: { healthz: number[]; echo: number[] } }> {
   let running = true;
   void done.finally(() => (running = false));
   const healthz: number[] = [];
   const echo: number[] = [];
+  const queued = { healthz: [] as number[], echo: [] as number[] };
   // Each latency runs from when the probe was due (GAP_MS after the last answer), not from when
   // it was sent: the gateway runs in this process, so a held loop also holds back the sending.
   const gap = () => new Promise((r) => setTimeout(r, GAP_MS));
   const healthzLoop = async () => {
     let due = performance.now();
     while (running) {
+      const waited = queuedMs();
       await (await fetch(`${gw.url}/healthz`)).text();
       healthz.push(performance.now() - due);
+      queued.healthz.push(queuedMs() - waited);
       await gap();
       due += healthz.at(-1)! + GAP_MS;
     }
@@ -126,15 +142,17 @@ async function probe(
     for (let i = 0; running; i++) {
       const mark = `k${i}`;
       const from = term.frames.length;
+      const waited = queuedMs();
       term.send({ type: "stdin", data: mark });
       await term.waitForStdout(mark, "echo", from, 10_000);
       echo.push(performance.now() - due);
+      queued.echo.push(queuedMs() - waited);
       await gap();
       due += echo.at(-1)! + GAP_MS;
     }
   };
   await Promise.all([healthzLoop(), echoLoop()]);
-  return { healthz, echo };
+  return { healthz, echo, queued };
 }
 
 /**
@@ -173,14 +191,14 @@ describe("one token's downloads and input share the event loop with other tokens
     const term = await echoTerminal(gw);
     const started = performance.now();
     const { done } = download(gw, `/v1/sessions/${id}/transcript?format=text`);
-    const { healthz, echo } = await probe(gw, term, done);
+    const { healthz, echo, queued } = await probe(gw, term, done);
     const got = await done;
     const took = performance.now() - started;
     // The whole transcript arrived, as text.
     expect(got).toBe(PIECES * 1024 * LINE_TEXT.length);
-    const worst = { healthz: Math.max(...healthz), echo: Math.max(...echo) };
-    expect(worst.healthz, `worst /healthz ${worst.healthz} ms in a ${took} ms export`).toBeLessThan(WORST_MS);
-    expect(worst.echo, `worst echo ${worst.echo} ms in a ${took} ms export`).toBeLessThan(WORST_MS);
+    const export_ = `in a ${took.toFixed(0)} ms export`;
+    expect(Math.max(...healthz), `/healthz ${summary(healthz, queued.healthz)} ${export_}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo, queued.echo)} ${export_}`).toBeLessThan(WORST_MS);
     // Sampled all along, not once before and once after.
     expect(healthz.length).toBeGreaterThan(5);
     expect(echo.length).toBeGreaterThan(5);
@@ -198,12 +216,12 @@ describe("one token's downloads and input share the event loop with other tokens
     );
     const counted = countSteps(gw);
     const { done } = download(gw, ...pages);
-    const { healthz, echo } = await probe(gw, term, done);
+    const { healthz, echo, queued } = await probe(gw, term, done);
     expect(await done).toBe(total);
     // About a quarter MiB per step of the scheduler (a read takes whole events), not a page per turn.
     expect(counted.steps).toBeGreaterThanOrEqual(total / (512 * 1024));
-    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
-    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz, queued.healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo, queued.echo)}`).toBeLessThan(WORST_MS);
     expect(healthz.length).toBeGreaterThan(5);
   }, 60_000);
 
@@ -219,7 +237,7 @@ describe("one token's downloads and input share the event loop with other tokens
     );
     const counted = countSteps(gw);
     const { done } = download(gw, ...pages);
-    const { healthz, echo } = await probe(gw, term, done);
+    const { healthz, echo, queued } = await probe(gw, term, done);
     const total = await done;
     expect(total).toBeGreaterThan(PIECES * PIECE.length);
     expect(counted.steps).toBeGreaterThanOrEqual(total / (512 * 1024));
@@ -235,8 +253,8 @@ describe("one token's downloads and input share the event loop with other tokens
     expect(page.events.every((e) => e.data === PIECE)).toBe(true);
     expect(page.next).toBe(4 * limit);
     expect(page.head).toBe(PIECES);
-    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
-    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz, queued.healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo, queued.echo)}`).toBeLessThan(WORST_MS);
     expect(healthz.length).toBeGreaterThan(5);
   }, 60_000);
 
@@ -251,7 +269,7 @@ describe("one token's downloads and input share the event loop with other tokens
     const term = await echoTerminal(gw);
     const counted = countSteps(gw);
     const { done } = download(gw, `/v1/sessions/${id}/screen?format=text`);
-    const { healthz, echo } = await probe(gw, term, done);
+    const { healthz, echo, queued } = await probe(gw, term, done);
     expect(await done).toBeGreaterThan(0);
     // Read a MiB per step of the scheduler (a page ends with the entry that reaches it), not the
     // whole backlog in one turn.
@@ -259,8 +277,8 @@ describe("one token's downloads and input share the event loop with other tokens
     const screen = await gw.core.screens.screen(gw.core.sessions.get(id)!, { format: "text" });
     expect(screen.screen.split("\n").at(-1)).toBe(LINE_TEXT.trim());
     expect(screen.offset).toBe(PIECES * PIECE.length);
-    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
-    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz, queued.healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo, queued.echo)}`).toBeLessThan(WORST_MS);
   }, 120_000);
 
   it("reads what the screen thread has not seen a page per catch-up turn for a viewer's screen too (lag=screen jumps, since=screen)", async () => {
@@ -289,10 +307,9 @@ describe("one token's downloads and input share the event loop with other tokens
     const target = await catPty(gw, "mallory");
     const term = await echoTerminal(gw);
     const { window } = stdinFlood(gw, target.id);
-    const { healthz, echo } = await probe(gw, term, window);
-    const worst = { healthz: Math.max(...healthz), echo: Math.max(...echo) };
-    expect(worst.healthz, `worst /healthz ${worst.healthz} ms`).toBeLessThan(WORST_MS);
-    expect(worst.echo, `worst echo ${worst.echo} ms`).toBeLessThan(WORST_MS);
+    const { healthz, echo, queued } = await probe(gw, term, window);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz, queued.healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo, queued.echo)}`).toBeLessThan(WORST_MS);
     expect(healthz.length).toBeGreaterThan(5);
   }, 60_000);
 });
