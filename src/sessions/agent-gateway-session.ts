@@ -212,11 +212,16 @@ export class AgentGatewaySession extends Session {
     // nowhere yet); a run started that the record does not name ends.
     this.open.readAll(this.log);
     const queued = this.open.queued(this.log, runId);
-    const keep = new Set([...(runId !== undefined ? [runId] : []), ...queued.map((q) => q.runId)]);
-    const aborted = this.open.close(this.log, GATEWAY_RESTARTED, false, keep);
-    const continued =
+    const soFar =
       runId !== undefined && this.open.runs.has(runId) ? runSoFar(this.log, runId, turn.cursor.seq) : undefined;
-    if (continued === undefined && aborted > 0) {
+    // A run whose prompt never reached the agent (the record names no prompt id) is sent its
+    // prompt now; if retention dropped that prompt from the log, there is nothing to send: the
+    // run ends as one the restart cut off (never an empty prompt), and the agent has no turn open.
+    const promptLost = soFar?.promptRead === false && turn.run?.promptId === null;
+    const continued = promptLost ? undefined : soFar?.run;
+    const keep = new Set([...(continued !== undefined ? [continued.runId] : []), ...queued.map((q) => q.runId)]);
+    const aborted = this.open.close(this.log, GATEWAY_RESTARTED, false, keep);
+    if (continued === undefined && aborted > 0 && !promptLost) {
       // A run the record does not name as in flight (its record was not committed before the
       // gateway died) ended: the agent is told to stop that turn, as without a kept turn.
       this.start(options, { turnOpen: true, queued });

@@ -25,13 +25,14 @@ export function eventsAfter(log: SessionLog, seq: number): SessionEvent[] {
 }
 
 /**
- * Run `runId` as the log has it up to `seq`: its prompt and the events Run.restore goes through.
- * Its `run.queued` is read wherever it is: the cursor's seq may predate the run (it moves with
- * applied stdout, and none may be applied between a cursor save and the run's start), and a
- * prompt read as empty would be sent so when the record names no prompt id.
+ * Run `runId` as the log has it up to `seq`: its prompt and the events Run.restore goes through,
+ * and whether its `run.queued` (the prompt) was there to read: retention may have dropped it.
+ * It is read wherever it is: the cursor's seq may predate the run (it moves with applied stdout,
+ * and none may be applied between a cursor save and the run's start).
  */
-export function runSoFar(log: SessionLog, runId: string, seq: number): ContinuedRun {
+export function runSoFar(log: SessionLog, runId: string, seq: number): { run: ContinuedRun; promptRead: boolean } {
   const run: ContinuedRun = { runId, text: "", by: { name: "gateway", role: "system" }, events: [] };
+  let promptRead = false;
   let since = log.first - 1;
   for (;;) {
     const page = log.read(since, { limit: 1000, types: RUN_STATE });
@@ -42,13 +43,14 @@ export function runSoFar(log: SessionLog, runId: string, seq: number): Continued
         run.text = event.text;
         run.by = event.by;
         if (event.content !== undefined) run.content = event.content;
+        promptRead = true;
         continue;
       }
       // Past the cursor: what the run said from here on is read again from stdout.
-      if (entry.seq > seq) return run;
+      if (entry.seq > seq) return { run, promptRead };
       run.events.push(event);
     }
-    if (page.next >= page.head || page.next <= since) return run;
+    if (page.next >= page.head || page.next <= since) return { run, promptRead };
     since = page.next;
   }
 }

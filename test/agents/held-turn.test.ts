@@ -67,6 +67,48 @@ function agentRead(record: string): Array<Record<string, unknown>> {
 const WORDS = 150;
 const ANSWER = Array.from({ length: WORDS }, (_, i) => `w${i + 1} `).join("");
 
+/**
+ * A held agent's gateway killed -9 with a run started whose prompt (250 KB) it had not written
+ * out: the agent's holder was stopped, so the record names the run with no prompt id.
+ */
+async function promptLeftInKilledGateway(dataDir: string, config: string): Promise<{ id: string; runId: string }> {
+  const first = await serveInChild({ dataDir, config, holders: true });
+  const http1 = api(first.url);
+  const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+  const started = (await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "pid" }) })).json
+    .runId as string;
+  const said = await runEnd(http1, id, started);
+  const agentPid = Number(/pid=(\d+)/.exec(String(said.text))![1]);
+  const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
+  const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  // A stopped holder reads nothing: a prompt larger than the kernel's socket buffer (about
+  // 200 KiB) stays partly in the gateway's own write buffer, where its death loses it.
+  process.kill(holderPid, "SIGSTOP");
+  onTestFinished(() => {
+    try {
+      process.kill(holderPid, "SIGCONT");
+    } catch {
+      // The holder has ended (its session was deleted): nothing to let go on.
+    }
+  });
+  const text = JSON.stringify({ op: "words", n: 3, ms: 1, pad: "x".repeat(250_000) });
+  const sent = await http1.post(`/v1/sessions/${id}/prompt`, { text });
+  expect(sent.status, sent.text.slice(0, 300)).toBe(202);
+  const runId = sent.json.runId as string;
+  await waitFor(
+    async () => (await events(http1, id)).some((e) => e.type === "run.started" && e.runId === runId),
+    15_000,
+    "the run's start",
+  );
+  // The run's start is in the log; the record naming it commits right behind it (the store's
+  // next batch), and the prompt is written to the holder's socket as it is saved.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await stop(first, "SIGKILL");
+  process.kill(holderPid, "SIGCONT");
+
+  return { id, runId };
+}
+
 describe("a turn in flight of a held agent across gateway restarts", () => {
   for (const signal of ["SIGKILL", "SIGTERM"] as const) {
     it(`goes on after a ${signal} of the gateway mid-answer: chat.final with every word once, then the run queued behind it`, async () => {
@@ -183,39 +225,7 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
 
   it("sends a prompt again that had not left the killed gateway (its holder not reading): the agent reads it once, whole (regression)", async () => {
     const { dataDir, config, record } = setUp();
-    const first = await serveInChild({ dataDir, config, holders: true });
-    const http1 = api(first.url);
-    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
-    const started = (await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "pid" }) })).json
-      .runId as string;
-    const said = await runEnd(http1, id, started);
-    const agentPid = Number(/pid=(\d+)/.exec(String(said.text))![1]);
-    const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
-    const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    // A stopped holder reads nothing: a prompt larger than the kernel's socket buffer (about
-    // 200 KiB) stays partly in the gateway's own write buffer, where its death loses it.
-    process.kill(holderPid, "SIGSTOP");
-    onTestFinished(() => {
-      try {
-        process.kill(holderPid, "SIGCONT");
-      } catch {
-        // The holder has ended (its session was deleted): nothing to let go on.
-      }
-    });
-    const text = JSON.stringify({ op: "words", n: 3, ms: 1, pad: "x".repeat(250_000) });
-    const sent = await http1.post(`/v1/sessions/${id}/prompt`, { text });
-    expect(sent.status, sent.text.slice(0, 300)).toBe(202);
-    const runId = sent.json.runId as string;
-    await waitFor(
-      async () => (await events(http1, id)).some((e) => e.type === "run.started" && e.runId === runId),
-      15_000,
-      "the run's start",
-    );
-    // The run's start is in the log; the record naming it commits right behind it (the store's
-    // next batch), and the prompt is written to the holder's socket as it is saved.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await stop(first, "SIGKILL");
-    process.kill(holderPid, "SIGCONT");
+    const { id, runId } = await promptLeftInKilledGateway(dataDir, config);
 
     const second = await serveInChild({ dataDir, config, holders: true });
     const http2 = api(second.url);
@@ -223,6 +233,33 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", text: "w1 w2 w3 " });
     const prompts = agentRead(record).filter((m) => m.method === "session/prompt");
     expect(prompts.map((m) => JSON.stringify(m.params).length > 250_000)).toEqual([false, true]);
+  }, 60_000);
+
+  it("ends a run the restart cut off, never sends it an empty prompt, when retention dropped the prompt it had not sent", async () => {
+    const { dataDir, config, record } = setUp();
+    const { id, runId } = await promptLeftInKilledGateway(dataDir, config);
+    // Retention lowered while no gateway ran applies at the next start: the 250 KB `run.queued`
+    // goes, the run's start and the record naming it stay.
+    const lowered = { ...JSON.parse(readFileSync(config, "utf8")), retention: { maxBytes: 100_000 } };
+    writeFileSync(config, JSON.stringify(lowered));
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const end = await runEnd(http2, id, runId);
+    expect(end, JSON.stringify(end)).toMatchObject({
+      type: "chat.aborted",
+      reason: expect.stringContaining("the gateway restarted"),
+    });
+    expect((await events(http2, id)).some((e) => e.type === "run.queued" && e.runId === runId)).toBe(false);
+    // The session goes on: the next prompt is answered.
+    const next = (await http2.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: 2, ms: 1 }) }))
+      .json.runId as string;
+    const nextEnd = await runEnd(http2, id, next);
+    expect(nextEnd, JSON.stringify(nextEnd)).toMatchObject({ type: "chat.final", text: "w1 w2 " });
+    const prompts = agentRead(record)
+      .filter((m) => m.method === "session/prompt")
+      .map((m) => (m.params as { prompt: Array<{ text: string }> }).prompt.map((b) => b.text.slice(0, 20)).join(""));
+    expect(prompts).toEqual(['{"op":"pid"}', '{"op":"words","n":2,']);
   }, 60_000);
 
   it("sends its own prompt for a run an adopting gateway started and was killed before prompting, whose cursor predates the run (regression)", async () => {
