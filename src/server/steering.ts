@@ -12,7 +12,13 @@ import type { InputBudget } from "./input-budget.js";
 import { refuseShareForce } from "./identity/share-access.js";
 
 export type SteerAction =
-  | { op: "input"; data: Uint8Array; eof?: boolean }
+  | {
+      op: "input";
+      data: Uint8Array;
+      eof?: boolean;
+      /** Told a refusal that comes after the call (TerminalSession.write); else the answer's wait has it. */
+      refused?: ((error: unknown) => void) | undefined;
+    }
   | { op: "signal"; signal: SignalName }
   | { op: "resize"; cols: number; rows: number };
 
@@ -30,9 +36,12 @@ export function steer(
 ): TerminalSession {
   const session = steerable(sessions, identity, holderKey, sessionId, action.op);
   switch (action.op) {
-    case "input":
-      session.write(action.data, by, action.eof === true);
+    case "input": {
+      const refused = action.refused;
+      const pending = session.write(action.data, by, action.eof === true);
+      if (pending !== undefined && refused !== undefined) pending.catch(refused);
       break;
+    }
     case "signal":
       session.signal(action.signal, by);
       break;
@@ -126,6 +135,8 @@ export function inputBytes(data: string, enc: "base64" | undefined): Uint8Array 
  * (`limits.inputBytesPerSecond` and `limits.inputFramesPerSecond`: RATE_LIMITED), then steered. Input refused after that
  * (CONTROL_HELD, SESSION_NOT_RUNNING, ...) wrote nothing, so its charge is given back: a client
  * retrying while someone else held control was rate limited as soon as it had control.
+ * `refused` is told a refusal that comes after the call (input that waited for its holder, see
+ * TerminalSession.write), for a connection with no answer that waits for it (`/ws/session`).
  */
 export function steerInput(
   sessions: SessionManager,
@@ -135,6 +146,7 @@ export function steerInput(
   input: { data: string; enc?: "base64" | undefined; eof?: true | undefined },
   budget: InputBudget,
   by: Actor,
+  refused?: (error: unknown) => void,
 ): void {
   steerInputBytes(
     sessions,
@@ -145,6 +157,7 @@ export function steerInput(
     input.eof === true,
     budget,
     by,
+    refused,
   );
 }
 
@@ -158,12 +171,19 @@ export function steerInputBytes(
   eof: boolean,
   budget: InputBudget,
   by: Actor,
+  refused?: (error: unknown) => void,
 ): void {
   const tooLarge = inputTooLarge(data.length);
   if (tooLarge) throw tooLarge;
   budget.take(data.length);
+  const later =
+    refused &&
+    ((error: unknown) => {
+      budget.giveBack(data.length);
+      refused(error);
+    });
   try {
-    steer(sessions, identity, holderKey, sessionId, { op: "input", data, eof }, by);
+    steer(sessions, identity, holderKey, sessionId, { op: "input", data, eof, refused: later }, by);
   } catch (error) {
     budget.giveBack(data.length);
     throw error;

@@ -408,8 +408,12 @@ export class TerminalSession extends Session {
     if (this.detached) throw shuttingDown();
   }
 
-  /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
-  write(data: Uint8Array, by: Actor, eof = false): void {
+  /**
+   * Sends input; `eof` ends the input after it (see TerminalProcess.endInput). Refusals known now
+   * throw; one that can come only later (the input waits in this process for its holder) rejects
+   * the promise returned, which is undefined when nothing waits.
+   */
+  write(data: Uint8Array, by: Actor, eof = false): Promise<void> | undefined {
     // Taken over first: a holder found gone then makes the session lost, and this refused.
     this.demand();
     this.assertRunning();
@@ -418,7 +422,7 @@ export class TerminalSession extends Session {
     }
     const greeted = this.proc!.greeted();
     if (greeted !== undefined || this.waitingOnHello > 0) return this.writeOnHello(greeted, data, by, eof);
-    this.writeNow(data, by, eof);
+    return this.writeNow(data, by, eof);
   }
 
   /**
@@ -429,7 +433,7 @@ export class TerminalSession extends Session {
    * it; a connection that ends first refuses it, and nothing is recorded
    * (test/sessions/holder-early-input.test.ts).
    */
-  private writeOnHello(greeted: Promise<void> | undefined, data: Uint8Array, by: Actor, eof: boolean): void {
+  private writeOnHello(greeted: Promise<void> | undefined, data: Uint8Array, by: Actor, eof: boolean): Promise<void> {
     // Refused from now on, as when written at once.
     if (eof) this.inputEnded = !this.record.pty;
     const before = this.lastOnHello;
@@ -453,9 +457,10 @@ export class TerminalSession extends Session {
     const answered = written
       .then(({ delivered }) => Promise.all([this.log.whenPublished(), delivered]))
       .then(() => undefined);
-    // Whoever answers for the input handles a refusal; nobody may be waiting (/ws/session).
+    // Whoever answers for the input handles a refusal; nobody may be waiting.
     answered.catch(() => undefined);
     this.log.answerWaitsFor(answered);
+    return answered;
   }
 
   /** {@link write} to a process whose holder (if any) said HELLO; resolves once the input left this process. */

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { procStat } from "../../src/sessions/processes.js";
 import { connect } from "../../src/client/node.js";
@@ -237,6 +238,41 @@ describe("input given to a take-over before its holder's HELLO", () => {
         [13, "admin"],
         [6, "admin"],
       ]);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "refused after it waited (the holder gone before its HELLO) gets an error frame on /ws/session, as input refused at once does",
+    async () => {
+      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-refused-");
+      const holderPid = holderOf(pid);
+      await type(first, "ready-0");
+      const gone = exited(first);
+      first.child.kill("SIGTERM");
+      await gone;
+
+      process.kill(holderPid, "SIGSTOP");
+      const second = await serveInChild({ dataDir, holders: true });
+      onTestFinished(() => void second.child.kill("SIGKILL"));
+      const ws = new WebSocket(`${second.url.replace(/^http/, "ws")}/ws/session/${id}`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      onTestFinished(() => ws.terminate());
+      const frames: Array<Record<string, unknown>> = [];
+      ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
+      await waitFor(() => frames.some((f) => f["type"] === "connected"), 10_000, "connected");
+      ws.send(JSON.stringify({ type: "stdin", data: "lost-1\n" }));
+      // Taken and waiting for the HELLO: nothing said yet.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(frames.filter((f) => f["type"] === "error")).toEqual([]);
+      // The holder dies before it greeted: the input is refused, and its sender told.
+      process.kill(holderPid, "SIGKILL");
+      const error = await waitFor(() => frames.find((f) => f["type"] === "error"), 10_000, "an error frame");
+      expect(error["code"], JSON.stringify(error)).toMatch(/^SESSION_/);
+      expect(String(error["message"])).not.toBe("");
+      expect(read()).toBe("ready-0\n");
+      expect(await inputBytes(second, id)).toEqual([8]);
     },
     TEST_MS,
   );

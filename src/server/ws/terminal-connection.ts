@@ -238,7 +238,16 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
     try {
       switch (frame.type) {
         case "stdin": {
-          steerInput(this.core.sessions, this.identity, this.connId, this.session.id, frame, this.inputBudget, by);
+          steerInput(
+            this.core.sessions,
+            this.identity,
+            this.connId,
+            this.session.id,
+            frame,
+            this.inputBudget,
+            by,
+            this.refuseLater,
+          );
           break;
         }
         case "signal":
@@ -292,12 +301,16 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
         false,
         this.inputBudget,
         by,
+        this.refuseLater,
       );
     } catch (error) {
       this.refuse(error);
     }
     return true;
   }
+
+  /** Input refused after it was taken (it waited for the session's holder): an error frame, as at once. */
+  private readonly refuseLater = (error: unknown): void => this.refuse(error);
 
   private refuse(error: unknown): void {
     if (this.disposed) return;
