@@ -215,6 +215,7 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.turn = turn;
+      this.endedRunPrompt = undefined;
       this.heldTurn.runStarted(run.runId);
       conn.agent.request("session/prompt", { sessionId, prompt }).catch((err: unknown) => {
         // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
@@ -289,6 +290,8 @@ export class AcpAdapter implements AgentAdapter {
    * applied to it, and an abort tells the agent `session/cancel` as for any run.
    */
   continueTurn(run: AdapterRun): Promise<RunOutcome> {
+    // The run the record names goes on: what the agent says is its own (applied to it).
+    this.endedRunPrompt = undefined;
     const kept = this.context.turns?.kept();
     const conn = this.conn;
     const sessionId = this.state.acpSessionId;
@@ -322,6 +325,15 @@ export class AcpAdapter implements AgentAdapter {
 
   /** Tells the answer to the `session/prompt` of a continued turn (see {@link continueTurn}). */
   private continuedPrompt: ((message: AnyResponse) => boolean) | undefined;
+
+  /**
+   * The `session/prompt` id of the run an adopted record names when that run does not go on: it
+   * ended in the log, and the gateway died before the record without it was committed. What
+   * stdout says up to that prompt's answer belongs to the ended run, so it is not logged again
+   * (test/agents/held-turn.test.ts, "…before the record without the run"). Cleared by the
+   * answer, or by the next run's start should the answer never come again.
+   */
+  private endedRunPrompt: number | undefined;
 
   /** What a failed start or adoption makes of the adapter: dead, its process ended, the outcome saying why. */
   private startFailed(err: unknown): RunOutcome {
@@ -422,6 +434,8 @@ export class AcpAdapter implements AgentAdapter {
     if (held) {
       const kept = adopted ? this.context.turns?.kept() : undefined;
       this.heldTurn.begin(proc, kept, this.context.clock.now());
+      // Until continueTurn says the run goes on (it is called right after adopt, if it does).
+      this.endedRunPrompt = kept?.run?.promptId ?? undefined;
     }
     const wire = new AcpWire(
       raw,
@@ -434,6 +448,7 @@ export class AcpAdapter implements AgentAdapter {
         // `session/prompt` an earlier gateway left (adoptProcess), the only request it can have
         // left unanswered: that turn is over, and the lane may go on.
         stray: (message) => {
+          if (message.id === this.endedRunPrompt) this.endedRunPrompt = undefined;
           if (this.continuedPrompt?.(message) === true) return this.onResponse(message);
           this.settled?.();
         },
@@ -606,7 +621,11 @@ export class AcpAdapter implements AgentAdapter {
         else this.context.agentEvent(event);
       },
       // A turn an earlier gateway left (adoptProcess) ended in the log already, as did an aborted one.
-      discardContent: turn !== undefined || this.settled !== undefined || this.state.replaying === true,
+      discardContent:
+        turn !== undefined ||
+        this.settled !== undefined ||
+        this.state.replaying === true ||
+        this.endedRunPrompt !== undefined,
       knownTerminal: (id) => this.terminals.has(id),
     });
     reportUpdate(result, params.update, { context: this.context, runId: turn?.run.runId });

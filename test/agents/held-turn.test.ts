@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { api } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -346,6 +347,58 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
       (e) => e.seq > final.seq && e["sessionUpdate"] === "agent_message_chunk",
     );
     expect(chunks.map((e) => `${e.seq} ${JSON.stringify(e["update"]).slice(0, 100)}`)).toEqual([]);
+  }, 60_000);
+
+  it("does not log a finished run's answer again when the gateway died after the run's end but before the record without the run", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: 40, ms: 25 }) })
+    ).json.runId as string;
+    // The record as it is mid-answer: the run named, its prompt's id, a cursor before the answer's end.
+    const db = new Database(join(dataDir, "switchboard.db"), { readonly: true });
+    const midRun = await waitFor(
+      () => {
+        const meta = JSON.parse(
+          (db.prepare("SELECT meta FROM sessions WHERE id = ?").get(id) as { meta: string }).meta,
+        ) as { heldTurn?: { run?: { runId: string; promptId: number | null } } };
+        const run = meta.heldTurn?.run;
+        return run?.runId === runId && typeof run.promptId === "number" ? meta.heldTurn : undefined;
+      },
+      15_000,
+      "the record naming the run and its prompt",
+    );
+    db.close();
+    const final = await runEnd(http1, id, runId);
+    expect(final.text).toBe(Array.from({ length: 40 }, (_, i) => `w${i + 1} `).join(""));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await stop(first, "SIGKILL");
+    // The kill came between the commit of the run's end and the commit of the record without the
+    // run (they are separate): the record is put back as it was mid-answer.
+    const write = new Database(join(dataDir, "switchboard.db"));
+    write
+      .prepare("UPDATE sessions SET meta = json_set(meta, '$.heldTurn', json(?)) WHERE id = ?")
+      .run(JSON.stringify(midRun), id);
+    write.close();
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    await waitFor(
+      async () => ((await http2.get(`/v1/sessions/${id}`)).json.pid as number | null) ?? undefined,
+      15_000,
+      "the adoption",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = (await events(http2, id)).filter((e) => e.seq > final.seq);
+    expect(after.filter((e) => e["sessionUpdate"] === "agent_message_chunk").map((e) => e.seq)).toEqual([]);
+    expect(after.filter((e) => e.runId === runId).map((e) => e.type)).toEqual([]);
+    // The agent goes on: the next prompt is answered, once.
+    const next = (await http2.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "words", n: 2, ms: 1 }) }))
+      .json.runId as string;
+    const nextEnd = await runEnd(http2, id, next);
+    expect(nextEnd, JSON.stringify(nextEnd)).toMatchObject({ type: "chat.final", text: "w1 w2 " });
   }, 60_000);
 
   it("keeps a permission request pending across a kill -9: answered after it, the agent gets one answer", async () => {
