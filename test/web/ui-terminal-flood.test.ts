@@ -11,13 +11,16 @@ import { createShell, stack, useBrowser, waitForPrompt } from "./ui-helpers.js";
 
 useBrowser();
 
+const PROMPT = /^dev@switchboard:~\/app\$$/;
+const INTERRUPTED = /\^C/;
+
 /**
  * The prompt is the terminal's last line, after the ^C: the shell is back. The ^C is echoed where
  * the cursor is, so after a CR it covers the start of seq's last line ("^C27200").
  */
 function promptBack(text: string): boolean {
   const lines = text.trimEnd().split("\n");
-  return /^dev@switchboard:~\/app\$$/.test(lines.at(-1)!.trimEnd()) && /\^C/.test(lines.at(-2) ?? "");
+  return PROMPT.test(lines.at(-1)!.trimEnd()) && INTERRUPTED.test(lines.at(-2) ?? "");
 }
 
 describe("web UI under a flood", () => {
@@ -43,11 +46,36 @@ describe("web UI under a flood", () => {
       const mark = await page.waitForSelector("[data-test=skip-mark]:not([hidden])", { timeout: 10_000 });
       expect(await mark.textContent()).toMatch(/^skipped \d+(\.\d)? (MB|kB) — full output kept in the log/);
 
+      // Timed in the page, from the key's event to the check that finds the prompt, as a person at
+      // the keyboard sees it: not the test's own round trips to a busy renderer (each poll reads
+      // the whole terminal over the DevTools protocol).
+      await page.evaluate(() =>
+        document.addEventListener(
+          "keydown",
+          (e) => {
+            const w = window as unknown as { ctrlCAt?: number };
+            if (e.ctrlKey && e.key === "c") w.ctrlCAt ??= performance.now();
+          },
+          { capture: true },
+        ),
+      );
       const start = Date.now();
       await page.keyboard.press("Control+c");
-      await waitForTerminal(page, promptBack, 10_000, "the prompt after ^C");
-      const elapsed = Date.now() - start;
-      expect(elapsed).toBeLessThan(1_000);
+      const shown = await page.waitForFunction(
+        ({ prompt, interrupted }) => {
+          const w = window as unknown as { __switchboard?: { view(): { text: string } | null }; ctrlCAt?: number };
+          // promptBack, in the page.
+          const lines = (w.__switchboard?.view()?.text ?? "").trimEnd().split("\n");
+          const back =
+            new RegExp(prompt).test((lines.at(-1) ?? "").trimEnd()) && new RegExp(interrupted).test(lines.at(-2) ?? "");
+          return back && w.ctrlCAt !== undefined ? performance.now() - w.ctrlCAt : false;
+        },
+        { prompt: PROMPT.source, interrupted: INTERRUPTED.source },
+        { polling: 20, timeout: 10_000 },
+      );
+      const elapsed = (await shown.jsonValue()) as number;
+      expect(elapsed, `in the page; ${Date.now() - start} ms in the test`).toBeLessThan(1_000);
+      await waitForTerminal(page, promptBack, 1_000, "the prompt after ^C");
     },
   );
 });
