@@ -68,6 +68,21 @@ function agentRead(record: string): Array<Record<string, unknown>> {
 const WORDS = 150;
 const ANSWER = Array.from({ length: WORDS }, (_, i) => `w${i + 1} `).join("");
 
+/** Stops (SIGSTOP) the holder of the agent process `agentPid` until the test ends; its pid. */
+function stopHolderOf(agentPid: number): number {
+  const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
+  const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  process.kill(holderPid, "SIGSTOP");
+  onTestFinished(() => {
+    try {
+      process.kill(holderPid, "SIGCONT");
+    } catch {
+      // The holder has ended (its session was deleted): nothing to let go on.
+    }
+  });
+  return holderPid;
+}
+
 /**
  * A held agent's gateway killed -9 with a run started whose prompt (250 KB) it had not written
  * out: the agent's holder was stopped, so the record names the run with no prompt id.
@@ -80,18 +95,9 @@ async function promptLeftInKilledGateway(dataDir: string, config: string): Promi
     .runId as string;
   const said = await runEnd(http1, id, started);
   const agentPid = Number(/pid=(\d+)/.exec(String(said.text))![1]);
-  const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
-  const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
   // A stopped holder reads nothing: a prompt larger than the kernel's socket buffer (about
   // 200 KiB) stays partly in the gateway's own write buffer, where its death loses it.
-  process.kill(holderPid, "SIGSTOP");
-  onTestFinished(() => {
-    try {
-      process.kill(holderPid, "SIGCONT");
-    } catch {
-      // The holder has ended (its session was deleted): nothing to let go on.
-    }
-  });
+  const holderPid = stopHolderOf(agentPid);
   const text = JSON.stringify({ op: "words", n: 3, ms: 1, pad: "x".repeat(250_000) });
   const sent = await http1.post(`/v1/sessions/${id}/prompt`, { text });
   expect(sent.status, sent.text.slice(0, 300)).toBe(202);
@@ -286,16 +292,7 @@ describe("a turn in flight of a held agent across gateway restarts", () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     // A stopped holder keeps the next prompt in this gateway (see the test above): the record
     // names the run, started after that cursor, with no prompt id when the gateway dies.
-    const stat = readFileSync(`/proc/${agentPid}/stat`, "utf8");
-    const holderPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    process.kill(holderPid, "SIGSTOP");
-    onTestFinished(() => {
-      try {
-        process.kill(holderPid, "SIGCONT");
-      } catch {
-        // The holder has ended (its session was deleted): nothing to let go on.
-      }
-    });
+    const holderPid = stopHolderOf(agentPid);
     const text = JSON.stringify({ op: "words", n: 3, ms: 1, pad: "x".repeat(250_000) });
     const runId = (await http2.post(`/v1/sessions/${id}/prompt`, { text })).json.runId as string;
     await waitFor(
