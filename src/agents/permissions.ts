@@ -93,10 +93,11 @@ export class PermissionBroker {
     const requestId = this.opts.newId();
     const policy = this.opts.policy?.();
     const timeoutMs = policy?.timeoutMs ?? this.opts.timeoutMs;
-    const expiresAt = this.opts.clock.now() + timeoutMs;
     const onTimeout = timeoutOption(ask, policy?.onTimeout ?? DEFAULT_ON_TIMEOUT);
     const verdict = policy === undefined ? undefined : decide(policy, ask, this.opts.cwd ?? "/");
     return new Promise<PermissionOutcome>((resolve) => {
+      // Read beside the timer's start and the event's own `ts`: a client counts down from it.
+      const expiresAt = this.opts.clock.now() + timeoutMs;
       const timer = this.opts.clock.setTimeout(() => this.timedOut(requestId), timeoutMs);
       const onAbort = (): void => this.settle(requestId, null, null);
       signal?.addEventListener("abort", onAbort, { once: true });
