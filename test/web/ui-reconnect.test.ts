@@ -127,9 +127,16 @@ describe("web UI", () => {
     });
     s.proxy.down = true;
     s.proxy.cut();
-    await page.waitForSelector(".conn.conn-down", { timeout: 10_000 });
-    const looks = await page.evaluate(() => (window as unknown as { looks: string[] }).looks);
-    expect(looks.filter((l) => l.includes("conn-idle"))).toEqual([]);
+    const looks = () => page.evaluate(() => (window as unknown as { looks: string[] }).looks);
+    await page.waitForSelector(".conn.conn-down", { timeout: 10_000 }).catch(async (error: Error) => {
+      // What the pill went through, and says now: which of its states it stayed in decides this.
+      const pill = await page.$eval(
+        ".conn",
+        (el) => `${el.className} "${el.textContent}" (${(el as HTMLElement).title})`,
+      );
+      throw new Error(`${error.message}\nthe pill's looks: ${JSON.stringify(await looks())}; now: ${pill}`);
+    });
+    expect((await looks()).filter((l) => l.includes("conn-idle"))).toEqual([]);
   });
 
   // Exploratory test: with the gateway gone, the list and the header went on showing "Running"
