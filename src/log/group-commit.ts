@@ -86,6 +86,8 @@ export class GroupCommit {
   private readonly inflight = new InflightBatches();
   /** A commit is scheduled for the end of this tick. */
   private scheduled = false;
+  /** A check whether the linger is needed is queued for the end of this tick ({@link lingerAtEndOfTick}). */
+  private lingerCheck = false;
   /** Where a batch's bytes cross to the writer thread. */
   private readonly buffers = new BatchBuffers();
   private readonly flushedListeners: FlushListener[] = [];
@@ -213,7 +215,7 @@ export class GroupCommit {
       this.timers.startIfIdle("replicaLinger");
     } else if (op.kind === "entry" && ((op.type === "input" && op.urgent !== true) || op.lingers === true)) {
       // Goes with the next commit, or alone after a short while.
-      this.timers.startIfIdle("linger");
+      this.lingerAtEndOfTick();
     } else if (op.kind === "entry" && op.urgent === true && this.queues.ops === 1 && !this.scheduled) {
       // Someone waits for this very entry (held input: its holder writes it to the program only
       // then) and nothing else is queued to go with it: committed now, not at the tick's end.
@@ -230,6 +232,20 @@ export class GroupCommit {
    */
   hurry(): void {
     if (this._state.at !== "closed" && this.queues.ops > 0) this.commitAtEndOfTick();
+  }
+
+  /**
+   * Starts the linger once this tick's appends are queued, unless a commit at its end takes them
+   * (a held key's input, then its echo): a linger started for them, cleared or not, still woke
+   * the event loop once per key for nothing (Node's timer handle keeps its first deadline).
+   */
+  private lingerAtEndOfTick(): void {
+    if (this.lingerCheck) return;
+    this.lingerCheck = true;
+    queueMicrotask(() => {
+      this.lingerCheck = false;
+      if (!this.scheduled && this.queues.ops > 0 && this._state.at !== "closed") this.timers.startIfIdle("linger");
+    });
   }
 
   private commitAtEndOfTick(): void {

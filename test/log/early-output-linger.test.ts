@@ -4,9 +4,10 @@
  * after its viewer woke, not beside it; whoever waits for published entries (a viewer that does not
  * follow the output early, a publish waiter) gets it committed at the end of the tick, as before.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LOG_INPUT_LINGER_MS } from "../../src/log/commit-limits.js";
 import type { SessionLog } from "../../src/log/index.js";
+import type { NewEvent } from "../../src/protocol/index.js";
 import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { openLog } from "./helpers.js";
@@ -80,6 +81,28 @@ describe("output shown before its commit", () => {
     await endOfTick();
     expect(log.head).toBe(second);
     expect(published).toBe(true);
+  });
+
+  it("a held key's input and its echo are committed together, with no linger left to wake the loop after", async () => {
+    const log = heldLog();
+    earlyViewer(log);
+    log.subscribe(() => {}, { background: true });
+    // Timers armed from here on (a fresh log's first ones are made, not refreshed).
+    const armed = vi.spyOn(globalThis, "setTimeout");
+    try {
+      const input: NewEvent = { type: "input", by: { name: "t", role: "operator" }, bytes: 1 };
+      const inputSeq = log.appendSoon(input);
+      const echo = key(log);
+      expect(echo).toBe(inputSeq + 1);
+      await waitFor(() => log.head === echo, 5_000, "the key and its echo committed");
+      // One such timer: the key's deferred append (which commits both at the end of its tick). A
+      // linger started by the input as it went in, before the echo, only woke the event loop later.
+      // (The search index's round after a publication is another timer, of its own length.)
+      const lingers = armed.mock.calls.filter(([, ms]) => ms === LOG_INPUT_LINGER_MS);
+      expect(lingers).toHaveLength(1);
+    } finally {
+      armed.mockRestore();
+    }
   });
 
   it("a log that does not show output early commits it at the end of the tick, watched or not", async () => {
