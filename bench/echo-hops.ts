@@ -96,6 +96,8 @@ type Step = (typeof STEPS)[number];
  */
 const EARLY_STEPS: readonly Step[] = STEPS.filter((step) => step !== "committed" && step !== "published");
 const stepsOf = (held: boolean): readonly Step[] => (held ? EARLY_STEPS : STEPS);
+/** The bare held server's steps: no coalescer, its echo frame built and sent as the holder's frame is read. */
+const HELD_STEPS: readonly Step[] = EARLY_STEPS.filter((step) => step !== "coalesced");
 const HOP_WHAT: Record<Exclude<Step, "typed">, string> = {
   arrived: "typed → arrived (the client encodes the frame and writes it; loopback to the gateway's WebSocket receiver)",
   decoded: "arrived → decoded (WebSocket frame decoded and handed to the connection's frame handler)",
@@ -108,7 +110,7 @@ const HOP_WHAT: Record<Exclude<Step, "typed">, string> = {
   received: "sent → received (loopback, and the client's WebSocket decode)",
 };
 
-type Side = "floor" | "ttyd" | "node" | "durable" | "held" | "off" | "on";
+type Side = "floor" | "ttyd" | "node" | "durable" | "held" | "off" | "on" | "proc";
 const SIDE_NAME: Record<Side, string> = {
   floor: "raw node-pty `cat` (floor)",
   ttyd: "ttyd `cat`",
@@ -117,6 +119,7 @@ const SIDE_NAME: Record<Side, string> = {
   held: "bare Node server + a holder (`cat` under the session's holder; key and echo committed after the echo)",
   off: "Switchboard, holders off",
   on: "Switchboard, holders on",
+  proc: "Switchboard, holders on, its own process",
 };
 
 /** Timestamps of the key in flight: the first time each step is seen after it was typed. */
@@ -375,6 +378,30 @@ async function typeFromThread(o: {
 /** `performance.now()` of this thread on the clock the client's thread shares. */
 const shared = (t: number) => performance.timeOrigin + t;
 
+/** Each measured key's time at every one of `steps`, from the client's `[typed, received]` and the server's marks. */
+function samplesOf(
+  keys: [number, number][],
+  seen: Partial<Record<Step, number>>[],
+  steps: readonly Step[],
+): Record<Step, number>[] {
+  const samples: Record<Step, number>[] = [];
+  keys.forEach(([typed, received], i) => {
+    const m = seen[i];
+    if (i < ECHO_WARMUP || m === undefined) return;
+    const at: Partial<Record<Step, number>> = { typed, received };
+    for (const step of STEPS) if (m[step] !== undefined) at[step] = shared(m[step]);
+    if (steps.every((s) => at[s] !== undefined)) samples.push(at as Record<Step, number>);
+  });
+  // A step no longer reached (a wrapped function renamed) would leave every key without a total.
+  if (samples.length === 0) {
+    const missing = steps.filter((step) => seen.every((m) => m[step] === undefined));
+    throw new Error(
+      `no key passed every step; never seen: ${missing.join(", ") || "(each seen, never all in one key)"}`,
+    );
+  }
+  return samples;
+}
+
 async function gatewayRound(
   holders: boolean,
 ): Promise<{ samples: Record<Step, number>[]; cpuUsPerKey: number; byRole: Map<ThreadRole, number> }> {
@@ -430,22 +457,7 @@ async function gatewayRound(
       headers: { authorization: `Bearer ${TOKEN}` },
       serverPids: () => [process.pid, ...(record.holder ? [record.holder.pid] : [])],
     });
-    const samples: Record<Step, number>[] = [];
-    keys.forEach(([typed, received], i) => {
-      const m = seen[i];
-      if (i < ECHO_WARMUP || m === undefined) return;
-      const at: Partial<Record<Step, number>> = { typed, received };
-      for (const step of STEPS) if (m[step] !== undefined) at[step] = shared(m[step]);
-      if (stepsOf(holders).every((s) => at[s] !== undefined)) samples.push(at as Record<Step, number>);
-    });
-    // A step no longer reached (a wrapped function renamed) would leave every key without a total.
-    if (samples.length === 0) {
-      const missing = stepsOf(holders).filter((step) => seen.every((m) => m[step] === undefined));
-      throw new Error(
-        `no key passed every step; never seen: ${missing.join(", ") || "(each seen, never all in one key)"}`,
-      );
-    }
-    return { samples, cpuUsPerKey, byRole };
+    return { samples: samplesOf(keys, seen, stepsOf(holders)), cpuUsPerKey, byRole };
   } finally {
     marks = undefined;
     // Undone last first: two of them could wrap the same function.
@@ -556,7 +568,7 @@ async function bareNodeRound(durable: boolean): Promise<{ rtts: number[]; cpuUsP
  * arrives, and after it — once the key and echo are committed to SQLite, with the same linger as
  * the gateway's (LOG_INPUT_LINGER_MS) — the holder is told the commit and the output acknowledged.
  */
-async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
+async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number; samples: Record<Step, number>[] }> {
   const binary = holderBinary();
   if (binary === null) throw new Error("the holder binary is not built: npm run build");
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-echo-held-"));
@@ -597,9 +609,14 @@ async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }>
         socket.write(helloFrame(0, 0));
         resolve();
       } else if (f.type === "output") {
+        mark("read");
         const frame = Buffer.allocUnsafe(BINARY_OUTPUT_HEADER_BYTES + f.bytes.length);
         writeBinaryOutputHeader(frame, "stdout", f.offset);
         frame.set(f.bytes, BINARY_OUTPUT_HEADER_BYTES);
+        if (marks?.read !== undefined && marks.sent === undefined) {
+          mark("sent");
+          queueMicrotask(() => (marks = undefined));
+        }
         viewer?.send(frame);
         queued.push([++seq, "output", frame.subarray(BINARY_OUTPUT_HEADER_BYTES)]);
         acked = f.offset + f.bytes.length;
@@ -616,15 +633,23 @@ async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }>
   wss.on("connection", (ws) => {
     viewer = ws;
     ws.on("message", (raw: Buffer, isBinary: boolean) => {
+      mark("decoded");
       let data: Buffer = raw;
       if (!isBinary) {
         const frame = JSON.parse(raw.toString()) as { type?: string; data?: unknown };
         if (frame.type !== "stdin" || typeof frame.data !== "string") return;
         data = Buffer.from(frame.data);
       }
+      mark("steered");
       socket.write(inputNowFrame(++seq, actor, data));
       queued.push([seq, "input", data]);
     });
+  });
+  // Each key's steps, as the gateway's are taken (gatewayRound): a key starts when its frame's bytes arrive.
+  const seen: Partial<Record<Step, number>>[] = [];
+  const untap = tap(Receiver.prototype, "_write", "arrived", () => {
+    if (marks === undefined) seen.push((marks = {}));
+    return true;
   });
   try {
     const { keys, cpuUsPerKey } = await typeFromThread({
@@ -632,8 +657,14 @@ async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }>
       wire: WIRE,
       serverPids: () => [process.pid, launched.holderPid],
     });
-    return { rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed), cpuUsPerKey };
+    return {
+      rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed),
+      cpuUsPerKey,
+      samples: samplesOf(keys, seen, HELD_STEPS),
+    };
   } finally {
+    marks = undefined;
+    untap();
     if (linger !== undefined) clearTimeout(linger);
     for (const client of wss.clients) client.terminate();
     await new Promise((resolve) => wss.close(resolve));
@@ -646,6 +677,62 @@ async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }>
       }
     }
     db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The gateway as its own process, as `npm start` runs it (from its sources), holders on, nothing
+ * wrapped: whether the in-process sides' wrappers, or sharing a process with the bench, cost the
+ * gateway anything. Opt-in (`SWITCHBOARD_ECHO_SIDES=…,proc`): a process start per round. Its CPU
+ * per key is the gateway's process only (not its holder's).
+ */
+async function procRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "sb-bench-echo-proc-"));
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dir],
+    {
+      stdio: ["ignore", "pipe", "ignore"],
+      env: { ...process.env, SWITCHBOARD_TOKEN: TOKEN, SWITCHBOARD_HOLDERS: "on", SWITCHBOARD_LOG_LEVEL: "silent" },
+    },
+  );
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let said = "";
+      const timer = setTimeout(() => reject(new Error(`gateway did not listen: ${said}`)), 30_000);
+      child.once("exit", (code) => reject(new Error(`gateway exited ${code}: ${said}`)));
+      child.stdout!.on("data", (chunk: Buffer) => {
+        said += chunk.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(said);
+        if (m) {
+          clearTimeout(timer);
+          child.stdout!.resume();
+          resolve(m[1]!);
+        }
+      });
+    });
+    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+    const created = await fetch(`${url}/v1/sessions`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ command: ["cat"], pty: true }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const { keys, cpuUsPerKey } = await typeFromThread({
+      url: `${url.replace("http", "ws")}/ws/session/${id}${WIRE === "binary" ? "?output=binary" : ""}`,
+      wire: WIRE,
+      headers: { authorization: `Bearer ${TOKEN}` },
+      serverPids: () => [child.pid!],
+    });
+    await fetch(`${url}/v1/sessions/${id}`, { method: "DELETE", headers }).catch(() => undefined);
+    return { rtts: keys.slice(ECHO_WARMUP).map(([typed, received]) => received - typed), cpuUsPerKey };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -736,14 +823,22 @@ export async function run(): Promise<BenchSection> {
   const ttyd = findTtyd();
   const sides = (
     ttyd === undefined
-      ? (["floor", "node", "durable", "held", "off", "on"] as Side[])
-      : (["floor", "ttyd", "node", "durable", "held", "off", "on"] as Side[])
-  ).filter((s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s));
-  const all: Side[] = ["floor", "ttyd", "node", "durable", "held", "off", "on"];
+      ? (["floor", "node", "durable", "held", "off", "on", "proc"] as Side[])
+      : (["floor", "ttyd", "node", "durable", "held", "off", "on", "proc"] as Side[])
+  ).filter((s) => (ONLY_SIDES === undefined ? s !== "proc" : ONLY_SIDES.includes(s)));
+  const all: Side[] = ["floor", "ttyd", "node", "durable", "held", "off", "on", "proc"];
   const totals = new Map<Side, number[]>(all.map((s) => [s, []]));
   /** The server's CPU per key, each round (µs): ttyd's process, the gateway's (and its holder's). */
   const cpu = new Map<Side, number[]>(all.map((s) => [s, []]));
-  const hops = { off: new Map<Step, number[]>(), on: new Map<Step, number[]>() };
+  const hops = { off: new Map<Step, number[]>(), on: new Map<Step, number[]>(), held: new Map<Step, number[]>() };
+  /** Each hop's p50 this round (from the step before it in `steps`), kept per hop. */
+  const addHops = (into: Map<Step, number[]>, steps: readonly Step[], samples: Record<Step, number>[]) => {
+    for (let s = 1; s < steps.length; s++) {
+      const step = steps[s]!;
+      const hop = samples.map((m) => m[step] - m[steps[s - 1]!]);
+      into.set(step, [...(into.get(step) ?? []), p50(hop)]);
+    }
+  };
   /** Each round's CPU per key by thread (µs), per gateway side. */
   const threads = { off: new Map<ThreadRole, number[]>(), on: new Map<ThreadRole, number[]>() };
   const notes: string[] = [];
@@ -756,10 +851,15 @@ export async function run(): Promise<BenchSection> {
         const { rtts, cpuUsPerKey } = await ttydRound(ttyd!);
         totals.get(side)!.push(p50(rtts));
         cpu.get(side)!.push(cpuUsPerKey);
-      } else if (side === "held") {
-        const { rtts, cpuUsPerKey } = await heldNodeRound();
+      } else if (side === "proc") {
+        const { rtts, cpuUsPerKey } = await procRound();
         totals.get(side)!.push(p50(rtts));
         cpu.get(side)!.push(cpuUsPerKey);
+      } else if (side === "held") {
+        const { rtts, cpuUsPerKey, samples } = await heldNodeRound();
+        totals.get(side)!.push(p50(rtts));
+        cpu.get(side)!.push(cpuUsPerKey);
+        addHops(hops.held, HELD_STEPS, samples);
       } else if (side === "node" || side === "durable") {
         const { rtts, cpuUsPerKey } = await bareNodeRound(side === "durable");
         totals.get(side)!.push(p50(rtts));
@@ -768,12 +868,7 @@ export async function run(): Promise<BenchSection> {
         const { samples, cpuUsPerKey, byRole } = await gatewayRound(side === "on");
         cpu.get(side)!.push(cpuUsPerKey);
         for (const [role, us] of byRole) threads[side].set(role, [...(threads[side].get(role) ?? []), us]);
-        const steps = stepsOf(side === "on");
-        for (let s = 1; s < steps.length; s++) {
-          const step = steps[s]!;
-          const hop = samples.map((m) => m[step] - m[steps[s - 1]!]);
-          hops[side].set(step, [...(hops[side].get(step) ?? []), p50(hop)]);
-        }
+        addHops(hops[side], stepsOf(side === "on"), samples);
         totals.get(side)!.push(p50(samples.map((m) => m.received - m.typed)));
       }
     }
@@ -841,14 +936,17 @@ export async function run(): Promise<BenchSection> {
         });
   }
   const hopCell = (v: number[] | undefined) => (v === undefined ? "– (after sent)" : `${fmt(median(v), 3)} ms`);
+  // The bare held server beside the gateway's held path: what the gateway's own steps add.
+  const heldCell = (step: Step) =>
+    !ran("held") ? "–" : step === "coalesced" ? "– (no coalescer)" : hopCell(hops.held.get(step));
   const hopTable = [
-    "| hop, p50 (median of the rounds) | holders off | holders on |",
-    "| --- | --- | --- |",
+    `| hop, p50 (median of the rounds) | holders off | holders on | ${SIDE_NAME.held} |`,
+    "| --- | --- | --- | --- |",
     ...STEPS.slice(1).map(
       (step) =>
-        `| ${HOP_WHAT[step as Exclude<Step, "typed">]} | ${hopCell(hops.off.get(step))} | ${hopCell(hops.on.get(step))} |`,
+        `| ${HOP_WHAT[step as Exclude<Step, "typed">]} | ${hopCell(hops.off.get(step))} | ${hopCell(hops.on.get(step))} | ${heldCell(step)} |`,
     ),
-    `| typed → received (the total) | ${fmt(mid("off"), 3)} ms | ${fmt(mid("on"), 3)} ms |`,
+    `| typed → received (the total) | ${fmt(mid("off"), 3)} ms | ${fmt(mid("on"), 3)} ms | ${ran("held") ? `${fmt(mid("held"), 3)} ms` : "–"} |`,
   ].join("\n");
   const perThread = (side: "off" | "on", role: ThreadRole) => {
     const v = threads[side].get(role) ?? [];
@@ -884,7 +982,7 @@ export async function run(): Promise<BenchSection> {
       `A key over \`/ws/session\` into a PTY \`cat\` until its echo, ${WIRE === "binary" ? "as `switchboard attach` sends and reads them (a binary message each way: `?output=binary`, binary input)" : "as JSON frames (`stdin`, `stdout`; `SWITCHBOARD_ECHO_WIRE=json`)"}, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), a bare Node server whose \`cat\` runs under a session holder (\`held\`: each key sent as INPUT_NOW, its echo sent as it comes, key and echo committed ${LOG_INPUT_LINGER_MS} ms later and the holder told, as the gateway with holders on does), the gateway with holders off and on. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either)"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
       "Server CPU per key: the on-CPU time (Linux `/proc/<pid>/task/*/schedstat`) of ttyd's process, or of the gateway's (every thread, less the client's own; held, with the session's holder), over the keys after the warm-up ÷ their count; `cat` is not counted on either side.",
-      "By thread: the same reading per thread of the gateway's process (`/proc/self/task/<tid>/schedstat`). Each worker thread is named as it starts (node:worker_threads' Worker wrapped: the thread that appears while its constructor runs is its own); threads there before the gateway started are V8's (GC, compiles) and tsx's loader. The bench's own wrappers run on the main thread, a few % of it. `SWITCHBOARD_ECHO_SIDES=off,on` runs only the sides named.",
+      "By thread: the same reading per thread of the gateway's process (`/proc/self/task/<tid>/schedstat`). Each worker thread is named as it starts (node:worker_threads' Worker wrapped: the thread that appears while its constructor runs is its own); threads there before the gateway started are V8's (GC, compiles) and tsx's loader. The bench's own wrappers run on the main thread, a few % of it. `SWITCHBOARD_ECHO_SIDES=off,on` runs only the sides named; `proc`, named only, is the gateway started as its own process (`serve`, holders on, nothing wrapped).",
     ],
     notes,
   };
