@@ -276,4 +276,38 @@ describe("input given to a take-over before its holder's HELLO", () => {
     },
     TEST_MS,
   );
+
+  it(
+    "refused after it waited gets an error frame naming its session on /v1/ws too, when the input frame had no ref",
+    async () => {
+      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-refused-v1-");
+      const holderPid = holderOf(pid);
+      await type(first, "ready-0");
+      const gone = exited(first);
+      first.child.kill("SIGTERM");
+      await gone;
+
+      process.kill(holderPid, "SIGSTOP");
+      const second = await serveInChild({ dataDir, holders: true });
+      onTestFinished(() => void second.child.kill("SIGKILL"));
+      const ws = new WebSocket(`${second.url.replace(/^http/, "ws")}/v1/ws`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      onTestFinished(() => ws.terminate());
+      const frames: Array<Record<string, unknown>> = [];
+      ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
+      await waitFor(() => frames.some((f) => f["op"] === "hello"), 10_000, "hello");
+      ws.send(JSON.stringify({ op: "input", session: id, data: "lost-1\n" }));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(frames.filter((f) => f["op"] === "error")).toEqual([]);
+      process.kill(holderPid, "SIGKILL");
+      const error = await waitFor(() => frames.find((f) => f["op"] === "error"), 10_000, "an error frame");
+      expect(error["code"], JSON.stringify(error)).toMatch(/^SESSION_/);
+      expect(error["session"]).toBe(id);
+      expect(error["ref"]).toBeUndefined();
+      expect(read()).toBe("ready-0\n");
+      expect(await inputBytes(second, id)).toEqual([8]);
+    },
+    TEST_MS,
+  );
 });

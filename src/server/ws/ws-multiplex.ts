@@ -282,7 +282,21 @@ class MultiplexConnection extends WsConnection<ClientFrame, ServerFrame> {
         return undefined;
       }
       case "input": {
-        steerInput(this.core.sessions, this.identity, this.connId, frame.session, frame, this.inputBudget, by);
+        // Refused after it was taken (it waited for the session's holder, which went away): a frame
+        // with a `ref` hears it as its answer (see take), one without as /ws/session's input does.
+        const refusedLater = (error: unknown): void => {
+          if (frame.ref === undefined && !this.disposed) this.refuse(frame, error);
+        };
+        steerInput(
+          this.core.sessions,
+          this.identity,
+          this.connId,
+          frame.session,
+          frame,
+          this.inputBudget,
+          by,
+          refusedLater,
+        );
         return undefined;
       }
       case "signal":
