@@ -242,37 +242,57 @@ describe("input given to a take-over before its holder's HELLO", () => {
     TEST_MS,
   );
 
+  /**
+   * Input sent over `path` (`key` says which field names a frame's kind: `type` or `op`) to a
+   * take-over whose holder is stopped before its HELLO; the holder then dies. The error frame the
+   * sender gets, after nothing was said while the input waited.
+   */
+  async function refusedAfterWaiting(
+    prefix: string,
+    path: (id: string) => string,
+    key: "type" | "op",
+    input: (id: string) => object,
+  ): Promise<{ error: Record<string, unknown>; id: string }> {
+    const { dataDir, read, type, first, id, pid } = await catSession(prefix);
+    const holderPid = holderOf(pid);
+    await type(first, "ready-0");
+    const gone = exited(first);
+    first.child.kill("SIGTERM");
+    await gone;
+
+    process.kill(holderPid, "SIGSTOP");
+    const second = await serveInChild({ dataDir, holders: true });
+    onTestFinished(() => void second.child.kill("SIGKILL"));
+    const ws = new WebSocket(`${second.url.replace(/^http/, "ws")}${path(id)}`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    onTestFinished(() => ws.terminate());
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
+    await waitFor(() => frames.some((f) => f[key] === "connected" || f[key] === "hello"), 10_000, "connected");
+    ws.send(JSON.stringify(input(id)));
+    // Taken and waiting for the HELLO: nothing said yet.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(frames.filter((f) => f[key] === "error")).toEqual([]);
+    // The holder dies before it greeted: the input is refused, and its sender told.
+    process.kill(holderPid, "SIGKILL");
+    const error = await waitFor(() => frames.find((f) => f[key] === "error"), 10_000, "an error frame");
+    expect(error["code"], JSON.stringify(error)).toMatch(/^SESSION_/);
+    expect(String(error["message"])).not.toBe("");
+    expect(read()).toBe("ready-0\n");
+    expect(await inputBytes(second, id)).toEqual([8]);
+    return { error, id };
+  }
+
   it(
     "refused after it waited (the holder gone before its HELLO) gets an error frame on /ws/session, as input refused at once does",
     async () => {
-      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-refused-");
-      const holderPid = holderOf(pid);
-      await type(first, "ready-0");
-      const gone = exited(first);
-      first.child.kill("SIGTERM");
-      await gone;
-
-      process.kill(holderPid, "SIGSTOP");
-      const second = await serveInChild({ dataDir, holders: true });
-      onTestFinished(() => void second.child.kill("SIGKILL"));
-      const ws = new WebSocket(`${second.url.replace(/^http/, "ws")}/ws/session/${id}`, {
-        headers: { authorization: `Bearer ${TEST_TOKEN}` },
-      });
-      onTestFinished(() => ws.terminate());
-      const frames: Array<Record<string, unknown>> = [];
-      ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
-      await waitFor(() => frames.some((f) => f["type"] === "connected"), 10_000, "connected");
-      ws.send(JSON.stringify({ type: "stdin", data: "lost-1\n" }));
-      // Taken and waiting for the HELLO: nothing said yet.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(frames.filter((f) => f["type"] === "error")).toEqual([]);
-      // The holder dies before it greeted: the input is refused, and its sender told.
-      process.kill(holderPid, "SIGKILL");
-      const error = await waitFor(() => frames.find((f) => f["type"] === "error"), 10_000, "an error frame");
-      expect(error["code"], JSON.stringify(error)).toMatch(/^SESSION_/);
-      expect(String(error["message"])).not.toBe("");
-      expect(read()).toBe("ready-0\n");
-      expect(await inputBytes(second, id)).toEqual([8]);
+      await refusedAfterWaiting(
+        "switchboard-early-refused-",
+        (id) => `/ws/session/${id}`,
+        "type",
+        () => ({ type: "stdin", data: "lost-1\n" }),
+      );
     },
     TEST_MS,
   );
@@ -280,33 +300,14 @@ describe("input given to a take-over before its holder's HELLO", () => {
   it(
     "refused after it waited gets an error frame naming its session on /v1/ws too, when the input frame had no ref",
     async () => {
-      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-refused-v1-");
-      const holderPid = holderOf(pid);
-      await type(first, "ready-0");
-      const gone = exited(first);
-      first.child.kill("SIGTERM");
-      await gone;
-
-      process.kill(holderPid, "SIGSTOP");
-      const second = await serveInChild({ dataDir, holders: true });
-      onTestFinished(() => void second.child.kill("SIGKILL"));
-      const ws = new WebSocket(`${second.url.replace(/^http/, "ws")}/v1/ws`, {
-        headers: { authorization: `Bearer ${TEST_TOKEN}` },
-      });
-      onTestFinished(() => ws.terminate());
-      const frames: Array<Record<string, unknown>> = [];
-      ws.on("message", (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
-      await waitFor(() => frames.some((f) => f["op"] === "hello"), 10_000, "hello");
-      ws.send(JSON.stringify({ op: "input", session: id, data: "lost-1\n" }));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(frames.filter((f) => f["op"] === "error")).toEqual([]);
-      process.kill(holderPid, "SIGKILL");
-      const error = await waitFor(() => frames.find((f) => f["op"] === "error"), 10_000, "an error frame");
-      expect(error["code"], JSON.stringify(error)).toMatch(/^SESSION_/);
+      const { error, id } = await refusedAfterWaiting(
+        "switchboard-early-refused-v1-",
+        () => "/v1/ws",
+        "op",
+        (id) => ({ op: "input", session: id, data: "lost-1\n" }),
+      );
       expect(error["session"]).toBe(id);
       expect(error["ref"]).toBeUndefined();
-      expect(read()).toBe("ready-0\n");
-      expect(await inputBytes(second, id)).toEqual([8]);
     },
     TEST_MS,
   );
