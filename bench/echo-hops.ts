@@ -5,6 +5,7 @@ import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { spawn as spawnRawPty } from "node-pty";
 import * as wsModule from "ws";
@@ -702,6 +703,7 @@ async function procRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
     process.execPath,
     ["--import", "tsx", "src/cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dir],
     {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
       stdio: ["ignore", "pipe", "ignore"],
       env: { ...process.env, SWITCHBOARD_TOKEN: TOKEN, SWITCHBOARD_HOLDERS: "on", SWITCHBOARD_LOG_LEVEL: "silent" },
     },
@@ -834,7 +836,7 @@ export async function run(): Promise<BenchSection> {
   const ttyd = findTtyd();
   const sides = (
     ttyd === undefined
-      ? (["floor", "node", "durable", "held", "off", "on", "proc"] as Side[])
+      ? (["floor", "node", "durable", "held", "off", "on"] as Side[])
       : (["floor", "ttyd", "node", "durable", "held", "off", "on", "ttyd-warm", "proc"] as Side[])
   ).filter((s) => ONLY_SIDES === undefined || ONLY_SIDES.includes(s));
   const all: Side[] = ["floor", "ttyd", "node", "durable", "held", "off", "on", "ttyd-warm", "proc"];
