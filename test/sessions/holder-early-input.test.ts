@@ -92,21 +92,30 @@ async function catSession(prefix: string) {
   return { dataDir, read, type, first, id, pid };
 }
 
+/**
+ * A {@link catSession} typed into once, its gateway stopped (SIGTERM), its holder stopped
+ * (SIGSTOP: it cannot say HELLO yet), and a second gateway started on its data directory: a
+ * take-over whose holder has not greeted it.
+ */
+async function takeOverBeforeHello(prefix: string) {
+  const { dataDir, read, type, first, id, pid } = await catSession(prefix);
+  const holderPid = holderOf(pid);
+  await type(first, "ready-0");
+  const gone = exited(first);
+  first.child.kill("SIGTERM");
+  await gone;
+  process.kill(holderPid, "SIGSTOP");
+  const second = await serveInChild({ dataDir, holders: true });
+  return { dataDir, read, type, id, holderPid, second };
+}
+
 describe("input given to a take-over before its holder's HELLO", () => {
   it(
     "reaches the program exactly once across a kill -9 and a SIGTERM of the gateway that took it",
     async () => {
-      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-");
-      const holderPid = holderOf(pid);
-      await type(first, "ready-0");
-      let gone = exited(first);
-      first.child.kill("SIGTERM");
-      await gone;
-
       // kill -9 as soon as the input is answered; the holder goes on after that, or after HOLD_MS.
-      process.kill(holderPid, "SIGSTOP");
-      const second = await serveInChild({ dataDir, holders: true });
-      gone = exited(second);
+      const { dataDir, read, type, id, holderPid, second } = await takeOverBeforeHello("switchboard-early-");
+      let gone = exited(second);
       const answer = api(second.url)
         .post(`/v1/sessions/${id}/input`, { data: "line-1\n" })
         .then((res) => {
@@ -152,16 +161,8 @@ describe("input given to a take-over before its holder's HELLO", () => {
       // The input waited in the gateway for the HELLO, so it died with it. Its event was committed
       // at once before: the next gateway's log said a line was typed that the program never got
       // (holder-chaos, seed 1415449756 under load).
-      const { dataDir, read, type, first, id, pid } = await catSession("switchboard-early-kill-");
-      const holderPid = holderOf(pid);
-      await type(first, "ready-0");
-      let gone = exited(first);
-      first.child.kill("SIGTERM");
-      await gone;
-
-      process.kill(holderPid, "SIGSTOP");
-      const second = await serveInChild({ dataDir, holders: true });
-      gone = exited(second);
+      const { dataDir, read, type, id, holderPid, second } = await takeOverBeforeHello("switchboard-early-kill-");
+      const gone = exited(second);
       const client = await connect({ url: second.url, token: TEST_TOKEN });
       onTestFinished(() => client.close());
       const answer = answerCode(client.input(id, "lost-1\n"));
@@ -253,15 +254,7 @@ describe("input given to a take-over before its holder's HELLO", () => {
     key: "type" | "op",
     input: (id: string) => object,
   ): Promise<{ error: Record<string, unknown>; id: string }> {
-    const { dataDir, read, type, first, id, pid } = await catSession(prefix);
-    const holderPid = holderOf(pid);
-    await type(first, "ready-0");
-    const gone = exited(first);
-    first.child.kill("SIGTERM");
-    await gone;
-
-    process.kill(holderPid, "SIGSTOP");
-    const second = await serveInChild({ dataDir, holders: true });
+    const { read, id, holderPid, second } = await takeOverBeforeHello(prefix);
     onTestFinished(() => void second.child.kill("SIGKILL"));
     const ws = new WebSocket(`${second.url.replace(/^http/, "ws")}${path(id)}`, {
       headers: { authorization: `Bearer ${TEST_TOKEN}` },
