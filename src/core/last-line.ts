@@ -10,12 +10,15 @@ const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b
 
 /**
  * The last line a session wrote, for the sessions list: keeps only the newest
- * {@link LAST_LINE_TAIL_BYTES} of output (a copy of at most that much per chunk) and finds the
- * line when asked (once per change), so a busy session pays nothing per line and a list poll
- * little per session.
+ * {@link LAST_LINE_TAIL_BYTES} of output, in a ring written in place (a key's echo allocates
+ * nothing), and finds the line when asked (once per change), so a busy session pays nothing per
+ * line and a list poll little per session.
  */
 export class LastLine {
-  private tail = new Uint8Array(0);
+  private readonly ring = new Uint8Array(LAST_LINE_TAIL_BYTES);
+  /** Where the next byte goes; bytes kept: at most the ring's size (full once it wrapped). */
+  private end = 0;
+  private kept = 0;
   private readonly encoder = new TextEncoder();
   /** The line found since the last push: a list asks every session at each poll, most printed nothing since. */
   private found: string | null | undefined;
@@ -30,21 +33,28 @@ export class LastLine {
     this.found = undefined;
     this.pushed++;
     const bytes = typeof chunk === "string" ? this.encoder.encode(chunk.slice(-LAST_LINE_TAIL_BYTES)) : chunk;
-    if (bytes.length >= LAST_LINE_TAIL_BYTES) {
-      this.tail = bytes.slice(bytes.length - LAST_LINE_TAIL_BYTES);
-      return;
-    }
-    const keep = Math.min(this.tail.length, LAST_LINE_TAIL_BYTES - bytes.length);
-    const next = new Uint8Array(keep + bytes.length);
-    next.set(this.tail.subarray(this.tail.length - keep), 0);
-    next.set(bytes, keep);
-    this.tail = next;
+    const size = this.ring.length;
+    const tail = bytes.length > size ? bytes.subarray(bytes.length - size) : bytes;
+    const first = Math.min(tail.length, size - this.end);
+    this.ring.set(tail.subarray(0, first), this.end);
+    this.ring.set(tail.subarray(first), 0);
+    this.end = (this.end + tail.length) % size;
+    this.kept = Math.min(size, this.kept + tail.length);
   }
 
   /** The last line with visible text, escapes and control characters removed; null before any. */
   value(): string | null {
-    if (this.found === undefined) this.found = lastLine(new TextDecoder().decode(this.tail));
+    if (this.found === undefined) this.found = lastLine(new TextDecoder().decode(this.tail()));
     return this.found;
+  }
+
+  /** The bytes kept, oldest first. */
+  private tail(): Uint8Array {
+    if (this.kept < this.ring.length) return this.ring.subarray(0, this.kept);
+    const out = new Uint8Array(this.ring.length);
+    out.set(this.ring.subarray(this.end), 0);
+    out.set(this.ring.subarray(0, this.end), this.ring.length - this.end);
+    return out;
   }
 }
 

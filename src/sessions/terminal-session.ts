@@ -1,7 +1,9 @@
 import { childEnv } from "../core/child-env.js";
 import { AttentionScanner } from "../core/attention-scan.js";
+import type { TerminalCall } from "../core/attention-scan.js";
 import type { Clock, Timer } from "../core/clock.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
+import type { CoalescedOutput } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
@@ -49,10 +51,10 @@ export class TerminalSession extends Session {
   private ackNow: (() => void) | undefined;
   /** PTYs: finds bells and notifications in the output (the session's `attention`). */
   private readonly calls: AttentionScanner | undefined = this.record.pty
-    ? new AttentionScanner((call) =>
-        call.kind === "bell" ? this.setAttention("bell") : this.setAttention("notification", call.text),
-      )
+    ? new AttentionScanner((call) => this.callsFound.push(call))
     : undefined;
+  /** What {@link calls} found in the piece being emitted: set once the piece is appended. */
+  private callsFound: TerminalCall[] = [];
   /** PTYs with `sessions.quietAfterMs`: when output came last (monotonic ms), and the timer that checks. */
   private lastOutputAt = 0;
   private quietTimer: Timer | undefined;
@@ -239,16 +241,32 @@ export class TerminalSession extends Session {
       clock: this.ctx.clock,
       pools: piecePools,
       emit: (piece) => {
-        // Copied before the log may hand a pooled piece back to its pool.
-        if (!piece.binary) this.outputTail.push(piece.bytes);
-        // Scanned before the log may hand a pooled piece back to its pool; set after its output.
-        this.calls?.scan(piece.bytes);
+        // A pooled piece is read before the log may hand its buffer back to its pool; a piece of
+        // its own (a key's echo) after the log showed it, off the echo's way.
+        if (piece.pool !== undefined) this.readPiece(piece);
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary, piece.pool);
+        if (piece.pool === undefined) this.readPiece(piece);
+        // A bell's attention follows the output that rang it.
+        if (this.callsFound.length > 0) this.setCalls();
         this.touch();
         this.outputCame();
         this.waitForLog();
       },
     });
+  }
+
+  /** Keeps a piece's text for the list's last line, and scans it for bells and notifications. */
+  private readPiece(piece: CoalescedOutput): void {
+    if (!piece.binary) this.outputTail.push(piece.bytes);
+    this.calls?.scan(piece.bytes);
+  }
+
+  private setCalls(): void {
+    const found = this.callsFound;
+    this.callsFound = [];
+    for (const call of found)
+      if (call.kind === "bell") this.setAttention("bell");
+      else this.setAttention("notification", call.text);
   }
 
   /**

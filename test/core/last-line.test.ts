@@ -47,6 +47,24 @@ describe("LastLine", () => {
     expect(tail.value()).toBe(`…${"A".repeat(LAST_LINE_MAX_CHARS - 1)}`);
     tail.push("\nlast one\n");
     expect(tail.value()).toBe("last one");
-    expect((tail as unknown as { tail: Uint8Array }).tail.length).toBe(LAST_LINE_TAIL_BYTES);
+    expect((tail as unknown as { tail(): Uint8Array }).tail().length).toBe(LAST_LINE_TAIL_BYTES);
+  });
+
+  it("keeps exactly the newest bytes of any run of pushes, its ring wrapping anywhere", () => {
+    fc.assert(
+      fc.property(
+        // Sizes past the ring's, each chunk's bytes counting on from its first (quick to shrink).
+        fc.array(fc.tuple(fc.nat({ max: LAST_LINE_TAIL_BYTES + 300 }), fc.nat({ max: 255 })), { maxLength: 30 }),
+        (sizes) => {
+          const chunks = sizes.map(([size, first]) => Uint8Array.from({ length: size }, (_, i) => (first + i) & 0xff));
+          const tail = new LastLine();
+          for (const chunk of chunks) tail.push(chunk);
+          const all = Buffer.concat(chunks);
+          const newest = all.subarray(Math.max(0, all.length - LAST_LINE_TAIL_BYTES));
+          expect(Buffer.from((tail as unknown as { tail(): Uint8Array }).tail())).toEqual(newest);
+          expect(tail.value()).toBe(lastLine(new TextDecoder().decode(newest)));
+        },
+      ),
+    );
   });
 });

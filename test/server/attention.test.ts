@@ -76,6 +76,17 @@ describe("attention of a PTY session", () => {
     }>;
     expect(events.map((e) => e.attention?.reason ?? null)).toEqual(["bell", null]);
     expect(events[1]!.by?.name).toBe("admin");
+    // The bell's attention comes after the output that rang it, as a replay shows them.
+    const all = (await http.get(`/v1/sessions/${id}/events?types=output,attention`)).json.events as Array<{
+      type: string;
+      data?: string;
+      enc?: string;
+    }>;
+    const rang = all.findIndex(
+      (e) => e.type === "output" && Buffer.from(e.data!, e.enc === "base64" ? "base64" : "utf8").includes(7),
+    );
+    expect(rang).toBeGreaterThanOrEqual(0);
+    expect(all.findIndex((e) => e.type === "attention")).toBeGreaterThan(rang);
   });
 
   it("OSC 9 and OSC 777 notifications set it with their text; OSC 9;4 progress does not", async () => {
