@@ -19,18 +19,24 @@ import {
   createShell,
   open,
   pollNow,
+  reusedTab,
   runStatus,
-  stack,
+  sharedGateway,
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
 
 useBrowser();
+// One gateway for the file; each test has a proxy of its own to cut (the gateway restart has a
+// gateway of its own). Most tests load the one tab anew; those that give the page storage or
+// WebSocket routes open a page of their own.
+const gateway = sharedGateway();
+const tab = reusedTab();
 
 describe("web UI", () => {
   it("starts by itself once the gateway answers, when opened while it could not be reached (no Retry)", async () => {
-    const s = await stack();
-    const page = await s.page();
+    const s = await gateway();
+    const page = await tab(s);
     // The gateway stops answering the start's first request: the page says so and when it tries again.
     await page.route("**/v1/whoami", (route) => route.abort("connectionrefused"));
     await page.reload();
@@ -41,10 +47,10 @@ describe("web UI", () => {
   });
 
   it("says nothing of a resize a dropped connection cut off, and sends it again once back in control (a gateway restart showed 'Resize not sent')", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = (await s.http.post("/v1/sessions", { command: ["cat"], pty: true, cols: 80, rows: 24, name: "resized" }))
       .json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     const sizeOf = async () => {
       const info = (await s.http.get(`/v1/sessions/${id}`)).json as { cols: number; rows: number };
@@ -71,7 +77,7 @@ describe("web UI", () => {
   });
 
   it("continues the stream after the connection is cut, without losing or duplicating a line", async () => {
-    const s = await stack();
+    const s = await gateway();
     const LINES = 150;
     // The command stops after lines 50 and 100 until the test opens a gate (a file), so each
     // cut happens while the session is live, and what follows it can only arrive over a new
@@ -88,7 +94,7 @@ describe("web UI", () => {
       name: "counter",
     });
     const id = res.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("line-20"), 10_000, "line-20");
     expect(s.proxy.openSockets).toBeGreaterThan(0);
     s.proxy.cut();
@@ -110,9 +116,9 @@ describe("web UI", () => {
   // Exploratory test: when the gateway went away while the page followed nothing, the pill said
   // "Standby" for up to a list poll (~1.5 s), then "Gateway unreachable".
   it("says the gateway is unreachable when the connection drops while nothing is followed, without a Standby first", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = await createShell(s.http, "pill-shell");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".conn[data-state=open]");
     await page.evaluate(() => (location.hash = "#/"));
     await page.waitForSelector(".main .session-list, .main [data-test=new-session]");
@@ -142,9 +148,9 @@ describe("web UI", () => {
   // Exploratory test: with the gateway gone, the list and the header went on showing "Running"
   // as if live; only the pill in the top bar said otherwise.
   it("dims the states it shows while it cannot hear from the gateway, and is live again after", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = await createShell(s.http, "stale-shell");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     const badge = ".view-head .badge[data-state=running]";
     const row = `.sidebar .row[data-session="${id}"] [data-state=running]`;
     await page.waitForSelector(badge);
@@ -169,9 +175,9 @@ describe("web UI", () => {
   // Exploratory test (UI): with the gateway gone, Enter froze the prompt box for 10 s and then
   // said "no answer to prompt within 10000 ms (TIMEOUT)"; Abort did the same.
   it("keeps a prompt typed while the gateway cannot be reached, says so at once, and sends it once back", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = await createAgent(s.http, "offline-bot");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".agent-view[data-restored=true]");
     s.proxy.down = true;
     s.proxy.cut();
@@ -208,7 +214,7 @@ describe("web UI", () => {
   // Exploratory test: after a stall the page said "Prompt not sent: no answer … (TIMEOUT)"; the
   // prompt arrived once the link recovered, and the user's second Send ran it twice.
   it("says a prompt the gateway did not answer may still arrive, and empties the box when it does", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = await createAgent(s.http, "stalled-bot");
     const page = await s.page({ hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
     await page.waitForSelector(".agent-view[data-restored=true]");
@@ -232,10 +238,10 @@ describe("web UI", () => {
   // Exploratory test: with the pill saying "Gateway unreachable" (the list poll failed while the
   // WebSocket still looked open), Send and Abort stayed enabled, and then timed out.
   it("disables Send and Abort while the pill says Gateway unreachable, and enables them once it is live", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = await createAgent(s.http, "unreachable-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".agent-view[data-restored=true]");
     await page.fill(".prompt-input", "queued later");
     const abort = page.getByRole("button", { name: "Abort", exact: true });
@@ -256,7 +262,7 @@ describe("web UI", () => {
   });
 
   it("says typed keys the gateway did not answer may still arrive, not that they were not sent", async () => {
-    const s = await stack();
+    const s = await gateway();
     const id = await createShell(s.http, "stalled-shell");
     await waitForPrompt(s.http, id);
     const page = await s.page({ hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
@@ -331,7 +337,7 @@ describe("web UI", () => {
   });
 
   it("shows Restoring… with progress while a 20 MB session restores, and sends the keys typed meanwhile once restored, all and in order (issue: a big history dropped the keys typed while it restored)", async () => {
-    const s = await stack();
+    const s = await gateway();
     const typedFile = join(tempDir(), "typed");
     // 20 MB of output (the page's restore lasts as long as the test holds its frames, below; 20 MB
     // is more than twice the screen thread's feed bound), then a raw terminal whose program
