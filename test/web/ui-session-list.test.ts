@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
+import type { Request } from "playwright-core";
 import { connect } from "../../src/client/node.js";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -18,6 +19,7 @@ import {
   createAgent,
   createShell,
   open,
+  reusedTab,
   runStatus,
   sharedPage,
   sharedStack,
@@ -35,6 +37,8 @@ useBrowser();
 const shared = sharedStack();
 /** The desktop page of the tests that need no page of their own (see sharedPage). */
 const reused = sharedPage();
+/** The tab the tests that need a page new to them (their own gateway's, a second one) load anew. */
+const tab = reusedTab();
 
 describe("web UI", () => {
   // Each wait has its own timeout (STEP), so a step that hangs fails naming itself.
@@ -152,7 +156,7 @@ describe("web UI", () => {
       },
     });
     await waitFor(async () => (await s.http.get("/v1/plugins/words")).json.state === "running", 15_000);
-    const page = await s.page();
+    const page = await tab(s);
     await page.click("[data-test=nav-plugins]");
     expect(new URL(page.url()).hash).toBe("#/plugins");
     const words = '[data-plugin="words"]';
@@ -186,7 +190,7 @@ describe("web UI", () => {
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
     const id = res.json.id as string;
     const page = await reused(s, { hash: `#/s/${id}` });
-    const watcher = await s.page({ hash: `#/s/${id}` });
+    const watcher = await tab(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
     expect(await page.isHidden("[data-test=remove]")).toBe(true);
 
@@ -214,7 +218,7 @@ describe("web UI", () => {
     const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "keyed" });
     const id = res.json.id as string;
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
     await page.focus("[data-test=stop]");
     await page.keyboard.press("Enter");
@@ -237,7 +241,7 @@ describe("web UI", () => {
     const s = shared();
     const id = await createAgent(s.http, "calm-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     const dot = ".view-head .badge[data-state=waiting] .dot";
     await page.waitForSelector(dot);
     const animation = () => page.$eval(dot, (el) => getComputedStyle(el).animationName);
@@ -254,7 +258,7 @@ describe("web UI", () => {
     const ended = (await s.http.post("/v1/sessions", { command: ["true"], name: "finished" })).json.id as string;
     await createShell(s.http, "still-running");
     await waitFor(async () => (await s.http.get(`/v1/sessions/${ended}`)).json.state === "exited", 5_000, "the exit");
-    const page = await s.page();
+    const page = await tab(s);
     const rows = ".main .row";
     await waitFor(async () => (await page.locator(rows).count()) === 2, 5_000);
     await page.click(".main .chip:has-text('Ended')");
@@ -280,7 +284,7 @@ describe("web UI", () => {
     const agent = await createAgent(s.http, "stoppable");
     const sleeper = (await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"] })).json
       .id as string;
-    const page = await s.page({ hash: `#/s/${agent}` });
+    const page = await tab(s, { hash: `#/s/${agent}` });
     const stop = async (): Promise<void> => {
       await page.click("[data-test=stop]");
       await page.click("[data-test=stop]");
@@ -316,7 +320,7 @@ describe("web UI", () => {
   it("does not redraw the session list and header for every chunk of a streaming answer (exploratory test: with 300 sessions listed, that took as long as the answer)", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "streamer");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     // Every redraw of the sidebar rewrites its chips' counts; every redraw of the header its badge.
     await page.evaluate(() => {
       const counts = { list: 0, header: 0 };
@@ -363,7 +367,7 @@ describe("web UI", () => {
     onTestFinished(() => vera.close());
     vera.subscribe(server, () => undefined);
 
-    const page = await s.page();
+    const page = await tab(s);
     const rows = ".main .row";
     const shown = async (): Promise<string[]> =>
       (await page.locator(rows).evaluateAll((els) => els.map((el) => el.getAttribute("data-session")!))).sort();
@@ -444,7 +448,7 @@ describe("web UI", () => {
     const first = (await s.http.post("/v1/sessions", spec)).json.id as string;
     await createShell(s.http, "still-running");
     await waitFor(async () => (await s.http.get(`/v1/sessions/${first}`)).json.state === "exited", 5_000, "the exit");
-    const page = await s.page();
+    const page = await tab(s);
     const again = `.main .row-item[data-item="${first}"] [data-test=run-again]`;
     await page.waitForSelector(again);
     // A running session has no Run again.
@@ -469,7 +473,7 @@ describe("web UI", () => {
     const running = await createShell(s.http, "keep-me");
     for (const id of done)
       await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.state === "exited", 5_000, "the exit");
-    const page = await s.page();
+    const page = await tab(s);
     await waitFor(async () => (await page.locator(".main .row").count()) === 3, 5_000);
     await page.click("[data-test=remove-ended]");
     expect(await page.textContent("[data-test=remove-ended]")).toBe("Remove 2 ended for good?");
@@ -495,8 +499,10 @@ describe("web UI", () => {
         i % 5 === 4 ? ["sh", "-c", `echo job ${i} failed; exit 2`] : ["sh", "-c", `echo step ${i} of 50; sleep 300`];
       await s.http.post("/v1/sessions", { command, name: `job-${String(i).padStart(2, "0")}` });
     }
-    const page = await s.page();
-    page.on("request", (r) => requests.push(new URL(r.url()).pathname));
+    const page = await tab(s);
+    const record = (r: Request): void => void requests.push(new URL(r.url()).pathname);
+    page.on("request", record);
+    onTestFinished(() => void page.off("request", record));
     await waitFor(async () => (await page.locator(".main .row").count()) === 50, 10_000);
     await waitFor(async () => (await page.locator(".main [data-test=last-line]").count()) === 50, 10_000);
     expect(await page.textContent(`.main .row:has-text("job-07") [data-test=last-line]`)).toBe("step 7 of 50");
@@ -513,7 +519,7 @@ describe("web UI", () => {
     const s = await stack({
       auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: [] }] },
     });
-    const page = await s.page({ token: OPERATOR_TOKEN });
+    const page = await tab(s, { token: OPERATOR_TOKEN });
     await page.waitForSelector(".main .empty h3");
     const text = await page.textContent(".main .empty p");
     expect(text).toBe(
