@@ -16,7 +16,9 @@ import {
   createShell,
   dropFirstControlRequest,
   open,
+  ownProxy,
   pollNow,
+  reusedTab,
   sharedPage,
   sharedStack,
   stack,
@@ -34,6 +36,8 @@ const shared = sharedStack({
 });
 /** The desktop page of the tests that need no page of their own (see sharedPage). */
 const reused = sharedPage();
+/** The tab the tests that need a page new to them (their own gateway's, a second one) load anew. */
+const tab = reusedTab();
 
 /**
  * Makes the page's tab one that held control of `id` before a reload (web/src/tab-memory.ts): its
@@ -138,13 +142,14 @@ describe("web UI", () => {
   });
 
   it("says why Take control failed when the user asked for it, also when the connection dropped", async () => {
-    const s = await stack();
+    // The shared gateway, behind a proxy of the test's own to cut.
+    const s = await ownProxy(shared());
     const id = await createShell(s.http, "taken");
     await waitForPrompt(s.http, id);
     const other = await connect({ url: s.gateway.url, token: TEST_TOKEN });
     onTestFinished(() => other.close());
     await other.control(id, "acquire");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=other]");
     // Take control's request is held; then the connection drops under it.
     s.proxy.blackhole("up");
@@ -245,7 +250,7 @@ describe("web UI", () => {
     await waitForPrompt(s.http, id);
     const admin = await reused(s, { hash: `#/s/${id}` });
     await admin.waitForSelector(".terminal-view[data-control=mine]");
-    const otto = await s.page({ token: OPERATOR_TOKEN, hash: `#/s/${id}` });
+    const otto = await tab(s, { token: OPERATOR_TOKEN, hash: `#/s/${id}` });
     // What each page says: its bar, then its header.
     const says = async (page: typeof admin) => [
       await page.textContent(".control-bar span"),
@@ -317,7 +322,7 @@ describe("web UI", () => {
     const s = await stack({ control: { reconnectGraceMs: 0 } });
     const id = await createShell(s.http, "query-while-away");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     s.proxy.down = true;
     s.proxy.cut();
@@ -364,7 +369,7 @@ describe("web UI", () => {
     const s = await stack({ control: { autoReleaseAfterMs: 1_000 } });
     const id = await createShell(s.http, "lapsed");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.click(".term-host");
     await page.waitForSelector(".terminal-view[data-control=free]", { timeout: 5_000 });
@@ -375,9 +380,9 @@ describe("web UI", () => {
 
 /** Alice's page opens the session and takes control; Bob's page opens it and takes it over. */
 async function bobTakesOver(s: Stack, id: string): Promise<{ alice: Page; bob: Page }> {
-  const alice = await s.page({ hash: `#/s/${id}` });
+  const alice = await reused(s, { hash: `#/s/${id}` });
   await alice.waitForSelector(".terminal-view[data-control=mine]");
-  const bob = await s.page({ hash: `#/s/${id}` });
+  const bob = await tab(s, { hash: `#/s/${id}` });
   await bob.waitForSelector(".terminal-view[data-control=other]");
   await bob.click("[data-test=take-control]");
   await bob.waitForSelector(".terminal-view[data-control=mine]");
