@@ -15,11 +15,11 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { WebSocket } from "ws";
-import { listeningUrl, redisServer } from "./cluster.js";
+import { redisServer } from "./cluster.js";
 import { compiledCommand } from "./compiled.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, median, percentile } from "./stats.js";
-import { cpuMs } from "./proc.js";
+import { cpuMs, listeningUrl } from "./proc.js";
 
 const SESSIONS = Number(process.env["COPY_STORM_SESSIONS"] ?? 16);
 const SESSION_BYTES = Number(process.env["COPY_STORM_MIB"] ?? 10) * 2 ** 20;

@@ -12,12 +12,12 @@ import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { listeningUrl, redisServer } from "./cluster.js";
+import { redisServer } from "./cluster.js";
 import { scriptNode } from "./cluster-peers.js";
 import type { BenchSection } from "./types.js";
 import { fmt } from "./stats.js";
 import { compiledCommand } from "./compiled.js";
-import { cpuMs } from "./proc.js";
+import { cpuMs, listeningUrl } from "./proc.js";
 import { Redis } from "ioredis";
 import { NODE_LEASE_TTL_MS, leaseRenewalMs } from "../src/cluster/node-lease.js";
 

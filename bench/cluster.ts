@@ -31,6 +31,7 @@ import type { BenchSection } from "./types.js";
 import { compiledCommand } from "./compiled.js";
 import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
 import { fmt, median, met, percentile, sideBySide } from "./stats.js";
+import { listeningUrl } from "./proc.js";
 
 const APPEND_EVENTS = 20_000;
 const RESUME_EVENTS = 100_000;
@@ -773,17 +774,4 @@ export async function run(): Promise<BenchSection> {
     server.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The URL a `switchboard serve` child prints once it listens; rejects if it exits first (with its stderr). */
-export function listeningUrl(child: ChildProcess, name: string, stderr: () => string = () => ""): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`serve ${name} exited (${code}): ${stderr()}`)));
-  });
 }

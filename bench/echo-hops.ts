@@ -31,6 +31,7 @@ import { WsConnection } from "../src/server/ws/connection.js";
 import { Outbox } from "../src/server/ws/ws-common.js";
 import { createLogger } from "../src/server/ops/logger.js";
 import { fmt, median, percentile } from "./stats.js";
+import { listeningUrl } from "./proc.js";
 import type { BenchRow, BenchSection } from "./types.js";
 
 /** ws's frame parser: exported by ws, not typed by @types/ws. */
@@ -709,20 +710,7 @@ async function procRound(): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
     },
   );
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let said = "";
-      const timer = setTimeout(() => reject(new Error(`gateway did not listen: ${said}`)), 30_000);
-      child.once("exit", (code) => reject(new Error(`gateway exited ${code}: ${said}`)));
-      child.stdout!.on("data", (chunk: Buffer) => {
-        said += chunk.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(said);
-        if (m) {
-          clearTimeout(timer);
-          child.stdout!.resume();
-          resolve(m[1]!);
-        }
-      });
-    });
+    const url = await listeningUrl(child, "proc");
     const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
     const created = await fetch(`${url}/v1/sessions`, {
       method: "POST",

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { bundledCommand } from "./compiled.js";
 import { fmt, percentile } from "./stats.js";
+import { listeningUrl } from "./proc.js";
 import type { BenchSection } from "./types.js";
 
 /**
@@ -71,18 +72,6 @@ function serve(dataDir: string, config: string, port: number, nodeFlags: string[
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return { child, exited };
-}
-
-async function listening(served: Served): Promise<number> {
-  let out = "";
-  return new Promise((resolve, reject) => {
-    served.child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /switchboard listening on https?:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    void served.exited.then(() => reject(new Error(`serve exited: ${out}`)));
-  });
 }
 
 async function http(port: number, path: string, init: RequestInit = {}): Promise<Response> {
@@ -223,7 +212,7 @@ async function measure(kind: Kind, programs: Set<number>): Promise<KindResult> {
   let served = serve(dataDir, config, 0);
   const gateways = new Set<ChildProcess>([served.child]);
   try {
-    const port = await listening(served);
+    const port = Number(new URL(await listeningUrl(served.child, "scale")).port);
     // Creates, CREATE_CONCURRENCY at a time.
     const ids: string[] = [];
     const createStarted = performance.now();

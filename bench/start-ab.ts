@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundledCommand, compiledCommand } from "./compiled.js";
 import { fmt, median } from "./stats.js";
+import { listeningUrl } from "./proc.js";
 
 /** Rounds per build and case (`START_AB_ROUNDS`). */
 const ROUNDS = Number(process.env["START_AB_ROUNDS"] ?? 10);
@@ -57,17 +58,8 @@ async function start(build: Build, dir: string, port: number): Promise<Started> 
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let bound = port;
-  if (bound === 0) {
-    let out = "";
-    bound = await new Promise<number>((resolve, reject) => {
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on https?:\/\/[^:]+:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      void exited.then(() => reject(new Error(`serve exited: ${out}`)));
-    });
-  } else child.stdout!.resume();
+  if (bound === 0) bound = Number(new URL(await listeningUrl(child, build)).port);
+  else child.stdout!.resume();
   for (;;) {
     const ok = await fetch(`http://127.0.0.1:${bound}/healthz`).then(
       (r) => r.status === 200,
