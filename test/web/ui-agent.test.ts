@@ -18,6 +18,7 @@ import {
   SCREENSHOTS,
   createAgent,
   open,
+  reusedTab,
   runStatus,
   sharedPage,
   sharedStack,
@@ -40,6 +41,8 @@ const shared = sharedStack({
 /** The desktop page and the phone's of the tests that need no page of their own (see sharedPage). */
 const reused = sharedPage();
 const phone = sharedPage({ viewport: PHONE, touch: true });
+/** The desktop tab the tests that need a page new to them (their own gateway's, routes) load anew. */
+const tab = reusedTab();
 
 describe("web UI", () => {
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
@@ -192,7 +195,7 @@ describe("web UI", () => {
     await new Promise((r) => first.child.once("exit", r));
 
     const s = await stack(undefined, dataDir);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     for (const round of ["loaded", "reloaded"]) {
       await page.waitForSelector(".permission[data-resolved=true]", { timeout: 5_000 });
       expect(await page.textContent("[data-test=permission-outcome]"), round).toBe("Cancelled (the session was lost)");
@@ -245,7 +248,7 @@ describe("web UI", () => {
     await new Promise((r) => first.child.once("exit", r));
 
     const s = await stack({ agents }, dataDir);
-    const page = await s.page({ hash: `#/s/${ids["loads"]}` });
+    const page = await tab(s, { hash: `#/s/${ids["loads"]}` });
     // Someone else watches on a phone: their page follows the session on once it runs again.
     const phone = await s.page({ hash: `#/s/${ids["loads"]}`, viewport: PHONE, touch: true });
     await phone.waitForSelector("[data-test=resume]");
@@ -397,7 +400,7 @@ describe("web UI", () => {
   it("shows a permission request on every page; the first answer resolves it everywhere", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "refactor-bot");
-    const desk = await s.page({ hash: `#/s/${id}` });
+    const desk = await tab(s, { hash: `#/s/${id}` });
     const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE });
 
     await desk.fill(
@@ -546,7 +549,7 @@ describe("web UI", () => {
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission Apply the patch" });
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: long });
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: long });
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     await page.waitForSelector(".view-head [data-state=waiting]");
     await page.click("[data-test=abort]");
     await page.waitForSelector(".view-head [data-state=working]");
@@ -721,7 +724,7 @@ describe("web UI", () => {
   it("builds only the end of a streaming answer in each frame and when it ends, and a selection in a finished paragraph stays (a 60 KB answer took 83 ms a frame at a phone's speed, and its end 130–400 ms)", async () => {
     const s = shared();
     const id = await createHeldAgent(s.http, "long");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await tab(s, { hash: `#/s/${id}` });
     // Elements built in each animation frame, with the answer's length in blocks then and whether its run went on.
     await page.evaluate(`(() => {
       window.frames = [];
