@@ -269,7 +269,13 @@ export function sharedGateway(config?: ConfigInput): () => Promise<Stack> {
  */
 export function reusedTab({ viewport = DESKTOP }: { viewport?: { width: number; height: number } } = {}): (
   s: Stack,
-  options?: { token?: string; hash?: string; take?: boolean },
+  options?: {
+    token?: string;
+    hash?: string;
+    take?: boolean;
+    /** `localStorage` items the app finds set when it loads (kept in the origin's storage for the test's reloads). */
+    storage?: Record<string, string>;
+  },
 ) => Promise<Page> {
   let context: BrowserContext | undefined;
   let page: Page | undefined;
@@ -280,7 +286,7 @@ export function reusedTab({ viewport = DESKTOP }: { viewport?: { width: number; 
     await closing?.close();
   };
   afterAll(discard);
-  return async (s, { token = TEST_TOKEN, hash = "", take = true } = {}) => {
+  return async (s, { token = TEST_TOKEN, hash = "", take = true, storage = {} } = {}) => {
     onTestFailed(discard);
     if (page === undefined || page.isClosed()) {
       await discard();
@@ -302,6 +308,13 @@ export function reusedTab({ viewport = DESKTOP }: { viewport?: { width: number; 
       await context!.clearCookies();
       // The same address but for its fragment would only change the hash, not load the app anew.
       if (new URL(page.url()).origin === new URL(s.proxy.url).origin) await page.goto("about:blank");
+    }
+    if (Object.keys(storage).length > 0) {
+      // A document of the origin without the app in it, to set them before the app reads them.
+      await page.goto(`${s.proxy.url}/healthz`);
+      await page.evaluate((items) => {
+        for (const [key, value] of Object.entries(items)) localStorage.setItem(key, value);
+      }, storage);
     }
     await page.goto(`${s.proxy.url}/#token=${token}`);
     await page.waitForSelector("[data-test=whoami]");
@@ -415,4 +428,31 @@ export async function createAgent(http: Stack["http"], name: string): Promise<st
 
 export async function runStatus(page: Page, index: number): Promise<{ status: string; text: string } | undefined> {
   return (await debugView(page))?.runs?.[index];
+}
+
+/**
+ * Waits until run `index` of the page's agent view has `status`, as `waitFor` on {@link runStatus}
+ * would, but asking in the page every 20 ms instead of from here: a round trip to the browser each
+ * time costs about 0.2 CPU-s for each second of waiting.
+ */
+export async function waitForRun(
+  page: Page,
+  index: number,
+  status: string,
+  timeoutMs = 10_000,
+  what = `run ${index} to be ${status}`,
+): Promise<void> {
+  try {
+    await page.waitForFunction(
+      ([i, wanted]) =>
+        (
+          window as unknown as { __switchboard?: { view(): { runs?: { status: string }[] } | null } }
+        ).__switchboard?.view()?.runs?.[i]?.status === wanted,
+      [index, status] as const,
+      { timeout: timeoutMs, polling: 20 },
+    );
+  } catch (error) {
+    const runs = (await debugView(page).catch(() => null))?.runs?.map((run) => run.status);
+    throw new Error(`waiting for ${what} failed; the runs: ${JSON.stringify(runs)}`, { cause: error });
+  }
 }

@@ -21,6 +21,7 @@ import {
   pollNow,
   reusedTab,
   runStatus,
+  waitForRun,
   sharedGateway,
   useBrowser,
   waitForPrompt,
@@ -28,8 +29,8 @@ import {
 
 useBrowser();
 // One gateway for the file; each test has a proxy of its own to cut (the gateway restart has a
-// gateway of its own). Most tests load the one tab anew; those that give the page storage or
-// WebSocket routes open a page of their own.
+// gateway of its own). Most tests load the one tab anew; those that route its WebSocket open a
+// page of their own.
 const gateway = sharedGateway();
 const tab = reusedTab();
 
@@ -207,7 +208,7 @@ describe("web UI", () => {
     await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
     await page.focus(".prompt-input");
     await page.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the prompt sent once back");
+    await waitForRun(page, 0, "done", 10_000, "the prompt sent once back");
     expect((await runStatus(page, 0))?.text).toBe("typed while offline");
   });
 
@@ -216,7 +217,7 @@ describe("web UI", () => {
   it("says a prompt the gateway did not answer may still arrive, and empties the box when it does", async () => {
     const s = await gateway();
     const id = await createAgent(s.http, "stalled-bot");
-    const page = await s.page({ hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
+    const page = await tab(s, { hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
     await page.waitForSelector(".agent-view[data-restored=true]");
     s.proxy.blackhole("up");
     await page.fill(".prompt-input", "sent into a stall");
@@ -231,7 +232,7 @@ describe("web UI", () => {
     s.proxy.heal();
     await page.waitForSelector(".toast:has-text('has arrived')", { timeout: 20_000 });
     expect(await page.inputValue(".prompt-input")).toBe("");
-    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the prompt's run");
+    await waitForRun(page, 0, "done", 10_000, "the prompt's run");
     expect((await debugView(page))?.runs?.map((r) => r.prompt)).toEqual(["sent into a stall"]);
   }, 60_000);
 
@@ -265,7 +266,7 @@ describe("web UI", () => {
     const s = await gateway();
     const id = await createShell(s.http, "stalled-shell");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
+    const page = await tab(s, { hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.click(".term-host");
     s.proxy.blackhole("up");
