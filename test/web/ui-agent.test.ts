@@ -20,6 +20,7 @@ import {
   open,
   reusedTab,
   runStatus,
+  waitForRun,
   sharedPage,
   sharedStack,
   stack,
@@ -84,7 +85,7 @@ describe("web UI", () => {
     const aborted = await runStatus(page, 1);
     expect(aborted?.status).toBe("aborted");
     expect(aborted!.text.length).toBeLessThan(long.length);
-    await waitFor(async () => (await runStatus(page, 2))?.status === "done", 10_000, "the queued run to finish");
+    await waitForRun(page, 2, "done", 10_000, "the queued run to finish");
     expect((await runStatus(page, 2))?.text).toBe("after the abort");
 
     // Abort all: the queued prompt never ran, so it was removed from the queue, not aborted
@@ -107,7 +108,7 @@ describe("web UI", () => {
     const page = await reused(s, { hash: `#/s/${id}` });
     await page.fill(".prompt-input", "only once");
     await page.dblclick("[data-test=send]");
-    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the run");
+    await waitForRun(page, 0, "done", 10_000, "the run");
     const queued = await s.http.get(`/v1/sessions/${id}/events?types=run.queued`);
     expect(queued.json.events.map((e: { text: string }) => e.text)).toEqual(["only once"]);
     expect(await page.inputValue(".prompt-input")).toBe("");
@@ -158,7 +159,7 @@ describe("web UI", () => {
       expect(await page.evaluate(() => document.activeElement?.matches(".tool-detail summary"))).toBe(true);
     }
     tool.release();
-    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the first run to finish");
+    await waitForRun(page, 0, "done", 10_000, "the first run to finish");
 
     const think = await openGate();
     await page.fill(".prompt-input", think.prompt(answer({ think: "Which of the words to read first…" })));
@@ -173,7 +174,7 @@ describe("web UI", () => {
     expect(await isOpen(thought)).toBe(true);
     expect(await page.evaluate(() => document.activeElement?.matches(".thought summary"))).toBe(true);
     think.release();
-    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 10_000, "the run to finish");
+    await waitForRun(page, 1, "done", 10_000, "the run to finish");
     expect(await isOpen(thought)).toBe(true);
     expect(await isOpen(details)).toBe(true);
   });
@@ -263,7 +264,7 @@ describe("web UI", () => {
     await waitFor(async () => (await page.textContent(".view-detail"))?.includes(`pid ${pid}`), 5_000, "the pid");
     await page.fill(".prompt-input", JSON.stringify({ op: "session" }));
     await page.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 15_000, "the prompt after the resume");
+    await waitForRun(page, 1, "done", 15_000, "the prompt after the resume");
     const [before, after] = [(await runStatus(page, 0))!.text, (await runStatus(page, 1))!.text];
     // The agent went on with the conversation it had: the same ACP session, loaded.
     const agentSession = /^session=(scripted-\d+) loaded=none$/.exec(before)?.[1];
@@ -408,10 +409,10 @@ describe("web UI", () => {
       "/tool The parser now accepts **trailing commas**. Changed `parseList()` and added two tests:\n- `accepts [1, 2,]`\n- `rejects [,]`",
     );
     await desk.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(desk, 0))?.status === "done", 10_000, "the tool run");
+    await waitForRun(desk, 0, "done", 10_000, "the tool run");
     await desk.fill(".prompt-input", "/plan Read the failing test; Patch the parser; Run the suite");
     await desk.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(desk, 1))?.status === "done", 10_000, "the plan run");
+    await waitForRun(desk, 1, "done", 10_000, "the plan run");
     await desk.fill(".prompt-input", "/permission Apply the patch to src/parser.ts");
     await desk.keyboard.press("Enter");
 
@@ -427,7 +428,7 @@ describe("web UI", () => {
       await page.waitForSelector(".permission[data-resolved=true]");
       expect(await page.textContent("[data-test=permission-outcome]")).toBe("Allow — answered by admin");
       expect(await page.locator(".permission [data-option]").count()).toBe(0);
-      await waitFor(async () => (await runStatus(page, 2))?.status === "done", 10_000, "the permission run");
+      await waitForRun(page, 2, "done", 10_000, "the permission run");
       expect((await runStatus(page, 2))?.text).toBe("Allowed. Apply the patch to src/parser.ts");
     }
     const resolved = await s.http.get(`/v1/sessions/${id}/events?types=permission.resolved`);
@@ -500,7 +501,7 @@ describe("web UI", () => {
     await page.waitForSelector(`.agent-view[data-session="${first}"][data-restored=true]`);
     expect(await page.inputValue(".prompt-input")).toBe("half a thought");
     await page.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the draft sent");
+    await waitForRun(page, 0, "done", 10_000, "the draft sent");
     await page.evaluate((id) => (location.hash = `#/s/${id}`), second);
     await page.goBack();
     await page.waitForSelector(`.agent-view[data-session="${first}"][data-restored=true]`);
