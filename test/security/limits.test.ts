@@ -473,31 +473,60 @@ describe("limits", () => {
     const queueBytes = 256 * 1024;
     const gw = await secGateway({ config: { limits: { queueBytes } } });
     const s = await createSession(gw, { kind: "stream", name: "shared-flood" }, TOKENS.admin);
+    // 6 MB of output the client replays from the start without reading it: it fills the loopback
+    // socket buffers (about 4 MB here), which would take the answers alone some 60,000 frames.
+    // Output stays below both bounds (its feed waits at one budget): what pauses reads is answers.
+    const chunk = { type: "output", data: { data: "o".repeat(16 * 1024) } };
+    for (let i = 0; i < 6; i++)
+      expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, new Array(60).fill(chunk))).status).toBe(200);
     const paused = async (endpoint: string) =>
       Number(
         new RegExp(`switchboard_ws_reads_paused_total\\{endpoint="${endpoint}"\\} (\\d+)`).exec(
           (await http(gw, "admin").get("/metrics")).text,
         )?.[1] ?? 0,
       );
+    /** The pongs and errors among the frames the client received (counted once each as they come). */
+    const answerCounter = (client: WsClient) => {
+      const counts = { pong: 0, error: 0 };
+      let seen = 0;
+      return () => {
+        for (; seen < client.frames.length; seen++) {
+          const kind = (client.frames[seen]!.op ?? client.frames[seen]!.type) as string;
+          if (kind === "pong" || kind === "error") counts[kind]++;
+        }
+        return counts;
+      };
+    };
     for (const [endpoint, path, ping] of [
       ["multiplex", "/v1/ws", { op: "ping", t: 1 }],
-      ["terminal", `/ws/session/${s.id}`, { type: "ping" }],
+      ["terminal", `/ws/session/${s.id}?since=0`, { type: "ping" }],
     ] as const) {
       const client = await WsClient.open(gw, path, "vera");
-      await sleep(50);
       const socket = (client.ws as unknown as { _socket: Socket })._socket;
       socket.pause();
-      const frames = 100_000;
-      for (let i = 0; i < frames; i++) {
-        client.send(i % 2 === 0 ? ping : "x");
-        if (i % 5000 === 0) await sleep(1);
+      if (endpoint === "multiplex") client.send({ op: "subscribe", session: s.id, since: 0 });
+      await sleep(50);
+      // The output alone has not paused reads.
+      expect(await paused(endpoint)).toBe(0);
+      // Pings and bad frames (each answered: pong, error) at about the rate the gateway takes
+      // them, until it stops reading; then more, which wait unread in the socket.
+      let sent = 0;
+      const flood = (n: number) => {
+        for (let end = sent + n; sent < end; sent++) client.send(sent % 2 === 0 ? ping : "x");
+      };
+      while (sent < 100_000 && (await paused(endpoint)) === 0) {
+        flood(256);
+        await sleep(50);
       }
       await waitFor(async () => (await paused(endpoint)) >= 1, 30_000, `${endpoint} reads paused`);
+      flood(2048);
       // The gateway reads on once the client does, and answers every frame (one per turn of its
       // event loop: about 10,000 a second on a shared machine).
-      const before = client.frames.length;
       socket.resume();
-      await client.until(() => client.frames.length - before >= frames, "every answer", 60_000);
+      const pings = Math.ceil(sent / 2);
+      const answers = answerCounter(client);
+      await client.until(() => answers().pong >= pings && answers().error >= sent - pings, "every answer", 60_000);
+      expect(answers()).toEqual({ pong: pings, error: sent - pings });
       expect(client.closeCode).toBeUndefined();
       client.ws.terminate();
     }
