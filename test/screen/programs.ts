@@ -2,7 +2,7 @@
  * Real full-screen programs in a PTY after 20 MB of earlier output, for the screen tests that
  * open them through attach (test/screen/screen-programs.test.ts) and the web page
  * (test/web/ui-screen-programs.test.ts): the session, and the screen a terminal that saw every
- * byte shows (a fresh @xterm/headless fed the whole /output).
+ * byte shows (a fresh @xterm/headless fed the /output: see {@link reference}).
  */
 import headless from "@xterm/headless";
 import { writeFileSync } from "node:fs";
@@ -20,8 +20,19 @@ const { Terminal } = headless;
  * twice the screen thread's feed bound (SCREEN_FEED_MAX_BYTES) and GET .../output's page, and
  * several screen checkpoints (SCREEN_CHECKPOINT_BYTES).
  */
-const EARLIER = "yes 'earlier output of this session, printed before the program' | head -c 20000000";
+const EARLIER_LINE = "earlier output of this session, printed before the program";
+const EARLIER = `yes '${EARLIER_LINE}' | head -c 20000000`;
 const EARLIER_BYTES = 20_000_000;
+/** The reference terminal's scrollback. */
+const SCROLLBACK = 1000;
+
+let earlierOnTty: Buffer | undefined;
+/** The bytes EARLIER puts through the PTY: its lines, each \n as \r\n. */
+function earlierBytes(): Buffer {
+  if (earlierOnTty !== undefined) return earlierOnTty;
+  const lines = `${EARLIER_LINE}\n`.repeat(Math.ceil(EARLIER_BYTES / (EARLIER_LINE.length + 1)));
+  return (earlierOnTty = Buffer.from(lines.slice(0, EARLIER_BYTES).replaceAll("\n", "\r\n"), "latin1"));
+}
 /** Each case: the 20 MB through the PTY, two parses of them, a viewer's start; well within this. */
 export const CASE_MS = 60_000;
 /** Output unchanged this long: the program has drawn and waits (or is stopped). */
@@ -104,10 +115,17 @@ export async function quiet(p: Program): Promise<number> {
   }
 }
 
-/** The rows a fresh terminal of the PTY's size shows after every byte the session printed. */
+/**
+ * The rows a fresh terminal of the PTY's size shows after every byte the session printed. The
+ * earlier output is compared byte for byte with what EARLIER prints, and only its last
+ * SCROLLBACK + 1000 lines are fed: after plain lines shorter than the screen, a terminal shows,
+ * scrolls back through and keeps only the last of them, so the rest would only cost ~1 s of
+ * parsing per call.
+ */
 export async function reference(p: Program, cols: number, rows: number): Promise<string[]> {
-  const term = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
-  // Page by page (GET .../output answers at most 8 MiB at a time), each parsed before the next.
+  const term = new Terminal({ cols, rows, scrollback: SCROLLBACK, allowProposedApi: true });
+  // Page by page (GET .../output answers at most 8 MiB at a time).
+  const pages: Buffer[] = [];
   let since = 0;
   let total: number;
   do {
@@ -115,12 +133,17 @@ export async function reference(p: Program, cols: number, rows: number): Promise
       headers: { authorization: `Bearer ${TEST_TOKEN}` },
     });
     expect(res.status).toBe(200);
-    const page = Buffer.from(await res.arrayBuffer());
-    await new Promise<void>((resolve) => term.write(page, resolve));
+    pages.push(Buffer.from(await res.arrayBuffer()));
     since = Number(res.headers.get("x-switchboard-next-offset"));
     total = Number(res.headers.get("x-switchboard-output-bytes"));
   } while (since < total);
   expect(since).toBeGreaterThan(EARLIER_BYTES);
+  const output = Buffer.concat(pages);
+  const earlier = earlierBytes();
+  expect(output.subarray(0, earlier.length).equals(earlier), "the earlier output, byte for byte").toBe(true);
+  const lineBytes = EARLIER_LINE.length + 2;
+  const skipped = Math.floor(earlier.length / lineBytes) - (SCROLLBACK + 1000);
+  await new Promise<void>((resolve) => term.write(output.subarray(skipped * lineBytes), resolve));
   const buffer = term.buffer.active;
   const lines = Array.from({ length: rows }, (_, y) =>
     buffer
