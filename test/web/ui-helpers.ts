@@ -195,6 +195,32 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
 }
 
 /**
+ * The one tab of a file's tests, in a context `newContext` makes: made when there is none (or it
+ * was closed), and closed after the file and after a test that failed. `fresh`: made just now.
+ */
+function fileTab(
+  newContext: () => Promise<BrowserContext>,
+): () => Promise<{ page: Page; context: BrowserContext; fresh: boolean }> {
+  let tab: { page: Page; context: BrowserContext } | undefined;
+  const discard = async (): Promise<void> => {
+    const closing = tab?.context;
+    tab = undefined;
+    await closing?.close();
+  };
+  afterAll(discard);
+  return async () => {
+    onTestFailed(discard);
+    if (tab !== undefined && !tab.page.isClosed()) return { ...tab, fresh: false };
+    await discard();
+    const context = await newContext();
+    const page = await context.newPage();
+    page.on("pageerror", (error) => console.error("page error:", error));
+    tab = { page, context };
+    return { ...tab, fresh: true };
+  };
+}
+
+/**
  * One signed-in page (a desktop's, or a phone's with `touch`; admin's, or `token`'s) for the tests of a file on its
  * shared stack ({@link sharedStack}): the first test to ask opens it, the next ones move it to
  * their own session's route, and it closes after the file (or after a test that failed, so the
@@ -212,26 +238,12 @@ export function sharedPage({
   s: Stack,
   options?: { hash?: string; take?: boolean },
 ) => Promise<Page> {
-  let context: BrowserContext | undefined;
-  let page: Page | undefined;
-  const discard = async (): Promise<void> => {
-    const closing = context;
-    context = undefined;
-    page = undefined;
-    await closing?.close();
-  };
-  afterAll(discard);
+  const tab = fileTab(() =>
+    browser.newContext({ ...CONTEXT, viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) }),
+  );
   return async (s, { hash = "", take = true } = {}) => {
-    onTestFailed(discard);
-    if (page === undefined || page.isClosed()) {
-      await discard();
-      context = await browser.newContext({
-        ...CONTEXT,
-        viewport,
-        ...(touch ? { hasTouch: true, isMobile: true } : {}),
-      });
-      page = await context.newPage();
-      page.on("pageerror", (error) => console.error("page error:", error));
+    const { page, fresh } = await tab();
+    if (fresh) {
       await page.goto(`${s.proxy.url}/#token=${token}`);
       await page.waitForSelector("[data-test=whoami]");
     } else await resetPage(page);
@@ -277,23 +289,10 @@ export function reusedTab({ viewport = DESKTOP }: { viewport?: { width: number; 
     storage?: Record<string, string>;
   },
 ) => Promise<Page> {
-  let context: BrowserContext | undefined;
-  let page: Page | undefined;
-  const discard = async (): Promise<void> => {
-    const closing = context;
-    context = undefined;
-    page = undefined;
-    await closing?.close();
-  };
-  afterAll(discard);
+  const tab = fileTab(() => browser.newContext({ ...CONTEXT, viewport }));
   return async (s, { token = TEST_TOKEN, hash = "", take = true, storage = {} } = {}) => {
-    onTestFailed(discard);
-    if (page === undefined || page.isClosed()) {
-      await discard();
-      context = await browser.newContext({ ...CONTEXT, viewport });
-      page = await context.newPage();
-      page.on("pageerror", (error) => console.error("page error:", error));
-    } else {
+    const { page, context, fresh } = await tab();
+    if (!fresh) {
       // What the last test left: its routes, a viewport of its own, its origin's storage and the
       // cookie jar (a port the system gives out again comes back empty, as in a new context).
       await page.unrouteAll({ behavior: "ignoreErrors" });
@@ -305,7 +304,7 @@ export function reusedTab({ viewport = DESKTOP }: { viewport?: { width: number; 
         localStorage.clear();
         sessionStorage.clear();
       });
-      await context!.clearCookies();
+      await context.clearCookies();
       // The same address but for its fragment would only change the hash, not load the app anew.
       if (new URL(page.url()).origin === new URL(s.proxy.url).origin) await page.goto("about:blank");
     }
