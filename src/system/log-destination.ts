@@ -20,10 +20,29 @@ export const LOG_FLUSH_TIMEOUT_MS = 1_000;
  * - {@link flush} waits for what is queued at most {@link LOG_FLUSH_TIMEOUT_MS}.
  * test/cli/serve-output-gone.test.ts holds the evidence.
  */
+/**
+ * Why each output failed (its error's code), from one listener per stream: every gateway started
+ * in a process (the tests start hundreds) makes a destination on the same stderr, and a listener
+ * each was never removed (Node warned past ten; test/system/log-destination.test.ts).
+ */
+const failures = new WeakMap<Writable, { code: string | undefined }>();
+
+function failureOf(out: Writable): { code: string | undefined } {
+  let failure = failures.get(out);
+  if (failure === undefined) {
+    const found: { code: string | undefined } = { code: undefined };
+    out.on("error", (error: NodeJS.ErrnoException) => {
+      found.code ??= error.code ?? error.message;
+    });
+    failures.set(out, (failure = found));
+  }
+  return failure;
+}
+
 export class LogDestination {
   private readonly out: Writable;
   /** Why the output failed (its code): nothing more is written. */
-  private failed: string | undefined;
+  private readonly failure: { code: string | undefined };
   private dropped = 0;
   /** Lines as a person reads them (src/system/log-format.ts), in colour on a terminal; else pino's JSON. */
   private readonly pretty: { colour: boolean } | undefined;
@@ -34,9 +53,11 @@ export class LogDestination {
       options.format === "pretty"
         ? { colour: (out as { isTTY?: boolean }).isTTY === true && !process.env["NO_COLOR"] }
         : undefined;
-    out.on("error", (error: NodeJS.ErrnoException) => {
-      this.failed ??= error.code ?? error.message;
-    });
+    this.failure = failureOf(out);
+  }
+
+  private get failed(): string | undefined {
+    return this.failure.code;
   }
 
   /** Lines pino hands over (one JSON line each). */

@@ -48,4 +48,26 @@ describe("the gateway's log destination", () => {
     await new Promise((resolve) => log.flush(resolve));
     expect(Date.now() - started).toBeLessThan(100);
   });
+
+  it("listens for a stream's failure once however many destinations write to it, and each stops after it", async () => {
+    const out = unread();
+    let text = "";
+    out.on("data", (d: Buffer) => (text += d.toString()));
+    const before = out.listenerCount("error");
+    // As the gateways a process starts one after another, each with its logger on stderr.
+    const logs = Array.from({ length: 20 }, () => new LogDestination(out));
+    expect(out.listenerCount("error")).toBe(before + 1);
+    logs[19]!.write(`${JSON.stringify({ msg: "before" })}\n`);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text).toBe(`${JSON.stringify({ msg: "before" })}\n`);
+
+    out.emit("error", Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+    for (const log of logs) log.write(LINE);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text).toBe(`${JSON.stringify({ msg: "before" })}\n`);
+    // One made later on the failed stream knows it too.
+    new LogDestination(out).write(LINE);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text).not.toContain("xxx");
+  });
 });
