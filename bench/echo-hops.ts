@@ -65,6 +65,8 @@ const WARM_KEYS = Number(process.env["SWITCHBOARD_ECHO_WARM_KEYS"] ?? 3000);
 const ECHO_GAP_MS = 10;
 /** V8's own `--interrupt-budget` (Node 20), which `proc-v8` gives the gateway instead of SERVE_INTERRUPT_BUDGET. */
 const V8_INTERRUPT_BUDGET = 67584;
+/** The sides measured after {@link WARM_KEYS} keys: compared with ttyd after as many, not with the floor. */
+const WARMED: readonly string[] = ["ttyd-warm", "proc", "proc-v8"];
 /** Rounds; each runs every side once, the order turning from round to round. */
 const ROUNDS = Number(process.env["SWITCHBOARD_BENCH_ROUNDS"] ?? 5);
 const TOKEN = "bench-echo-hops-token-0123456789abcdef";
@@ -1000,11 +1002,11 @@ export async function run(): Promise<BenchSection> {
     `| --- | ${sides.map(() => "---").join(" | ")} |`,
     `| echo | ${sides.map((s) => `${fmt(mid(s), 3)} ms`).join(" | ")} |`,
     `| server CPU per key (median of the rounds; Linux schedstat) | ${sides.map((s) => (cpu.get(s)!.length === 0 ? "–" : `${fmt(median(cpu.get(s)!), 0)} µs`)).join(" | ")} |`,
-    `| ÷ floor (median of per-round ratios) | ${sides.map((s) => (s === "proc" || s === "ttyd-warm" ? "–" : fmt(ratio(s, "floor"), 2))).join(" | ")} |`,
+    `| ÷ floor (median of per-round ratios) | ${sides.map((s) => (WARMED.includes(s) ? "–" : fmt(ratio(s, "floor"), 2))).join(" | ")} |`,
     ...(ttyd === undefined
       ? []
       : [
-          `| ÷ ttyd (median of per-round ratios; after ${WARM_KEYS.toLocaleString("en-US")} keys: ÷ ttyd after as many) | ${sides.map((s) => fmt(ratio(s, s === "proc" || s === "ttyd-warm" ? "ttyd-warm" : "ttyd"), 2)).join(" | ")} |`,
+          `| ÷ ttyd (median of per-round ratios; after ${WARM_KEYS.toLocaleString("en-US")} keys: ÷ ttyd after as many) | ${sides.map((s) => fmt(ratio(s, WARMED.includes(s) ? "ttyd-warm" : "ttyd"), 2)).join(" | ")} |`,
         ]),
   ].join("\n");
   const coldTable = [
