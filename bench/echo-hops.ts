@@ -317,12 +317,19 @@ function cpuByRole(
 function cpuNs(pids: readonly number[]): number {
   let sum = 0;
   for (const pid of pids) {
+    let tids: string[];
     try {
-      for (const tid of readdirSync(`/proc/${pid}/task`))
-        sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      tids = readdirSync(`/proc/${pid}/task`);
     } catch {
       // Not Linux, or the process ended: no figure.
       return NaN;
+    }
+    for (const tid of tids) {
+      try {
+        sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // A thread that ended since the listing (a round gave NaN for ttyd): its time is not counted.
+      }
     }
   }
   return sum;
