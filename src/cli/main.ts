@@ -72,8 +72,6 @@ async function main(argv: string[]): Promise<number> {
     // sessions matter more than its log, which then goes nowhere (src/system/log-destination.ts).
     process.stdout.off("error", onOutputError);
     process.stdout.on("error", keepServing);
-    // A key's way through the gateway optimised within a few hundred keys, not thousands.
-    (await import("../system/jit-budget.js")).quickenOptimisation();
     const code = await (await import("./serve.js")).serve(rest);
     // A stopped gateway exits at once, not when its loop runs dry: on that way out Node puts the
     // default signal actions back, and a repeated Ctrl-C there (npm forwards its own) would end a

@@ -4,8 +4,9 @@ import { setFlagsFromString } from "node:v8";
  * The bytecode V8 lets a function run between two looks at whether to optimise it
  * (`--interrupt-budget`) in a gateway: an eighth of V8's default (66 KiB). A keystroke runs each
  * function on its way once, so at V8's default much of that way stays in the baseline tier for
- * thousands of keys, some of it for good; optimised sooner, a running gateway's echo is about
- * 0.1 ms faster (docs/benchmarks.md, "A gateway's keys optimised sooner").
+ * thousands of keys, some of it for good; optimised sooner, a running gateway's echo is some 5%
+ * faster (docs/benchmarks.md, "A gateway's keys optimised sooner"). `serve` sets it once it
+ * listens: its start runs once and would only pay for compiles.
  */
 export const SERVE_INTERRUPT_BUDGET = 8192;
 
