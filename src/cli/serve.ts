@@ -275,9 +275,10 @@ export async function serve(argv: string[]): Promise<number> {
     );
   }
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
-  // A key's way through the gateway optimised within a few hundred keys, not thousands; after the
-  // start, whose code runs once and would only cost compiles (a third more CPU to listening).
-  quickenOptimisation();
+  // Asked for, a key's way through the gateway optimised within a few hundred keys, not
+  // thousands; after the start, whose code runs once and would only cost compiles.
+  const quickened = quickenOptimisation();
+  if (quickened.problem !== undefined) gateway.core.logger.warn(quickened.problem);
   if (gateway.tokenGenerated) {
     const ui = uiBase(gateway.host, gateway.port, gateway.url);
     // The token goes in the fragment: browsers never send it to the server, so it stays out of

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { SERVE_INTERRUPT_BUDGET } from "../../src/system/jit-budget.js";
+import { INTERRUPT_BUDGET_ENV, quickenOptimisation } from "../../src/system/jit-budget.js";
 
 const MODULE = fileURLToPath(new URL("../../src/system/jit-budget.ts", import.meta.url));
 
@@ -17,14 +17,17 @@ const f = new Function("o", "let s = 0; for (const k of Object.keys(o)) s += Str
 const obj = { a: 1, b: 2, c: "three", d: [4] };
 // Run some before, as the gateway's modules loaded before the call are.
 for (let i = 0; i < 10; i++) f(obj);
-const set = process.env.QUICKEN === "1" ? quickenOptimisation() : null;
+const set = process.env.QUICKEN === "1" ? quickenOptimisation().budget ?? false : null;
 let optimisedAt = -1;
 // Bit 4 (kOptimized) of %GetOptimizationStatus.
 for (let i = 0; i < 5000 && optimisedAt < 0; i++) { f(obj); if (status(f) & 16) optimisedAt = i; }
 console.log(JSON.stringify({ set, optimisedAt }));
 `;
 
-async function child(quicken: boolean, nodeArgs: string[] = []): Promise<{ set: boolean | null; optimisedAt: number }> {
+async function child(
+  quicken: boolean,
+  nodeArgs: string[] = [],
+): Promise<{ set: number | false | null; optimisedAt: number }> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [
@@ -37,16 +40,16 @@ async function child(quicken: boolean, nodeArgs: string[] = []): Promise<{ set: 
       "-e",
       CHILD,
     ],
-    { env: { ...process.env, QUICKEN: quicken ? "1" : "0" }, timeout: 30_000 },
+    { env: { ...process.env, QUICKEN: quicken ? "1" : "0", [INTERRUPT_BUDGET_ENV]: "8192" }, timeout: 30_000 },
   );
-  return JSON.parse(stdout.trim()) as { set: boolean | null; optimisedAt: number };
+  return JSON.parse(stdout.trim()) as { set: number | false | null; optimisedAt: number };
 }
 
 describe("quickenOptimisation", () => {
-  it("has V8 optimise a function run once per key several times sooner, code loaded before it too", async () => {
+  it("given SWITCHBOARD_V8_INTERRUPT_BUDGET=8192, has V8 optimise a function run once per key several times sooner, code loaded before it too", async () => {
     const [quick, plain] = await Promise.all([child(true), child(false)]);
     expect(plain.set).toBeNull();
-    expect(quick.set).toBe(true);
+    expect(quick.set).toBe(8192);
     // V8's default optimises this function after some 700 calls; the gateway's budget, an
     // eighth of it, after its first refill at the old budget and a few ticks at the new one.
     expect(plain.optimisedAt).toBeGreaterThan(500);
@@ -60,6 +63,16 @@ describe("quickenOptimisation", () => {
       expect(named.set).toBe(false);
       expect(named.optimisedAt).toBe(plain.optimisedAt);
     }
-    expect(SERVE_INTERRUPT_BUDGET).toBeLessThan(67584);
+  });
+
+  it("sets nothing unless asked, and says what is wrong with a bad value", () => {
+    expect(quickenOptimisation({}, [])).toEqual({});
+    expect(quickenOptimisation({ [INTERRUPT_BUDGET_ENV]: "" }, [])).toEqual({});
+    for (const bad of ["8k", "100", "-8192", "8192.5"])
+      expect(quickenOptimisation({ [INTERRUPT_BUDGET_ENV]: bad }, []).problem).toMatch(
+        new RegExp(
+          `^${INTERRUPT_BUDGET_ENV}=${bad.replace(".", "\\.")} is not a whole number of bytes of at least 1024`,
+        ),
+      );
   });
 });
