@@ -183,6 +183,15 @@ export async function serve(argv: string[]): Promise<number> {
     return EXIT.USAGE;
   }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
+  // A stop asked for while the gateway starts (its port may answer already): kept and done once it
+  // has started. Without a handler the signal's default action ended the process unstopped (a
+  // loaded CI run of test/cli/serve-output-gone.test.ts).
+  let earlySignal: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    earlySignal ??= signal;
+  };
+  process.on("SIGINT", onEarlySignal);
+  process.on("SIGTERM", onEarlySignal);
   // Loaded once the command line is known to be good: --help and a mistake are answered without
   // loading the whole gateway (about 1 s of CPU from the sources).
   const { startGateway } = await import("../server/gateway.js");
@@ -262,6 +271,9 @@ export async function serve(argv: string[]): Promise<number> {
     };
     process.on("SIGINT", onStop);
     process.on("SIGTERM", onStop);
+    process.off("SIGINT", onEarlySignal);
+    process.off("SIGTERM", onEarlySignal);
+    if (earlySignal !== undefined) onStop(earlySignal);
   });
   // Where client commands find it without --url (src/cli/gateway-file.ts): a URL that reaches it
   // from this machine, also when it listens on every address.
