@@ -188,7 +188,15 @@ export async function serve(argv: string[]): Promise<number> {
   // loaded CI run of test/cli/serve-output-gone.test.ts).
   let earlySignal: NodeJS.Signals | undefined;
   const onEarlySignal = (signal: NodeJS.Signals) => {
-    earlySignal ??= signal;
+    if (earlySignal === undefined) {
+      earlySignal = signal;
+      return;
+    }
+    // A second one while the start still runs (a Redis that never answers): it ends the process
+    // at once, as a signal did before.
+    process.off("SIGINT", onEarlySignal);
+    process.off("SIGTERM", onEarlySignal);
+    process.kill(process.pid, signal);
   };
   process.on("SIGINT", onEarlySignal);
   process.on("SIGTERM", onEarlySignal);
