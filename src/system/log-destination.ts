@@ -8,19 +8,6 @@ export const LOG_QUEUE_MAX_BYTES = 1024 * 1024;
 export const LOG_FLUSH_TIMEOUT_MS = 1_000;
 
 /**
- * Where the gateway's log lines go (stderr): never blocks the event loop, nor a stop. pino's own
- * destination (sonic-boom) flushes synchronously at exit and retries a write that fails (EAGAIN of
- * a full pipe, EPIPE of one whose reader exited) in a sleeping loop without end: a gateway
- * started as `serve 2>&1 | tee` with tee gone hung on SIGTERM for good, the main thread in a
- * futex wait. This writes through the process's own stderr stream instead, which never blocks
- * on a pipe (Node queues what the pipe does not take) and is never flushed at exit:
- * - a pipe nobody reads holds at most {@link LOG_QUEUE_MAX_BYTES}; later lines are dropped, and
- *   a line says how many once there is room again;
- * - a write that fails (EPIPE: the reader is gone) ends the logging: nobody can read it;
- * - {@link flush} waits for what is queued at most {@link LOG_FLUSH_TIMEOUT_MS}.
- * test/cli/serve-output-gone.test.ts holds the evidence.
- */
-/**
  * Why each output failed (its error's code), from one listener per stream: every gateway started
  * in a process (the tests start hundreds) makes a destination on the same stderr, and a listener
  * each was never removed (Node warned past ten; test/system/log-destination.test.ts).
@@ -39,6 +26,19 @@ function failureOf(out: Writable): { code: string | undefined } {
   return failure;
 }
 
+/**
+ * Where the gateway's log lines go (stderr): never blocks the event loop, nor a stop. pino's own
+ * destination (sonic-boom) flushes synchronously at exit and retries a write that fails (EAGAIN of
+ * a full pipe, EPIPE of one whose reader exited) in a sleeping loop without end: a gateway
+ * started as `serve 2>&1 | tee` with tee gone hung on SIGTERM for good, the main thread in a
+ * futex wait. This writes through the process's own stderr stream instead, which never blocks
+ * on a pipe (Node queues what the pipe does not take) and is never flushed at exit:
+ * - a pipe nobody reads holds at most {@link LOG_QUEUE_MAX_BYTES}; later lines are dropped, and
+ *   a line says how many once there is room again;
+ * - a write that fails (EPIPE: the reader is gone) ends the logging: nobody can read it;
+ * - {@link flush} waits for what is queued at most {@link LOG_FLUSH_TIMEOUT_MS}.
+ * test/cli/serve-output-gone.test.ts holds the evidence.
+ */
 export class LogDestination {
   private readonly out: Writable;
   /** Why the output failed (its code): nothing more is written. */
