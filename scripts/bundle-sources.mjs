@@ -80,6 +80,26 @@ const layout = {
   },
 };
 
+/**
+ * zod's `z` and `z.core` namespaces re-export every locale (64 of them, ~370 KB of the bundle),
+ * and esbuild keeps them all, since `z` is used as an object. Nothing here calls `z.config` with a
+ * locale; zod sets English itself. Only `en` is bundled: a start reads half as much of zod.
+ */
+const zodLocales = {
+  name: "zod-locales",
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/](classic|core)$/.test(args.resolveDir)
+        ? { path: join(args.resolveDir, "..", "locales", "en.js"), namespace: "zod-en" }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "zod-en" }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
+
 const { metafile } = await build({
   entryPoints: Object.entries(ENTRIES).map(([name, file]) => ({ in: join(src, file), out: name })),
   outdir: out,
@@ -91,10 +111,14 @@ const { metafile } = await build({
   banner: {
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',
   },
-  plugins: [layout],
+  plugins: [layout, zodLocales],
   sourcemap: "linked",
   // Stack traces need the mappings only: the maps stay small, and quick to read at each start.
   sourcesContent: false,
+  // A third less to read and parse at each start (the gateway's chunk 1.34 MB -> 0.87 MB); names
+  // are kept, and stack traces still name src/ lines through the maps.
+  minifyWhitespace: true,
+  minifySyntax: true,
   metafile: true,
   format: "esm",
   platform: "node",

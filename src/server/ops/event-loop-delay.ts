@@ -5,6 +5,7 @@ import { Gauge } from "prom-client";
 import type { Registry } from "prom-client";
 import type { Clock } from "../../core/clock.js";
 import { WorkTimer } from "../../core/work-timer.js";
+import { registerProcessCpu } from "./process-cpu.js";
 
 /**
  * How often the event loop's delay is sampled (`nodejs_eventloop_lag_*`), while it is: each sample
@@ -17,10 +18,10 @@ export const EVENT_LOOP_SAMPLE_IDLE_MS = 5 * 60_000;
 
 /**
  * prom-client's default metrics but its event loop delay, whose sampler it starts at once and
- * never stops: each module registers its gauges, read at scrape time (`collect`).
+ * never stops, and its CPU counters ({@link registerProcessCpu}): each module registers its
+ * gauges, read at scrape time (`collect`).
  */
 const DEFAULT_METRICS = [
-  "processCpuTotal",
   "processStartTime",
   "osMemoryHeap",
   "processOpenFileDescriptors",
@@ -37,6 +38,7 @@ const DEFAULT_METRICS = [
 /** Registers prom-client's default metrics on `registry`, with {@link registerEventLoopDelay} for the loop's delay. */
 export function registerDefaultMetrics(registry: Registry, clock: Clock): { close(): void } {
   const load = createRequire(import.meta.url);
+  registerProcessCpu(registry);
   for (const name of DEFAULT_METRICS) {
     const register = load(`prom-client/lib/metrics/${name}`) as (registry: Registry, config: object) => void;
     register(registry, {});
