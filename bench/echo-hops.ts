@@ -32,6 +32,7 @@ import { Outbox } from "../src/server/ws/ws-common.js";
 import { createLogger } from "../src/server/ops/logger.js";
 import { fmt, median, percentile } from "./stats.js";
 import { listeningUrl } from "./proc.js";
+import { bundledCommand } from "./compiled.js";
 import { INTERRUPT_BUDGET_ENV } from "../src/system/jit-budget.js";
 import type { BenchRow, BenchSection } from "./types.js";
 
@@ -707,27 +708,25 @@ async function heldNodeRound(): Promise<{ rtts: number[]; cpuUsPerKey: number; s
 }
 
 /**
- * The gateway as its own process, as `npm start` runs it (from its sources), holders on, nothing
- * wrapped, measured after {@link WARM_KEYS} keys: a running gateway, against ttyd after as many
- * (`ttyd-warm`). Its CPU per key is the gateway's process only (not its holder's).
+ * The gateway as its own process, as `npm start` runs it (src/ bundled as `npm run build` ships
+ * it), holders on, nothing wrapped, measured after {@link WARM_KEYS} keys: a running gateway,
+ * against ttyd after as many (`ttyd-warm`). Its CPU per key is the gateway's process only (not its
+ * holder's).
  */
 async function procRound(extraEnv: Record<string, string> = {}): Promise<{ rtts: number[]; cpuUsPerKey: number }> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-echo-proc-"));
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dir],
-    {
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
-      stdio: ["ignore", "pipe", "ignore"],
-      env: {
-        ...process.env,
-        SWITCHBOARD_TOKEN: TOKEN,
-        SWITCHBOARD_HOLDERS: "on",
-        SWITCHBOARD_LOG_LEVEL: "silent",
-        ...extraEnv,
-      },
+  const [node, main] = bundledCommand("src/cli/main.ts");
+  const child = spawn(node!, [main!, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dir], {
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    stdio: ["ignore", "pipe", "ignore"],
+    env: {
+      ...process.env,
+      SWITCHBOARD_TOKEN: TOKEN,
+      SWITCHBOARD_HOLDERS: "on",
+      SWITCHBOARD_LOG_LEVEL: "silent",
+      ...extraEnv,
     },
-  );
+  });
   try {
     const url = await listeningUrl(child, "proc");
     const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
@@ -1021,7 +1020,7 @@ export async function run(): Promise<BenchSection> {
     rows,
     tables: [sideTable, hopTable, threadTable, coldTable],
     method: [
-      `A key over \`/ws/session\` into a PTY \`cat\` until its echo, ${WIRE === "binary" ? "as `switchboard attach` sends and reads them (a binary message each way: `?output=binary`, binary input)" : "as JSON frames (`stdin`, `stdout`; `SWITCHBOARD_ECHO_WIRE=json`)"}, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), a bare Node server whose \`cat\` runs under a session holder (\`held\`: each key sent as INPUT_NOW, its echo sent as it comes, key and echo committed ${LOG_INPUT_LINGER_MS} ms later and the holder told, as the gateway with holders on does), the gateway with holders off and on${ttyd === undefined ? "" : `, and the running pair: ttyd and the gateway as \`serve\` runs it (a process of its own, holders on, nothing wrapped), each measured after ${WARM_KEYS.toLocaleString("en-US")} keys of warm-up (\`SWITCHBOARD_ECHO_WARM_KEYS\`)`}. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either); the running gateway with ttyd after as many keys"}.`,
+      `A key over \`/ws/session\` into a PTY \`cat\` until its echo, ${WIRE === "binary" ? "as `switchboard attach` sends and reads them (a binary message each way: `?output=binary`, binary input)" : "as JSON frames (`stdin`, `stdout`; `SWITCHBOARD_ECHO_WIRE=json`)"}, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart after ${ECHO_WARMUP} of warm-up; ${ROUNDS} rounds, each running every side once (the order turning): the floor (a raw node-pty \`cat\` typed into in this process), ${ttyd === undefined ? "no ttyd (neither `TTYD` nor `ttyd` on PATH: the goal is then the floor's ratio)" : "ttyd (`-W cat`, the same client, its protocol's `0` + bytes)"}, a bare Node server in this process (\`ws\` + node-pty \`cat\`, the gateway's \`stdout\` frame, nothing else) without and with a SQLite commit (WAL, synchronous NORMAL) of each key and its echo, in one transaction before the echo is sent (as the gateway with holders off commits them), a bare Node server whose \`cat\` runs under a session holder (\`held\`: each key sent as INPUT_NOW, its echo sent as it comes, key and echo committed ${LOG_INPUT_LINGER_MS} ms later and the holder told, as the gateway with holders on does), the gateway with holders off and on${ttyd === undefined ? "" : `, and the running pair: ttyd and the gateway as \`npm start\` runs it (a process of its own, src/ bundled as \`npm run build\` ships it, holders on, nothing wrapped), each measured after ${WARM_KEYS.toLocaleString("en-US")} keys of warm-up (\`SWITCHBOARD_ECHO_WARM_KEYS\`)`}. Compared with: ${ttyd === undefined ? "the floor" : "ttyd and the floor (the goal is met by either); the running gateway with ttyd after as many keys"}.`,
       "The client (the same for ttyd and the gateway) runs on a thread of its own, as a browser is apart from the gateway; all threads read one clock. Each step is timed by wrapping the function it calls (ws's receiver, the connection's frame handler, TerminalSession.write, OutputCoalescer.push, SessionLog.appendOutputBytes and markDurable, a log listener, the socket's write, the client's message). The hops do not add up to the total: each is a p50 of its own.",
       "Server CPU per key: the on-CPU time (Linux `/proc/<pid>/task/*/schedstat`) of ttyd's process, or of the gateway's (every thread, less the client's own; held, with the session's holder), over the keys after the warm-up ÷ their count; `cat` is not counted on either side.",
       "By thread: the same reading per thread of the gateway's process (`/proc/self/task/<tid>/schedstat`). Each worker thread is named as it starts (node:worker_threads' Worker wrapped: the thread that appears while its constructor runs is its own); threads there before the gateway started are V8's (GC, compiles) and tsx's loader. The bench's own wrappers run on the main thread, a few % of it. `SWITCHBOARD_ECHO_SIDES=off,on` runs only the sides named.",
