@@ -10,6 +10,7 @@ import { copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises
 import { basename } from "node:path";
 import zlib, { brotliCompressSync, gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { zodEnglishOnly } from "./zod-english-only.mjs";
 
 const SRC = "web/src";
 const OUT = "web/dist";
@@ -21,28 +22,6 @@ if (!existsSync(entry)) {
 // Start clean so files from an older build are never served.
 await rm(OUT, { recursive: true, force: true });
 await mkdir(OUT, { recursive: true });
-/**
- * The protocol's zod schemas come with zod's classic `z` namespace, which re-exports every
- * locale (`z.locales`, ~250 KiB minified) and so defeats tree shaking. The UI only ever
- * uses the English messages zod installs by default, so the locale index is replaced by
- * one that exports `en` alone.
- */
-const zodEnglishOnly = {
-  name: "zod-english-only",
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]/.test(args.importer)
-        ? { path: "zod-locales", namespace: "zod-english-only", pluginData: args.resolveDir }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: "zod-english-only" }, (args) => ({
-      contents: 'export { default as en } from "../locales/en.js";',
-      resolveDir: args.pluginData,
-      loader: "js",
-    }));
-  },
-};
-
 const result = await build({
   entryPoints: [entry],
   plugins: [zodEnglishOnly],

@@ -20,6 +20,7 @@
 import { chmodSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { build } from "esbuild";
+import { zodEnglishOnly } from "./zod-english-only.mjs";
 
 /** The files started by path, by their output name: a process (`node main.js`) or a worker thread. */
 const ENTRIES = {
@@ -80,26 +81,6 @@ const layout = {
   },
 };
 
-/**
- * zod's `z` and `z.core` namespaces re-export every locale (64 of them, ~370 KB of the bundle),
- * and esbuild keeps them all, since `z` is used as an object. Nothing here calls `z.config` with a
- * locale; zod sets English itself. Only `en` is bundled: a start reads half as much of zod.
- */
-const zodLocales = {
-  name: "zod-locales",
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]v4[\\/](classic|core)$/.test(args.resolveDir)
-        ? { path: join(args.resolveDir, "..", "locales", "en.js"), namespace: "zod-en" }
-        : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: "zod-en" }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
-      resolveDir: dirname(args.path),
-    }));
-  },
-};
-
 const { metafile } = await build({
   entryPoints: Object.entries(ENTRIES).map(([name, file]) => ({ in: join(src, file), out: name })),
   outdir: out,
@@ -111,7 +92,7 @@ const { metafile } = await build({
   banner: {
     js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);',
   },
-  plugins: [layout, zodLocales],
+  plugins: [layout, zodEnglishOnly],
   sourcemap: "linked",
   // Stack traces need the mappings only: the maps stay small, and quick to read at each start.
   sourcesContent: false,
