@@ -44,12 +44,14 @@ await import("./main.bundle.js");
 `;
 
 /**
- * Packages loaded from node_modules as from dist/, not bundled: native addons; pino, whose
- * transports start threads by path; and those imported only when needed (Redis, push, QR codes),
- * which a start does not load. A CommonJS one of these keeps its exports as Node shows them to an
- * `import`: esbuild's interop does not show ioredis's `Redis` export.
+ * Packages loaded from node_modules as from dist/, not bundled: native addons; thread-stream,
+ * which pino's transports start threads with by path (the gateway logs to a stream of its own,
+ * src/server/ops/logger.ts, never through a transport); and those imported only when needed
+ * (Redis, push, QR codes), which a start does not load. A CommonJS one of these keeps its exports
+ * as Node shows them to an `import`: esbuild's interop does not show ioredis's `Redis` export.
+ * pino itself is bundled: loaded from node_modules it was ~20 files and ~25 ms of a start.
  */
-const EXTERNAL = /^(better-sqlite3|node-pty|pino|pino-[^/]*|thread-stream|ioredis|web-push|qrcode)(\/|$)/;
+const EXTERNAL = /^(better-sqlite3|node-pty|thread-stream|ioredis|web-push|qrcode)(\/|$)/;
 
 const [repo, out] = process.argv.slice(2);
 if (repo === undefined || out === undefined) {
