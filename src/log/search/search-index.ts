@@ -77,7 +77,7 @@ export class SearchIndex {
   /**
    * Starts the indexing thread (the query thread follows once the file is made). Until then
    * queries wait and nothing is indexed: a gateway starts it once it listens, so the thread's boot
-   * does not take a core from the start (docs/benchmarks.md, "scale").
+   * does not take a core from the start (docs/benchmarks.md, "A smaller bundle").
    */
   start(): void {
     this.thread.start();
