@@ -8,9 +8,10 @@ async function seconds(registry: Registry): Promise<Record<string, number>> {
   return values;
 }
 
-function spin(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
+/** Runs until this process has spent `ms` more of user CPU (not wall time: a loaded host gives less). */
+function spinCpu(ms: number): void {
+  const end = process.cpuUsage().user + ms * 1000;
+  while (process.cpuUsage().user < end);
 }
 
 describe("the process's CPU counters", () => {
@@ -32,11 +33,16 @@ describe("the process's CPU counters", () => {
       6,
     );
 
-    spin(200);
+    const afterFirst = process.cpuUsage();
+    spinCpu(200);
+    const beforeSecond = process.cpuUsage();
     const second = await seconds(registry);
+    const afterSecond = process.cpuUsage();
+    // The counter grew by the user CPU spent between the two reads: at least what was spent
+    // between the scrapes, at most that and both scrapes' own (1e-9: the float sums' rounding).
     const grown = second.process_cpu_user_seconds_total! - first.process_cpu_user_seconds_total!;
-    expect(grown).toBeGreaterThan(0.15);
-    expect(grown).toBeLessThan(5);
+    expect(grown).toBeGreaterThanOrEqual((beforeSecond.user - afterFirst.user) / 1e6 - 1e-9);
+    expect(grown).toBeLessThanOrEqual((afterSecond.user - atStart.user) / 1e6 + 1e-9);
     expect(second.process_cpu_seconds_total).toBeGreaterThanOrEqual(second.process_cpu_user_seconds_total!);
     expect(second.process_cpu_user_seconds_total! + second.process_cpu_system_seconds_total!).toBeCloseTo(
       second.process_cpu_seconds_total!,
