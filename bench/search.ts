@@ -169,7 +169,6 @@ async function appendRound(indexing: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-search-append-"));
   const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
   const index = indexing ? new SearchIndex({ dataDir: dir, events, clock: systemClock }) : undefined;
-  index?.start();
   index?.indexer.start([]);
   // Its thread up before the clock starts.
   await index?.cursor("none");

@@ -151,7 +151,6 @@ async function openGateway(start: {
   phases.done("pruner");
   const front = await startListening(base, core, log.fds);
   phases.done("listen");
-  core.search.start();
   const reload = configReloader({
     configFile: typeof options.config === "string" ? options.config : undefined,
     core,

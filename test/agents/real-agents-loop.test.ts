@@ -343,7 +343,9 @@ async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true 
     } catch (err) {
       // With the gateway's warnings, which say what it did about the agent (a restart, a timeout).
       const warned = gw.log.filter((l) => Number(l.level) >= 40).map((l) => String(l.msg));
-      const said = String(err instanceof Error ? err.message : err).slice(0, 800);
+      // With the cause, which says why a fetch failed (a reset, a refused connection).
+      const cause = err instanceof Error && err.cause instanceof Error ? ` (cause: ${String(err.cause)})` : "";
+      const said = (String(err instanceof Error ? err.message : err) + cause).slice(0, 800);
       points[point] = warned.length > 0 ? `${said} [gateway warned: ${warned.slice(-3).join("; ")}]` : said;
     }
   };

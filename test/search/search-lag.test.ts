@@ -20,7 +20,6 @@ describe("search behind a busy session", () => {
     const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
     const clock = new ManualClock();
     const index = new SearchIndex({ dataDir: dir, events, clock });
-    index.start();
     let run = 0;
     try {
       await fc.assert(

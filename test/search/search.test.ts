@@ -256,7 +256,6 @@ describe("GET /v1/search", () => {
     const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
     const errors: unknown[] = [];
     const index = new SearchIndex({ dataDir: dir, events, clock: systemClock, onError: (e) => errors.push(e) });
-    index.start();
     try {
       const log = events.create("failing");
       index.indexer.start(["failing"]);
@@ -284,7 +283,6 @@ describe("GET /v1/search", () => {
       restartMs: 20,
       onThreadStopped: (reason) => stops.push(reason),
     });
-    index.start();
     try {
       const logs = Array.from({ length: 4 }, (_, i) => events.create(`k-${i}`));
       index.indexer.start(logs.map((l) => l.sessionId));

@@ -72,14 +72,6 @@ export class SearchIndex {
       clock: options.clock,
       ...(options.onError ? { onError: options.onError } : {}),
     });
-  }
-
-  /**
-   * Starts the indexing thread (the query thread follows once the file is made). Until then
-   * queries wait and nothing is indexed: a gateway starts it once it listens, so the thread's boot
-   * does not take a core from the start (docs/benchmarks.md, "A smaller bundle").
-   */
-  start(): void {
     this.thread.start();
   }
 
