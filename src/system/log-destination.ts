@@ -27,17 +27,11 @@ function failureOf(out: Writable): { code: string | undefined } {
 }
 
 /**
- * Where the gateway's log lines go (stderr): never blocks the event loop, nor a stop. pino's own
- * destination (sonic-boom) flushes synchronously at exit and retries a write that fails (EAGAIN of
- * a full pipe, EPIPE of one whose reader exited) in a sleeping loop without end: a gateway
- * started as `serve 2>&1 | tee` with tee gone hung on SIGTERM for good, the main thread in a
- * futex wait. This writes through the process's own stderr stream instead, which never blocks
- * on a pipe (Node queues what the pipe does not take) and is never flushed at exit:
- * - a pipe nobody reads holds at most {@link LOG_QUEUE_MAX_BYTES}; later lines are dropped, and
- *   a line says how many once there is room again;
- * - a write that fails (EPIPE: the reader is gone) ends the logging: nobody can read it;
- * - {@link flush} waits for what is queued at most {@link LOG_FLUSH_TIMEOUT_MS}.
- * test/cli/serve-output-gone.test.ts holds the evidence.
+ * Where the gateway's log lines go (stderr), never blocking the event loop nor a stop: pino's own
+ * destination retries a failed write to a pipe without end and flushes synchronously at exit.
+ * A pipe nobody reads holds at most {@link LOG_QUEUE_MAX_BYTES} (later lines are dropped and
+ * counted); a failed write (EPIPE) ends the logging; {@link flush} waits at most
+ * {@link LOG_FLUSH_TIMEOUT_MS}. Evidence: test/cli/serve-output-gone.test.ts.
  */
 export class LogDestination {
   private readonly out: Writable;
