@@ -11,6 +11,7 @@ import { ERROR_CODES, LIMITS } from "../../src/protocol/index.js";
 import { MAX_QUEUED_PROMPT_CHARS } from "../../src/agents/agent-session.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
+import { REFUSED_LINGER_MS } from "../../src/server/http/anonymous-gate.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/http/rate-limit.js";
 import { Mux, TOKENS, WsClient, catPty, changesOf, errorOf, eventsOf, http, secGateway } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
@@ -613,6 +614,39 @@ describe("limits", () => {
       for (const c of sockets) c.socket.destroy();
     }
   });
+
+  it("closes a refused connection after REFUSED_LINGER_MS even when it keeps sending", async () => {
+    const gw = await secGateway({
+      config: { limits: { anonymousConnectionsPerAddress: 1 } },
+      countLoopbackConnections: true,
+    });
+    const port = Number(new URL(gw.url).port);
+    const idle = await RawConnection.open(port);
+    // Half-open: it does not end its side when the gateway ends its own, and learns that the
+    // gateway closed only when a write is reset.
+    const refused = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    let answer = "";
+    refused.on("data", (d: Buffer) => (answer += d.toString()));
+    let closedAt = 0;
+    refused.on("error", () => undefined);
+    refused.once("close", () => (closedAt = performance.now()));
+    try {
+      const opened = performance.now();
+      // A request whose headers come a byte every 200 ms: never quiet for as long as the linger.
+      refused.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+      while (closedAt === 0 && performance.now() - opened < REFUSED_LINGER_MS + 5_000) {
+        refused.write("a");
+        await sleep(200);
+      }
+      expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+      expect(closedAt, "closed by the gateway").toBeGreaterThan(0);
+      expect(closedAt - opened).toBeGreaterThan(REFUSED_LINGER_MS - 500);
+      expect(closedAt - opened).toBeLessThan(REFUSED_LINGER_MS + 2_000);
+    } finally {
+      idle.socket.destroy();
+      refused.destroy();
+    }
+  }, 20_000);
 
   it("slows down an address after repeated auth failures on every transport (429), then lets it in again", async () => {
     const clock = new ManualClock();

@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { Socket } from "node:net";
 import { SwitchboardError } from "../../protocol/index.js";
+import { closeBy } from "./connection-close.js";
 import { rawHttpError } from "./http.js";
 
 /**
@@ -89,7 +90,7 @@ export class AnonymousConnectionGate {
     this.track(socket);
     socket.on("error", () => undefined);
     socket.end(REFUSAL);
-    socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+    closeBy(socket, REFUSED_LINGER_MS);
   }
 
   /** Whether `socket` was refused (its requests must not be served). */

@@ -7,6 +7,7 @@ import type { AppendMark, SessionLog } from "../../log/session-log.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import { isPublicError, InternalError } from "../../protocol/errors.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
+import { answerClientErrors, graceIdleConnections } from "./connection-close.js";
 import { signInOf } from "../identity/auth.js";
 import type { Identity } from "../identity/identity.js";
 import type { GatewayCore, RequestContext } from "../context.js";
@@ -93,7 +94,8 @@ export function createHttpServer(door: FrontDoor, tls?: { cert: string | Buffer;
   // request: SSE responses and upgraded WebSockets live on.
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.keepAliveTimeout = 5_000;
+  graceIdleConnections(server);
+  answerClientErrors(server);
   checkTimeoutsWhileConnected(server, TIMEOUT_CHECK_INTERVAL_MS);
   return server;
 }
