@@ -157,11 +157,15 @@ export class Tmux {
     return Number(this.tmux(["display-message", "-p", "-t", "t", "#{pane_pid}"]).trim());
   }
 
-  /** Waits until the screen matches; fails with the screen in the message. */
+  /**
+   * Waits until the screen matches; fails with the screen in the message. It polls without
+   * blocking: the gateway under test runs in this process, and a dozen tests polling at once
+   * with synchronous tmux calls would hold its event loop for most of every second.
+   */
   async waitFor(pattern: RegExp, ms = SCREEN_WAIT_MS): Promise<string> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const screen = this.screen();
+      const screen = (await this.tmuxAsync(["capture-pane", "-p", "-t", "t"])).replace(/\s+$/, "");
       if (pattern.test(screen)) return screen;
       if (Date.now() > deadline) throw new Error(`screen did not match ${pattern} within ${ms} ms:\n${screen}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -208,6 +212,14 @@ export class Tmux {
 
   private tmux(args: string[]): string {
     return execFileSync(TMUX, ["-S", this.socket, ...args], { encoding: "utf8" });
+  }
+
+  private tmuxAsync(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(TMUX, ["-S", this.socket, ...args], { encoding: "utf8" }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+    });
   }
 }
 
