@@ -34,6 +34,8 @@ import type { LateInputRecorder } from "./holder-transport.js";
 export class TerminalSession extends Session {
   private proc: TerminalProcess | undefined;
   private coalescer: OutputCoalescer | undefined;
+  /** A restored held session's take-over: settles once its holder answered, or it ended or was lost (adoptHeld). */
+  private takenOver: Promise<void> | undefined;
   /** The process is held back until the log's store catches up. */
   private waitingForLog = false;
   /** A pipe session's stdin was closed (`eof`). */
@@ -130,7 +132,19 @@ export class TerminalSession extends Session {
     // What the log held from the earlier gateway: held input of a later seq was never recorded,
     // whatever this gateway appends before the take-over (a lease's end, at once).
     const committedSeq = this.log.head;
-    holders.adoptions.add(r.id, (settled) => this.takeOver({ holders, ref, committedSeq, settled }));
+    let answered!: () => void;
+    this.takenOver = new Promise((resolve) => (answered = resolve));
+    holders.adoptions.add(r.id, (settled) =>
+      this.takeOver({
+        holders,
+        ref,
+        committedSeq,
+        settled: () => {
+          answered();
+          settled();
+        },
+      }),
+    );
     return true;
   }
 
@@ -205,28 +219,40 @@ export class TerminalSession extends Session {
   /**
    * A viewer resumes past the durable output: it saw output shown early (SessionLog.showOutputEarly)
    * whose commit is on its way, or which the holder gives this gateway again after a crash. Taken
-   * over now; settles once the log holds `offset`, the session ended, or after
-   * {@link EARLY_OUTPUT_WAIT_MS}. Undefined (past the end: the caller's error) without a holder,
-   * once ended, or past what a holder can keep.
+   * over now; settles once the log holds `offset`, the session ended, or
+   * {@link EARLY_OUTPUT_WAIT_MS} after the holder answered the take-over (at most
+   * {@link TAKE_OVER_WAIT_MS} in all): on a loaded host the answer itself took longer than the
+   * resend after it. Undefined (past the end: the caller's error) without a holder, once ended,
+   * or past what a holder can keep.
    */
   override outputComing(offset: number): Promise<void> | undefined {
     const log = this.log;
     if (offset <= log.outputBytes || !this.running || this.record.holder == null) return undefined;
     if (offset > log.outputBytes + HOLDER_KEEPS_MAX_BYTES) return undefined;
     this.demand();
+    const clock = this.ctx.clock;
     return new Promise((resolve) => {
+      let settled = false;
       const done = () => {
-        timer.cancel();
+        if (settled) return;
+        settled = true;
+        bound.cancel();
+        early?.cancel();
         unsubscribe();
         resolve();
       };
-      const timer = this.ctx.clock.setTimeout(done, EARLY_OUTPUT_WAIT_MS);
+      const bound = clock.setTimeout(done, TAKE_OVER_WAIT_MS);
+      let early: Timer | undefined;
       const unsubscribe = log.subscribe(
         () => {
           if (log.outputBytes >= offset || !this.running) done();
         },
         { background: true },
       );
+      // Taken over already (or never restored): only the commit or the resend is left to wait for.
+      void (this.takenOver ?? Promise.resolve()).then(() => {
+        if (!settled) early = clock.setTimeout(done, EARLY_OUTPUT_WAIT_MS);
+      });
     });
   }
 
@@ -630,10 +656,16 @@ export async function createTerminalSession(
 export const DETACH_INPUT_WAIT_MS = 2_000;
 
 /**
- * How long a viewer that resumes past the durable output waits for it (TerminalSession.outputComing):
- * a commit takes milliseconds, a take-over's resend a few more; past it the `since` is refused.
+ * How long a viewer that resumes past the durable output waits for it once the holder answered
+ * (TerminalSession.outputComing): a commit takes milliseconds, a take-over's resend a few more;
+ * past it the `since` is refused.
  */
 export const EARLY_OUTPUT_WAIT_MS = 2_000;
+/**
+ * How long such a viewer waits in all, the holder's answer to the take-over included: a holder
+ * that is stopped or wedged does not hold the viewer's upgrade for good.
+ */
+export const TAKE_OVER_WAIT_MS = 30_000;
 
 /**
  * The most output a holder keeps unacknowledged (native/holder.c: HOLD_MAX_BYTES, HOLD_TAIL_BYTES

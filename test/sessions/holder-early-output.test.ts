@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
@@ -5,7 +6,11 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
+import { EARLY_OUTPUT_WAIT_MS } from "../../src/sessions/terminal-session.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import { sleep } from "../helpers/sleep.js";
+import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 /*
@@ -112,6 +117,74 @@ describe("output shown before its commit (held sessions)", () => {
     await waitFor(() => far.refused !== undefined || far.opened, 5_000, "an answer");
     expect(far.refused).toBe(400);
   });
+
+  it("a resume past the durable end after a kill -9 waits for a take-over slower than EARLY_OUTPUT_WAIT_MS", async () => {
+    const dataDir = tempDir();
+    const first = await serveInChild({ dataDir, holders: true });
+    const created = await api(first.url).post("/v1/sessions", {
+      command: ["sh", "-c", "stty -opost -echo; i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.02; done"],
+      pty: true,
+    });
+    expect(created.status, created.text).toBe(201);
+    const { id, pid } = created.json as { id: string; pid: number };
+    const early = terminalViewer(first.url, id, 0);
+    await waitFor(() => early.bytes.includes("tick-3\n"), 10_000, "ticks");
+    // Nothing commits while another connection holds the write lock: the viewer is shown output
+    // the log does not hold when the gateway is killed. The lock is held at most 4 s a try: past
+    // the writer's busy timeout (5 s) the log stops taking output and holds the program back.
+    const lock = new Database(join(dataDir, "switchboard.db"));
+    onTestFinished(() => {
+      if (lock.open) lock.close();
+    });
+    const durableEnd = lock.prepare("SELECT COALESCE(MAX(out_end), 0) FROM events WHERE session_id = ?").pluck();
+    for (let attempt = 1; ; attempt++) {
+      lock.exec("BEGIN IMMEDIATE");
+      const durable = durableEnd.get(id) as number;
+      try {
+        await waitFor(
+          () => early.bytes.length > durable && early.bytes.at(-1) === 0x0a,
+          4_000,
+          "a line shown while nothing commits",
+        );
+        break;
+      } catch (error) {
+        lock.exec("ROLLBACK");
+        if (attempt === 3) throw error;
+        await sleep(1_000);
+      }
+    }
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    const resumeAt = early.bytes.length;
+    lock.exec("ROLLBACK");
+    lock.close();
+
+    // The holder (the program's parent) answers the next gateway's take-over only when let go.
+    const holder = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+    process.kill(holder, "SIGSTOP");
+    onTestFinished(() => {
+      try {
+        process.kill(holder, "SIGCONT");
+      } catch {
+        // Gone with its session already.
+      }
+    });
+    const second = await serveInChild({ dataDir, holders: true });
+    onTestFinished(async () => {
+      await api(second.url).del(`/v1/sessions/${id}`);
+    });
+    const resumed = terminalViewer(second.url, id, resumeAt);
+    await sleep(EARLY_OUTPUT_WAIT_MS + 1_000);
+    expect({ opened: resumed.opened, refused: resumed.refused }).toEqual({ opened: false, refused: undefined });
+    process.kill(holder, "SIGCONT");
+    await waitFor(() => resumed.bytes.length >= 40, 10_000, "the resumed viewer's output");
+    expect(resumed.frames[0]![0]).toBe(resumeAt);
+    // What both viewers were shown is what the log holds.
+    const log = terminalViewer(second.url, id, 0);
+    await waitFor(() => log.bytes.length >= resumeAt + resumed.bytes.length, 10_000, "the log from the start");
+    expect(log.bytes.subarray(0, resumeAt).equals(early.bytes.subarray(0, resumeAt))).toBe(true);
+    expect(log.bytes.subarray(resumeAt, resumeAt + resumed.bytes.length).equals(resumed.bytes)).toBe(true);
+  }, 60_000);
 
   it("refuses a resume past the end of a session without a holder", async () => {
     const gw = await testGateway({ holders: false });
