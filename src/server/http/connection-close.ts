@@ -12,7 +12,7 @@ export const KEEP_ALIVE_ADVERTISED_MS = 5_000;
  * so a request that came in while the gateway's loop was held is read too.
  */
 export const KEEP_ALIVE_GRACE_MS = 5_000;
-/** How long a connection answered 400 or 431 is read and discarded before it is closed. */
+/** How long a connection whose request the parser refused is read and discarded before it is closed. */
 export const CLIENT_ERROR_LINGER_MS = 5_000;
 
 /**
@@ -39,9 +39,9 @@ export function graceIdleConnections(server: Server): void {
  * Answers a request Node's parser refused, as Node would (a head over 16 KiB: 431; one that took
  * longer than `requestTimeout`: 408; anything else: 400), and closes the connection once the
  * client has read the answer: the answer goes out with a FIN, and what the client still sends is
- * read and discarded until it closes, for at most {@link CLIENT_ERROR_LINGER_MS} in all. Node's default
- * closes at once, and a client still sending its request could get a reset before it read the
- * answer (test/server/connection-close.test.ts).
+ * read and discarded until it closes, for at most {@link CLIENT_ERROR_LINGER_MS} in all. Node's
+ * default closes at once, and a client still sending its request could get a reset before it
+ * read the answer (test/server/connection-close.test.ts).
  */
 export function answerClientErrors(server: Server): void {
   const answered = new WeakSet<Socket>();
