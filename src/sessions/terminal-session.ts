@@ -217,13 +217,10 @@ export class TerminalSession extends Session {
   }
 
   /**
-   * A viewer resumes past the durable output: it saw output shown early (SessionLog.showOutputEarly)
-   * whose commit is on its way, or which the holder gives this gateway again after a crash. Taken
-   * over now; settles once the log holds `offset`, the session ended, or
-   * {@link EARLY_OUTPUT_WAIT_MS} after the holder answered the take-over (at most
-   * {@link TAKE_OVER_WAIT_MS} in all): on a loaded host the answer itself took longer than the
-   * resend after it. Undefined (past the end: the caller's error) without a holder, once ended,
-   * or past what a holder can keep.
+   * A viewer resumes past the durable output it was shown early (its commit, or after a crash the
+   * holder's resend, is coming). Taken over now; settles once the log holds `offset`, the session
+   * ended, {@link EARLY_OUTPUT_WAIT_MS} after the holder answered, or {@link TAKE_OVER_WAIT_MS}.
+   * Undefined (the caller refuses `since`) without a holder, once ended, or past what a holder keeps.
    */
   override outputComing(offset: number): Promise<void> | undefined {
     const log = this.log;
