@@ -276,7 +276,12 @@ export class PtyMasterReader implements MasterReader {
 
   /** Every QUIET_MS on the thread: back to the event loop once quiet, or when someone types (`noteInput`). */
   private checkQuiet(): void {
-    if (this._state.at !== "thread") return;
+    const state = this._state;
+    if (state.at !== "thread") return;
+    // What the thread queued while the event loop was held is output, not quiet: a timer can run
+    // before the thread's wake-up in the same turn. Taking it moves `lastReadAt` on.
+    if (!this.paused) this.takeAvailable(state);
+    if (this._state !== state) return;
     const now = performance.now();
     if (this.paused || (now - this.lastReadAt < QUIET_MS && !typing(now))) {
       this.timers.start("quiet");
@@ -317,6 +322,11 @@ export class PtyMasterReader implements MasterReader {
     if (state.at !== "thread") return;
     state.takeScheduled = false;
     if (this.paused) return;
+    this.takeAvailable(state);
+  }
+
+  /** One buffer of what the thread queued, and another take scheduled if it was full. */
+  private takeAvailable(state: ReaderState & { at: "thread" }): void {
     const n = this.takeOnce(PTY_READ_BYTES);
     if (n < 0) {
       if (this._state !== state) return;

@@ -135,6 +135,51 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
     throw new Error(`the writer was held past QUIET_MS in every try (gaps ${JSON.stringify(gapsHeld)} ms)`);
   });
 
+  it("on the thread, output queued while the event loop was held is not taken for quiet", async () => {
+    // After the flood a line comes every 20 ms, each with the writer's gap since its last write.
+    // The test then holds its own event loop past QUIET_MS: the quiet timer runs before the
+    // thread's wake-up, and must find the lines the thread queued meanwhile.
+    const script = `
+      const { writeSync } = require("node:fs");
+      let text = "";
+      for (let i = 1; i <= 400000; i++) text += i + "\\n";
+      writeSync(1, text);
+      let last = performance.now();
+      let i = 0;
+      const next = () => {
+        const now = performance.now();
+        writeSync(1, "line-" + ++i + " " + Math.round(now - last) + "\\n");
+        last = performance.now();
+        if (i < 60) setTimeout(next, 20);
+      };
+      setTimeout(next, 20);`;
+    const gapsHeld: number[][] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const moves = { ...masterMoves };
+      const w = watch({ command: [process.execPath, "-e", script], pty: true });
+      await waitFor(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
+      await waitFor(() => /line-3 \d+\r\n/.test(w.text()), 10_000, "the lines after the flood");
+      const heldUntil = performance.now() + QUIET_MS * 3;
+      while (performance.now() < heldUntil);
+      await sleep(QUIET_MS / 2);
+      const movedBack = masterMoves.toLoop - moves.toLoop;
+      expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+      const tail = w.text().slice(seqText(1, 400000).length);
+      expect([...tail.matchAll(/line-(\d+) /g)].map((m) => Number(m[1]))).toEqual(
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
+      const gaps = [...tail.matchAll(/line-\d+ (\d+)\r\n/g)].map((m) => Number(m[1]));
+      // Only the lines written up to the check count (the hold plus the sleep, ~18 lines).
+      if (gaps.slice(0, 24).some((gap) => gap >= QUIET_MS - 20)) {
+        gapsHeld.push(gaps);
+        continue;
+      }
+      expect(movedBack).toBe(0);
+      return;
+    }
+    throw new Error(`the writer was held past QUIET_MS in every try (gaps ${JSON.stringify(gapsHeld)} ms)`);
+  });
+
   describe.each<MasterReaderMode>(["thread", "loop"])("floods read on the %s", (mode) => {
     it("every byte arrives once and in order, across the move to the thread and back", async () => {
       setFloodReader(mode);
