@@ -3,7 +3,7 @@
  * re-exports every message locale (`z.locales`, 64 of them, ~370 KB unminified) and so defeats
  * tree shaking. Nothing here calls `z.config` with a locale: the bundles use the English messages
  * zod installs by default, so the locale index is replaced by one that exports `en` alone. Used by
- * the web UI's build (scripts/build-web.mjs).
+ * the web UI's build (scripts/build-web.mjs) and the CLI's (scripts/bundle-sources.mjs).
  */
 export const zodEnglishOnly = {
   name: "zod-english-only",

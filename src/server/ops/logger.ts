@@ -50,6 +50,7 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       },
     },
     // Not pino.destination: its flush at exit waits without end on a pipe nobody reads (log-destination.ts).
+    // Nor a pino transport: the CLI bundles pino, and a transport finds its worker file by path.
     options.destination ?? new LogDestination(process.stderr, { format: stderrLogFormat() }),
   );
 }
