@@ -1,4 +1,4 @@
-import { EVENT_TYPES, SwitchboardError } from "../protocol/index.js";
+import { EVENT_TYPES, LAG_TAKEN_EVERY_BYTES, SwitchboardError } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { ConnectionLink, RequestTracker } from "./requests.js";
 import { screenOf } from "./screen.js";
@@ -17,6 +17,12 @@ export class Channels {
   private readonly channels = new Map<string, Set<Subscription>>();
   /** Subscribe requests waiting for their answer, by ref: an `error` fails that session's subscriptions. */
   private readonly subscribeRefs = new Map<Ref, string>();
+  /**
+   * Sessions subscribed with `lag: "screen"`, and the output byte last told in a `taken` frame
+   * (-1: none yet). The gateway counts what it sent past it as queued: without it, output waiting
+   * in socket buffers keeps a human viewer seconds behind (docs/protocol.md, `taken`).
+   */
+  private readonly lagTold = new Map<string, number>();
 
   constructor(
     private readonly link: ConnectionLink,
@@ -82,6 +88,8 @@ export class Channels {
     const screen = subs.length === 1 ? subs[0]!.wantsScreen : undefined;
     const position = screen === undefined ? { since } : { screen: true, ...(screen === true ? {} : screen) };
     const lag = subs.length === 1 ? subs[0]!.wantsLag : undefined;
+    if (lag !== undefined) this.lagTold.set(session, -1);
+    else this.lagTold.delete(session);
     this.link.send(
       JSON.stringify({
         op: "subscribe",
@@ -97,6 +105,7 @@ export class Channels {
   /** The gateway's `screen`, before its `subscribed`. */
   screen(frame: Extract<ServerFrame, { op: "screen" }>): void {
     for (const sub of this.channels.get(frame.session) ?? []) sub.screen(frame.ref, screenOf(frame));
+    if (this.lagTold.has(frame.session)) this.tellTaken(frame.session, frame.offset);
   }
 
   /** The gateway's `subscribed`. */
@@ -128,6 +137,16 @@ export class Channels {
     let ended = false;
     for (const event of events) {
       for (const sub of channel) if (sub.deliver(event)) ended = true;
+    }
+    const told = this.lagTold.get(session);
+    if (told !== undefined) {
+      // Where the last output event starts: exact, and behind its end by one event at most.
+      let at = -1;
+      for (let i = events.length - 1; i >= 0 && at < 0; i--) {
+        const event = events[i]!;
+        if (event.type === "output" && event.stream !== "stderr") at = event.offset;
+      }
+      if (at >= 0 && (told < 0 || at - told >= LAG_TAKEN_EVERY_BYTES)) this.tellTaken(session, at);
     }
     // Subscriptions that stop otherwise (unsubscribe, failure) prune their channel themselves.
     if (ended) this.prune(session, channel);
@@ -179,11 +198,17 @@ export class Channels {
     this.prune(sub.session, channel);
   }
 
+  private tellTaken(session: string, offset: number): void {
+    this.lagTold.set(session, offset);
+    if (this.link.isOpen()) this.link.send(JSON.stringify({ op: "taken", session, offset }));
+  }
+
   /** Forgets subscriptions that ended; tells the gateway when nobody follows the session any more. */
   private prune(session: string, channel: Set<Subscription>): void {
     for (const s of channel) if (!s.live) channel.delete(s);
     if (channel.size > 0) return;
     this.channels.delete(session);
+    this.lagTold.delete(session);
     if (this.link.isOpen()) this.link.send(JSON.stringify({ op: "unsubscribe", session, ref: this.refs.ignoredRef() }));
   }
 }

@@ -37,7 +37,8 @@ export interface SubscribeOptions {
    * `"screen"`, for a human watching a PTY session: once the subscription trails the output by
    * more than LAG_SCREEN_BYTES, {@link onScreen} gets the screen with `skipped` (the bytes it
    * skips, kept in the log) instead of those events. Only for a subscription alone on its
-   * session; without it every event comes.
+   * session; without it every event comes. The client tells the gateway what reached `onEvent`
+   * (`taken` frames), so output waiting in socket buffers counts as trailing too.
    */
   lag?: "screen";
   /**

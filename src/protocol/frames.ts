@@ -67,6 +67,8 @@ export const LAG_SCREEN_BYTES = 1024 * 1024;
  * seconds behind however small LAG_SCREEN_BYTES is.
  */
 export const LAG_SCREEN_QUEUE_BYTES = 256 * 1024;
+/** A `lag: "screen"` subscriber says what it took (`taken`) each time it took this much more output. */
+export const LAG_TAKEN_EVERY_BYTES = 64 * 1024;
 
 /** The mark a viewer shows where a `lag=screen` screen skipped output: "skipped 12.3 MB — full output kept in the log". */
 export function skippedText(bytes: number): string {
@@ -99,6 +101,17 @@ export const ClientFrame = z.discriminatedUnion("op", [
       path: ["cols"],
     }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
+  /**
+   * A `lag: "screen"` subscriber took the session's output up to byte `offset` (answered only with a `ref`). From
+   * its first one, output sent past it counts as queued (LAG_SCREEN_QUEUE_BYTES), socket buffers
+   * included, which the gateway cannot see otherwise.
+   */
+  z.strictObject({
+    op: z.literal("taken"),
+    session: SessionId,
+    offset: z.number().int().nonnegative(),
+    ref: Ref.optional(),
+  }),
   inputChecks(
     z.strictObject({
       op: z.literal("input"),

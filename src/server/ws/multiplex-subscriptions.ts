@@ -10,7 +10,7 @@ import type { GatewayCore } from "../context.js";
 import { resolveSession } from "../cluster/session-resolver.js";
 import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "../http/http.js";
-import { viewerScreen } from "./screen-frame.js";
+import { outputEnd, viewerScreen } from "./screen-frame.js";
 import { Viewer } from "./viewer.js";
 import type { Outbox } from "./ws-common.js";
 
@@ -24,6 +24,21 @@ function lagOf(frame: SubscribeFrame, session: Session): LagSize | undefined {
 }
 
 const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
+
+/**
+ * A `lag: "screen"` subscription's output on its way: sent (or skipped by a screen) up to byte
+ * `sent`, and what the client said it took (`taken` frames). What lies between counts as queued:
+ * tens of MB can wait in socket buffers, where neither the outbox nor the lag check sees them,
+ * and a Ctrl-C's prompt would wait behind them (test/web/ui-terminal-flood.test.ts).
+ */
+class OutputInFlight {
+  sent: number | undefined;
+  taken: number | undefined;
+
+  get bytes(): number {
+    return this.sent === undefined || this.taken === undefined ? 0 : Math.max(0, this.sent - this.taken);
+  }
+}
 
 /**
  * The session's last event (`exit`/`lost`) when the session has ended and a subscriber at
@@ -71,6 +86,8 @@ export interface SubscriptionsOwner {
 
 export class MultiplexSubscriptions {
   private readonly subs = new Map<string, Viewer>();
+  /** Of the `lag: "screen"` subscriptions, by session. */
+  private readonly inFlight = new Map<string, OutputInFlight>();
   /**
    * Subscribes waiting for this node's copy of a remote session to reach their `since` (see
    * RemoteSession.reach), by session: the newest frame's token, so a later subscribe or an
@@ -108,6 +125,15 @@ export class MultiplexSubscriptions {
   /** Pumps every feed (the outbox drained), but those of `lag: "screen"` subscriptions being held. */
   pumpAll(): void {
     for (const viewer of this.subs.values()) viewer.pump();
+  }
+
+  /** A `taken` frame: ignored for a session without a `lag: "screen"` subscription here. */
+  taken(sessionId: string, offset: number): void {
+    const flight = this.inFlight.get(sessionId);
+    if (flight === undefined) return;
+    const before = flight.bytes;
+    flight.taken = Math.max(flight.taken ?? 0, offset);
+    if (flight.bytes < before) this.subs.get(sessionId)?.pump();
   }
 
   dispose(): void {
@@ -175,6 +201,7 @@ export class MultiplexSubscriptions {
     if (!resubscribing && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
       throw this.tooManySubscriptions();
     const outbox = this.outbox;
+    const flight = lagSize === undefined ? undefined : new OutputInFlight();
     // A filter never hides the session's end (`exit`/`lost`): without it a client that left
     // them out would wait forever on an ended session (SSE ends its stream instead).
     const typeSet = types && types.length > 0 ? new Set([...types, ...END_TYPES]) : undefined;
@@ -186,12 +213,15 @@ export class MultiplexSubscriptions {
       seq: since,
       sink: {
         get queuedBytes() {
-          return outbox.queuedBytes;
+          return outbox.queuedBytes + (flight?.bytes ?? 0);
         },
         get open() {
           return outbox.open;
         },
-        deliver: (entries, live) => outbox.deliver(session.id, entries, live),
+        deliver: (entries, live) => {
+          if (flight !== undefined) flight.sent = outputEnd(entries, flight.sent ?? 0);
+          outbox.deliver(session.id, entries, live);
+        },
         trimmed: (first, head) => this.send({ op: "reset", session: session.id, reason: "trimmed", head, first }),
         removed: () => {
           this.drop(session.id);
@@ -199,6 +229,7 @@ export class MultiplexSubscriptions {
           this.send({ op: "reset", session: session.id, reason: "deleted", head, first });
         },
         screen: ({ frame }, skipped) => {
+          if (flight !== undefined) flight.sent = Math.max(flight.sent ?? 0, frame.offset);
           const { type: _type, ...fields } = frame;
           this.send({ op: "screen", session: session.id, ...fields, skipped });
         },
@@ -209,6 +240,7 @@ export class MultiplexSubscriptions {
       lag: lagSize,
     });
     this.subs.set(sessionId, viewer);
+    if (flight !== undefined) this.inFlight.set(sessionId, flight);
     const end = endBefore(session, viewer.cursor);
     this.send({
       op: "subscribed",
@@ -255,6 +287,7 @@ export class MultiplexSubscriptions {
     if (!viewer) return waited;
     viewer.close();
     this.subs.delete(sessionId);
+    this.inFlight.delete(sessionId);
     return true;
   }
 }

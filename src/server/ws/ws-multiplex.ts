@@ -161,8 +161,9 @@ class MultiplexConnection extends WsConnection<ClientFrame, ServerFrame> {
   /** Handles a frame that passed its checks (its session listed here, if it names one). */
   private handleListed(frame: ClientFrame): void {
     // A stopping gateway changes nothing more (SHUTTING_DOWN: retry against the next one); reads go on.
-    if (this.core.sessions.isStopping && frame.op !== "subscribe" && frame.op !== "unsubscribe" && frame.op !== "ping")
-      return this.refuse(frame, shuttingDown());
+    const reading =
+      frame.op === "subscribe" || frame.op === "unsubscribe" || frame.op === "taken" || frame.op === "ping";
+    if (this.core.sessions.isStopping && !reading) return this.refuse(frame, shuttingDown());
     if (frame.op === "append") return this.appends.append(frame);
     if (isSteering(frame)) {
       const owner = this.forwarding.owner(frame.session);
@@ -274,6 +275,9 @@ class MultiplexConnection extends WsConnection<ClientFrame, ServerFrame> {
     switch (frame.op) {
       case "subscribe":
         this.subscriptions.subscribeFrame(frame);
+        return undefined;
+      case "taken":
+        this.subscriptions.taken(frame.session, frame.offset);
         return undefined;
       case "unsubscribe": {
         if (!this.subscriptions.drop(frame.session))
