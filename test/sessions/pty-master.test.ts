@@ -30,6 +30,56 @@ function seqText(from: number, to: number): string {
 afterEach(() => setFloodReader("thread"));
 
 /**
+ * A node program: `seq 1 400000` in one write (a flood), then `lines` lines "line-N GAP" every
+ * `everyMs`, GAP being how long after its previous write the writer wrote it (ms), then quiet for
+ * `lingerMs`. A loaded host can hold the writer past QUIET_MS: the gaps say so.
+ */
+function floodThenLines(lines: number, everyMs: number, lingerMs: number): string[] {
+  const script = `
+    const { writeSync } = require("node:fs");
+    let text = "";
+    for (let i = 1; i <= 400000; i++) text += i + "\\n";
+    writeSync(1, text);
+    let last = performance.now();
+    let i = 0;
+    const next = () => {
+      const now = performance.now();
+      writeSync(1, "line-" + ++i + " " + Math.round(now - last) + "\\n");
+      last = performance.now();
+      if (i < ${lines}) setTimeout(next, ${everyMs}); else setTimeout(() => {}, ${lingerMs});
+    };
+    setTimeout(next, ${everyMs});`;
+  return [process.execPath, "-e", script];
+}
+
+/** What {@link floodThenLines} printed, checked whole and in order: each line's gap. */
+function linesAfterFlood(w: Watched, lines: number): number[] {
+  const text = w.text();
+  const flood = seqText(1, 400000);
+  expect(text.startsWith(flood)).toBe(true);
+  const tail = text.slice(flood.length);
+  expect(tail).toMatch(new RegExp(`^(line-\\d+ \\d+\\r\\n){${lines}}$`));
+  expect([...tail.matchAll(/line-(\d+) /g)].map((m) => Number(m[1]))).toEqual(
+    Array.from({ length: lines }, (_, i) => i + 1),
+  );
+  return [...tail.matchAll(/line-\d+ (\d+)\r\n/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * Runs `attempt` up to three times, until one whose writer kept time (no gap that counts reached
+ * QUIET_MS - 20 ms: held that long, a move back to the event loop is right), and judges that one.
+ */
+async function whileWriterKeepsTime(attempt: () => Promise<{ gaps: number[]; judge: () => void }>): Promise<void> {
+  const held: number[][] = [];
+  for (let i = 0; i < 3; i++) {
+    const { gaps, judge } = await attempt();
+    if (!gaps.some((gap) => gap >= QUIET_MS - 20)) return judge();
+    held.push(gaps);
+  }
+  throw new Error(`the writer was held past QUIET_MS in every try (gaps ${JSON.stringify(held)} ms)`);
+}
+
+/**
  * Runs `fn` while someone types into a PTY (what pty-process.ts notes on every write), then
  * forgets the typing so that the next test's flood is not taken for one during typing.
  */
@@ -92,71 +142,26 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
 
   it("on the thread, output that trickles in after a flood is handed over as it comes, not at the quiet check", async () => {
     // The thread wakes the event loop at once only for a full piece (64 KiB); a line is due 1 ms
-    // after it was read. The writer says how long after its last write each line came: a loaded
-    // host can hold it past QUIET_MS, and then the move back is right, so that try does not count.
-    const script = `
-      const { writeSync } = require("node:fs");
-      let text = "";
-      for (let i = 1; i <= 400000; i++) text += i + "\\n";
-      writeSync(1, text);
-      let last = performance.now();
-      let i = 0;
-      const next = () => {
-        const now = performance.now();
-        writeSync(1, "tail-" + ++i + " " + Math.round(now - last) + "\\n");
-        last = performance.now();
-        if (i < 5) setTimeout(next, 30); else setTimeout(() => {}, 300);
-      };
-      setTimeout(next, 30);`;
-    const gapsHeld: number[][] = [];
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // after it was read.
+    await whileWriterKeepsTime(async () => {
       const moves = { ...masterMoves };
-      const w = watch({ command: [process.execPath, "-e", script], pty: true });
+      const w = watch({ command: floodThenLines(5, 30, 300), pty: true });
       await waitFor(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
-      await waitFor(() => /tail-5 \d+\r\n$/.test(w.text()), 5_000, "the last line");
+      await waitFor(() => /line-5 \d+\r\n$/.test(w.text()), 5_000, "the last line");
       const movedBack = masterMoves.toLoop - moves.toLoop;
       expect(await w.exit).toEqual({ exitCode: 0, signal: null });
-      const text = w.text();
-      const flood = seqText(1, 400000);
-      expect(text.startsWith(flood)).toBe(true);
-      const tail = text.slice(flood.length);
-      expect(tail).toMatch(/^(tail-\d \d+\r\n){5}$/);
-      expect([...tail.matchAll(/tail-(\d) /g)].map((m) => Number(m[1]))).toEqual([1, 2, 3, 4, 5]);
-      const gaps = [...tail.matchAll(/tail-\d (\d+)\r\n/g)].map((m) => Number(m[1]));
-      if (gaps.some((gap) => gap >= QUIET_MS - 20)) {
-        gapsHeld.push(gaps);
-        continue;
-      }
       // The lines came inside QUIET_MS: had they waited on the thread until the event loop's
       // quiet check, that check would have found the master quiet and moved it back first.
-      expect(movedBack).toBe(0);
-      return;
-    }
-    throw new Error(`the writer was held past QUIET_MS in every try (gaps ${JSON.stringify(gapsHeld)} ms)`);
+      return { gaps: linesAfterFlood(w, 5), judge: () => expect(movedBack).toBe(0) };
+    });
   });
 
   it("on the thread, output queued while the event loop was held is not taken for quiet", async () => {
-    // After the flood a line comes every 20 ms, each with the writer's gap since its last write.
-    // The test then holds its own event loop past QUIET_MS: the quiet timer runs before the
-    // thread's wake-up, and must find the lines the thread queued meanwhile.
-    const script = `
-      const { writeSync } = require("node:fs");
-      let text = "";
-      for (let i = 1; i <= 400000; i++) text += i + "\\n";
-      writeSync(1, text);
-      let last = performance.now();
-      let i = 0;
-      const next = () => {
-        const now = performance.now();
-        writeSync(1, "line-" + ++i + " " + Math.round(now - last) + "\\n");
-        last = performance.now();
-        if (i < 60) setTimeout(next, 20);
-      };
-      setTimeout(next, 20);`;
-    const gapsHeld: number[][] = [];
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // The test holds its own event loop past QUIET_MS while lines come every 20 ms: the quiet
+    // timer runs before the thread's wake-up, and must find the lines the thread queued meanwhile.
+    await whileWriterKeepsTime(async () => {
       const moves = { ...masterMoves };
-      const w = watch({ command: [process.execPath, "-e", script], pty: true });
+      const w = watch({ command: floodThenLines(60, 20, 0), pty: true });
       await waitFor(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
       await waitFor(() => /line-3 \d+\r\n/.test(w.text()), 10_000, "the lines after the flood");
       const heldUntil = performance.now() + QUIET_MS * 3;
@@ -164,20 +169,9 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       await sleep(QUIET_MS / 2);
       const movedBack = masterMoves.toLoop - moves.toLoop;
       expect(await w.exit).toEqual({ exitCode: 0, signal: null });
-      const tail = w.text().slice(seqText(1, 400000).length);
-      expect([...tail.matchAll(/line-(\d+) /g)].map((m) => Number(m[1]))).toEqual(
-        Array.from({ length: 60 }, (_, i) => i + 1),
-      );
-      const gaps = [...tail.matchAll(/line-\d+ (\d+)\r\n/g)].map((m) => Number(m[1]));
       // Only the lines written up to the check count (the hold plus the sleep, ~18 lines).
-      if (gaps.slice(0, 24).some((gap) => gap >= QUIET_MS - 20)) {
-        gapsHeld.push(gaps);
-        continue;
-      }
-      expect(movedBack).toBe(0);
-      return;
-    }
-    throw new Error(`the writer was held past QUIET_MS in every try (gaps ${JSON.stringify(gapsHeld)} ms)`);
+      return { gaps: linesAfterFlood(w, 60).slice(0, 24), judge: () => expect(movedBack).toBe(0) };
+    });
   });
 
   describe.each<MasterReaderMode>(["thread", "loop"])("floods read on the %s", (mode) => {
