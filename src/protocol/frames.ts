@@ -102,9 +102,9 @@ export const ClientFrame = z.discriminatedUnion("op", [
     }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
   /**
-   * A `lag: "screen"` subscriber took the session's output up to byte `offset` (answered only with a `ref`). From
-   * its first one, output sent past it counts as queued (LAG_SCREEN_QUEUE_BYTES), socket buffers
-   * included, which the gateway cannot see otherwise.
+   * A `lag: "screen"` subscriber took the session's output up to byte `offset` (answered only
+   * with a `ref`). From its first one, output sent past it counts as queued
+   * (LAG_SCREEN_QUEUE_BYTES), socket buffers included, which the gateway cannot see otherwise.
    */
   z.strictObject({
     op: z.literal("taken"),
