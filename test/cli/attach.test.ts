@@ -55,12 +55,12 @@ async function attachedTo(id: string, args = ""): Promise<Tmux> {
   return t;
 }
 
-async function bash(): Promise<string> {
+async function bash(rows = 20): Promise<string> {
   const session = await http.createSession({
     command: ["bash", "--norc", "--noprofile"],
     pty: true,
     cols: 100,
-    rows: 20,
+    rows,
     env: { ...TEST_ENV, PS1: "remote$ " },
   });
   return session.id;
@@ -287,21 +287,12 @@ describe.concurrent("switchboard attach, driven through tmux", { timeout: TMUX_T
   it("lifts a scroll region the replay set for another size before the program draws for this one", async ({
     expect,
   }) => {
-    const session = await http.createSession({
-      command: ["bash", "--norc", "--noprofile"],
-      pty: true,
-      cols: 100,
-      rows: 30,
-      env: { ...TEST_ENV, PS1: "remote$ " },
-    });
-    await http.input(session.id, "printf '\\033[1;10r'; echo REGION\r");
-    await waitFor(
-      async () => Buffer.from((await http.output(session.id)).bytes).includes("REGION\r\n") === true,
-      10_000,
-    );
+    const id = await bash(30);
+    await http.input(id, "printf '\\033[1;10r'; echo REGION\r");
+    await waitFor(async () => Buffer.from((await http.output(id)).bytes).includes("REGION\r\n") === true, 10_000);
     const t = startTmux();
     await t.waitFor(/local\$/);
-    t.type(attachCmd(`-- ${session.id}`));
+    t.type(attachCmd(`-- ${id}`));
     // Setting the region homed the cursor: the first line.
     await t.waitFor(/^REGION/m);
     expect(t.state().scrollRegion).toBe("0-19");
@@ -310,7 +301,7 @@ describe.concurrent("switchboard attach, driven through tmux", { timeout: TMUX_T
     expect(t.screen().split("\n")).toEqual([...Array.from({ length: 19 }, (_, i) => String(22 + i)), "remote$"]);
     t.keys("C-]");
     await t.waitFor(/\[detached from /);
-    await http.deleteSession(session.id);
+    await http.deleteSession(id);
   });
 
   // Regression (exploratory testing): the browser took control and fitted the PTY to its window,
