@@ -227,8 +227,9 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
   it("a delta bigger than a frame is sent in pieces: the plugin stays up and every character arrives", async ({
     onTestFinished,
   }) => {
-    // Building and sending 3 MiB took the plugin over FAST_LIMITS' 1 s of silence in a full run.
-    const t = await floodPlugin({ agentIdleTimeoutMs: 10_000 });
+    // Building and sending 3 MiB took the plugin over FAST_LIMITS' 1 s of silence in a full run,
+    // and the host's reading of it, ahead of the pong, over HEARTBEAT_TIMEOUT_MS.
+    const t = await floodPlugin({ agentIdleTimeoutMs: 10_000, heartbeatTimeoutMs: 10_000 });
     const pid = t.host.get("flood").pid;
     const s = pluginSession(t, onTestFinished);
     const { runId } = s.agent.prompt(JSON.stringify({ big: 3 * DEFAULT_PLUGIN_LIMITS.frameBytes }), actor);

@@ -182,7 +182,9 @@ describe("starting a gateway", () => {
     const gateway = await testGateway({ logger });
     const http = api(gateway.url);
     const cat = (await http.post("/v1/sessions", { command: ["cat"] })).json.id as string;
-    rmSync(gateway.dataDir, { recursive: true, force: true });
+    // As `rm -rf` would, again when the gateway wrote a file into a directory between its emptying
+    // and its removal (ENOTEMPTY).
+    rmSync(gateway.dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
 
     const refused = await waitFor(
       async () => {
