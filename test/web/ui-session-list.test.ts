@@ -140,6 +140,9 @@ describe("web UI", () => {
     await page.waitForSelector(`.terminal-view[data-session="${id}"]`);
   });
 
+  // A gateway of its own, two plugins started and one restarted, two pages: 4 s alone, 9-12 s in a
+  // full run, past 30 s once. At 60 s, a wait that hangs fails on its own (Playwright's 30 s) and
+  // names its selector.
   it("lists the plugins with their state and why one failed; an admin restarts one, a viewer only looks", async () => {
     const s = await stack({
       auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
@@ -183,7 +186,7 @@ describe("web UI", () => {
     await viewer.click("[data-test=nav-plugins]");
     await viewer.waitForSelector(`${words} .badge:has-text("Running")`);
     expect(await viewer.locator("[data-test=restart-plugin]").count()).toBe(0);
-  });
+  }, 60_000);
 
   it("stops a session and removes it with two clicks each; another page watching it is told", async () => {
     const s = shared();
