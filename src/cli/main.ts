@@ -5,6 +5,7 @@ import { EXIT } from "./exit-codes.js";
 import { firstOperand, hoistGlobalOptions, isGlobalOption } from "./global-options.js";
 import { hideTokenArgument } from "./hide-token.js";
 import { packageVersion } from "../system/package-version.js";
+import { plainStacks } from "../system/stack-maps.js";
 
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
 
@@ -109,6 +110,7 @@ function onOutputError(error: Error): void {
   process.exit(EXIT.FAILURE);
 }
 process.stdout.on("error", onOutputError);
+plainStacks();
 
 function keepServing(_error: Error): void {
   // `serve` prints one line to stdout (where it listens): nobody left to read it loses nothing more.

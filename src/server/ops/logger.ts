@@ -2,6 +2,7 @@ import { pino } from "pino";
 import type { Logger, DestinationStream } from "pino";
 import { LogDestination } from "../../system/log-destination.js";
 import { isLogFormat, logFormatFromEnv } from "../../system/log-format.js";
+import { mappedStack } from "../../system/stack-maps.js";
 
 export type { Logger };
 
@@ -34,6 +35,8 @@ export function createLogger(options: { level?: string; destination?: Destinatio
     {
       level: options.level ?? logLevelFromEnv(),
       base: { service: "switchboard" },
+      // A logged error names src/ lines (src/system/stack-maps.ts formats stacks plain).
+      serializers: { err: mappedError },
       redact: {
         paths: [
           "token",
@@ -53,4 +56,17 @@ export function createLogger(options: { level?: string; destination?: Destinatio
     // Nor a pino transport: the CLI bundles pino, and a transport finds its worker file by path.
     options.destination ?? new LogDestination(process.stderr, { format: stderrLogFormat() }),
   );
+}
+
+/** pino's error serializer, the stack mapped to src/ lines. */
+function mappedError(error: unknown): unknown {
+  const serialized: unknown = pino.stdSerializers.err(error as Error);
+  if (
+    typeof serialized === "object" &&
+    serialized !== null &&
+    "stack" in serialized &&
+    typeof serialized.stack === "string"
+  )
+    serialized.stack = mappedStack(serialized.stack);
+  return serialized;
 }
