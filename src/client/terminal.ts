@@ -1,4 +1,4 @@
-import { CLOSE_CODES, SwitchboardError, readBinaryOutput } from "../protocol/index.js";
+import { CLOSE_CODES, LAG_TAKEN_EVERY_BYTES, SwitchboardError, readBinaryOutput } from "../protocol/index.js";
 import type {
   LagMode,
   SignalName,
@@ -135,6 +135,12 @@ export class TerminalClient {
   private socket: SocketHandle | undefined;
   /** The gateway said it takes binary messages as input (`connected`'s `binary_input`). */
   private binaryInput = false;
+  /**
+   * With `lag`, from the gateway's `connected` on when it takes `taken` frames (`lag_taken`): the
+   * output byte last told. The gateway counts what it sent past it as queued: without it, output
+   * waiting in socket buffers keeps a person seconds behind (docs/protocol.md, `taken`).
+   */
+  private takenTold: number | undefined;
   private _offset: number | undefined;
   /** `since: "screen"` until the screen came. */
   private wantsScreen: boolean;
@@ -261,6 +267,7 @@ export class TerminalClient {
     const qs = query.toString();
     const path = `/ws/session/${encodeURIComponent(this.session)}${qs ? `?${qs}` : ""}`;
     this.frameSeen = false;
+    this.takenTold = undefined;
     const handle = new SocketHandle(this.options, path, {
       onOpen: () => {
         // Wait for the first frame: replay or connected.
@@ -326,6 +333,7 @@ export class TerminalClient {
           // `lag=screen`: the viewer fell behind; output goes on from the screen's offset.
           this._offset = frame.offset;
           this.emitter.emit("screen", screenOf(frame));
+          if (this.takenTold !== undefined) this.tellTaken(frame.offset);
           return;
         }
         if (!this.wantsScreen) return;
@@ -347,6 +355,7 @@ export class TerminalClient {
         this._mode = frame.mode;
         this.binaryInput = frame.binary_input === true;
         if (this._offset === undefined) this._offset = frame.offset;
+        if (this.options.lag !== undefined && frame.lag_taken === true) this.tellTaken(this._offset);
         this.loop.opened();
         this.emitter.emit("connected", { mode: frame.mode, sessionId: frame.session_id, offset: frame.offset });
         return;
@@ -394,6 +403,14 @@ export class TerminalClient {
     const offset = Math.max(start, this._offset);
     this._offset = end;
     if (fresh.length > 0) this.emitter.emit("data", { kind, bytes: fresh, offset });
+    const told = this.takenTold;
+    if (told !== undefined && end - told >= LAG_TAKEN_EVERY_BYTES) this.tellTaken(end);
+  }
+
+  /** Tells the gateway this client took the output up to byte `offset` (`lag` only). */
+  private tellTaken(offset: number): void {
+    this.takenTold = offset;
+    this.send({ type: "taken", offset });
   }
 
   private onClosed(handle: SocketHandle, code: number, reason: string): void {

@@ -269,6 +269,11 @@ export const TerminalClientFrame = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("signal"), signal: Signal }),
   z.strictObject({ type: z.literal("resize"), cols: Cols, rows: Rows }),
   z.strictObject({ type: z.literal("ping") }),
+  /**
+   * A `lag=screen` viewer took the output up to byte `offset` (never answered). From its first
+   * one, output sent past it counts as queued, as `/v1/ws`'s `taken` does for a subscription.
+   */
+  z.strictObject({ type: z.literal("taken"), offset: z.number().int().nonnegative() }),
 ]);
 export type TerminalClientFrame = z.infer<typeof TerminalClientFrame>;
 
@@ -327,8 +332,18 @@ export interface TerminalScreenFrame {
 export type TerminalServerFrame =
   | TerminalScreenFrame
   | { type: "replay"; data: string; offset: number; enc?: "base64" }
-  /** `binary_input`: the gateway takes a binary message as input (absent from gateways that do not). */
-  | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number; binary_input?: true }
+  /**
+   * `binary_input`: the gateway takes a binary message as input; `lag_taken`: it takes `taken`
+   * frames (each absent from gateways that do not).
+   */
+  | {
+      type: "connected";
+      mode: "pipe" | "pty";
+      session_id: string;
+      offset: number;
+      binary_input?: true;
+      lag_taken?: true;
+    }
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }
   /** `state`: whether the session exited or was lost (a lost session has neither code nor signal). */
   | { type: "exit"; exit_code: number | null; signal: string | null; state?: "exited" | "lost" }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { OUTPUT_COALESCE_MAX_BYTES } from "../../src/core/output-coalescer.js";
 import { LAG_SCREEN_QUEUE_BYTES, LAG_TAKEN_EVERY_BYTES } from "../../src/protocol/index.js";
+import { TerminalClient } from "../../src/client/terminal.js";
 import { CATCHUP_BATCH_BYTES } from "../../src/server/ws/feed.js";
 import { TEST_TOKEN, testGateway } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
@@ -74,32 +75,122 @@ function muxViewer(url: string, id: string): Promise<Mux> {
   });
 }
 
+/**
+ * A `/ws/session?lag=screen` viewer (text frames) that reads at once and says `taken` only when
+ * told to: the same record as {@link muxViewer}'s.
+ */
+function terminalViewer(url: string, id: string): Promise<Mux> {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/ws/session/${id}?since=0&lag=screen`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  const m: Mux = {
+    ws,
+    end: 0,
+    pastTaken: 0,
+    taken: undefined,
+    screens: [],
+    exited: false,
+    tell(offset) {
+      m.taken = offset;
+      ws.send(JSON.stringify({ type: "taken", offset }));
+    },
+  };
+  ws.on("message", (raw: Buffer) => {
+    const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+    const type = frame["type"];
+    if (type === "screen") {
+      m.screens.push(frame as { offset: number; skipped?: number });
+      m.end = frame["offset"] as number;
+    } else if (type === "exit") m.exited = true;
+    else if (type === "error") throw new Error(JSON.stringify(frame));
+    if (type !== "stdout" && type !== "replay") return;
+    const bytes = Buffer.from(frame["data"] as string, frame["enc"] === "base64" ? "base64" : "utf8");
+    // A replay frame's offset is where it ends; a live one's where it starts.
+    const at = type === "replay" ? (frame["offset"] as number) - bytes.length : (frame["offset"] as number);
+    if (at > m.end || at + bytes.length <= m.end) throw new Error(`output at ${at}+${bytes.length}, expected ${m.end}`);
+    m.end = at + bytes.length;
+    if (m.taken !== undefined) m.pastTaken = Math.max(m.pastTaken, m.end - m.taken);
+  });
+  return new Promise((resolve, reject) => {
+    ws.on("open", () => resolve(m));
+    ws.on("error", reject);
+  });
+}
+
+/**
+ * What a viewer not told `taken` is sent, the kernel's socket buffers holding megabytes of it;
+ * then, told it took everything, that it is sent the screen and follows to the exit.
+ */
+async function boundedThenJumps(
+  gw: Awaited<ReturnType<typeof testGateway>>,
+  m: Mux,
+  session: { log: { outputBytes: number } },
+) {
+  await waitFor(() => m.end > 0, 10_000, "the first output");
+  m.tell(0);
+  await waitFor(() => session.log.outputBytes > 4 * 1024 * 1024, 60_000, "4 MB of the flood");
+  await sleep(500);
+  expect(m.pastTaken).toBeGreaterThan(LAG_TAKEN_EVERY_BYTES);
+  expect(m.pastTaken).toBeLessThanOrEqual(SENT_PAST_TAKEN_MAX);
+  expect(m.end).toBeLessThan(session.log.outputBytes - 1024 * 1024);
+  m.tell(m.end);
+  await waitFor(() => m.screens.length > 0, 20_000, "a screen");
+  expect(m.screens[0]!.skipped).toBeGreaterThan(0);
+  const told = setInterval(() => m.tell(m.end), 20);
+  try {
+    await waitFor(() => m.exited, 60_000, "the exit");
+  } finally {
+    clearInterval(told);
+  }
+  expect(m.end).toBe(session.log.outputBytes);
+  m.ws.close();
+  await gw.close();
+}
+
 describe("/v1/ws `taken`: what a lag=screen subscriber took", () => {
   it("bounds the output sent past it, socket buffers included; told more, the subscriber jumps to the screen", async () => {
     const gw = await testGateway();
     const { id, session } = await flood(gw, join(tempDir(), "text"), RED_LINES);
-    const m = await muxViewer(gw.url, id);
-    await waitFor(() => m.end > 0, 10_000, "the first output");
-    m.tell(0);
-    // Told nothing more for a while, though it read everything at once: the kernel's socket
-    // buffers alone would hold megabytes of it.
-    await waitFor(() => session.log.outputBytes > 4 * 1024 * 1024, 60_000, "4 MB of the flood");
-    await sleep(500);
-    expect(m.pastTaken).toBeGreaterThan(LAG_TAKEN_EVERY_BYTES);
-    expect(m.pastTaken).toBeLessThanOrEqual(SENT_PAST_TAKEN_MAX);
-    expect(m.end).toBeLessThan(session.log.outputBytes - 1024 * 1024);
-    // Told it took everything: far behind the log now, it is sent the screen, then follows.
-    m.tell(m.end);
-    await waitFor(() => m.screens.length > 0, 20_000, "a screen");
-    expect(m.screens[0]!.skipped).toBeGreaterThan(0);
-    const told = setInterval(() => m.tell(m.end), 20);
-    try {
-      await waitFor(() => m.exited, 60_000, "the exit");
-    } finally {
-      clearInterval(told);
+    await boundedThenJumps(gw, await muxViewer(gw.url, id), session);
+  }, 90_000);
+});
+
+describe("/ws/session `taken`: what a lag=screen viewer took", () => {
+  it("bounds the output sent past it, socket buffers included; told more, the viewer jumps to the screen", async () => {
+    const gw = await testGateway();
+    const { id, session } = await flood(gw, join(tempDir(), "text"), RED_LINES);
+    await boundedThenJumps(gw, await terminalViewer(gw.url, id), session);
+  }, 90_000);
+
+  it("is said by the SDK's TerminalClient with lag: from `connected` on, then every LAG_TAKEN_EVERY_BYTES and at each screen", async () => {
+    const gw = await testGateway();
+    const { id, session } = await flood(gw, join(tempDir(), "text"), RED_LINES);
+    const sent: Array<{ type: string; offset?: number }> = [];
+    /** ws's WebSocket, recording the text frames the client sends. */
+    class Recording extends WebSocket {
+      override send(data: unknown, ...rest: unknown[]): void {
+        if (typeof data === "string") sent.push(JSON.parse(data) as { type: string; offset?: number });
+        (super.send as (...args: unknown[]) => void)(data, ...rest);
+      }
     }
-    expect(m.end).toBe(session.log.outputBytes);
-    m.ws.close();
+    const client = new TerminalClient({
+      url: gw.url,
+      token: TEST_TOKEN,
+      session: id,
+      since: 0,
+      lag: "screen",
+      WebSocket: Recording as unknown as typeof WebSocket,
+    });
+    const screens: number[] = [];
+    client.on("screen", (screen) => screens.push(screen.offset));
+    await client.done;
+    const taken = sent.filter((f) => f.type === "taken").map((f) => f.offset!);
+    expect(taken.length).toBeGreaterThan(1);
+    // Each one at a screen's offset, or at least LAG_TAKEN_EVERY_BYTES past the one before.
+    for (let i = 1; i < taken.length; i++)
+      expect(screens.includes(taken[i]!) || taken[i]! - taken[i - 1]! >= LAG_TAKEN_EVERY_BYTES).toBe(true);
+    expect(taken.at(-1)!).toBeLessThanOrEqual(session.log.outputBytes);
+    expect(session.log.outputBytes - taken.at(-1)!).toBeLessThan(LAG_TAKEN_EVERY_BYTES + OUTPUT_COALESCE_MAX_BYTES);
     await gw.close();
   }, 90_000);
 });

@@ -11,6 +11,7 @@ import { resolveSession } from "../cluster/session-resolver.js";
 import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "../http/http.js";
 import { outputEnd, viewerScreen } from "./screen-frame.js";
+import { OutputInFlight } from "./output-in-flight.js";
 import { Viewer } from "./viewer.js";
 import type { Outbox } from "./ws-common.js";
 
@@ -24,21 +25,6 @@ function lagOf(frame: SubscribeFrame, session: Session): LagSize | undefined {
 }
 
 const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
-
-/**
- * A `lag: "screen"` subscription's output on its way: sent (or skipped by a screen) up to byte
- * `sent`, and what the client said it took (`taken` frames). What lies between counts as queued:
- * tens of MB can wait in socket buffers, where neither the outbox nor the lag check sees them,
- * and a Ctrl-C's prompt would wait behind them (test/web/ui-terminal-flood.test.ts).
- */
-class OutputInFlight {
-  sent: number | undefined;
-  taken: number | undefined;
-
-  get bytes(): number {
-    return this.sent === undefined || this.taken === undefined ? 0 : Math.max(0, this.sent - this.taken);
-  }
-}
 
 /**
  * The session's last event (`exit`/`lost`) when the session has ended and a subscriber at
@@ -131,9 +117,7 @@ export class MultiplexSubscriptions {
   taken(sessionId: string, offset: number): void {
     const flight = this.inFlight.get(sessionId);
     if (flight === undefined) return;
-    const before = flight.bytes;
-    flight.taken = Math.max(flight.taken ?? 0, offset);
-    if (flight.bytes < before) this.subs.get(sessionId)?.pump();
+    if (flight.taken(offset)) this.subs.get(sessionId)?.pump();
   }
 
   dispose(): void {

@@ -26,6 +26,8 @@ import type { GatewayCore } from "../context.js";
 import { toSwitchboardError } from "../http/http.js";
 import { steer, steerInput, steerInputBytes } from "../steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
+import { OutputInFlight } from "./output-in-flight.js";
+import { outputEnd } from "./screen-frame.js";
 import { Viewer } from "./viewer.js";
 import type { OutputSink } from "./sink.js";
 import { controlLost } from "./ws-common.js";
@@ -51,6 +53,8 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
   private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };
   private readonly output: TerminalOutputMode;
   private readonly lastFrame: LastFrame<Frame[]>;
+  /** With `lag=screen`: the output sent past what the client said it took (`taken`). */
+  private readonly inFlight: OutputInFlight | undefined;
 
   constructor(
     core: GatewayCore,
@@ -63,6 +67,7 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
     this.control = options.control;
     this.output = options.output;
     this.lastFrame = options.lastFrame;
+    this.inFlight = options.lag === undefined ? undefined : new OutputInFlight();
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
     this.viewer = new Viewer({
       core,
@@ -101,15 +106,20 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
   private sink(): OutputSink {
     const outbox = this.outbox;
     const session = this.session;
+    const flight = this.inFlight;
     return {
       get queuedBytes() {
-        return outbox.queuedBytes;
+        return outbox.queuedBytes + (flight?.bytes ?? 0);
       },
       get open() {
         return outbox.open;
       },
-      deliver: (entries, live) => outbox.deliver(session.id, entries, live),
+      deliver: (entries, live) => {
+        if (flight !== undefined) flight.sent = outputEnd(entries, flight.sent ?? 0);
+        outbox.deliver(session.id, entries, live);
+      },
       replay: (from, chunks, size) => {
+        if (flight !== undefined) flight.sent = Math.max(flight.sent ?? 0, from + size);
         if (this.output === "binary") {
           outbox.sendControl(binaryOutputFrame("replay", from, chunks, size));
           return;
@@ -139,7 +149,10 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
         this.dispose();
         this.ws.close(CLOSE_CODES.SESSION_GONE, "session deleted");
       },
-      screen: ({ frame }, skipped) => this.send({ ...frame, skipped }),
+      screen: ({ frame }, skipped) => {
+        if (flight !== undefined) flight.sent = Math.max(flight.sent ?? 0, frame.offset);
+        this.send({ ...frame, skipped });
+      },
     };
   }
 
@@ -156,6 +169,7 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
         session_id: session.id,
         offset: session.log.outputBytes,
         binary_input: true,
+        lag_taken: true,
       });
       this.takeControl();
     }
@@ -218,6 +232,11 @@ export class TerminalConnection extends WsConnection<TerminalClientFrame, Termin
   }
 
   protected take(frame: TerminalClientFrame): void {
+    // What the client took is this connection's own, whoever runs the session, and stopping or not.
+    if (frame.type === "taken") {
+      if (this.inFlight?.taken(frame.offset) === true) this.viewer.pump();
+      return;
+    }
     // A stopping gateway changes nothing more (SHUTTING_DOWN: retry against the next one).
     if (frame.type !== "ping" && this.core.sessions.isStopping) {
       this.refuse(shuttingDown());
