@@ -17,7 +17,8 @@ import { RED_LINES, flood } from "../screen/lag-viewers.js";
  */
 const SENT_PAST_TAKEN_MAX = LAG_SCREEN_QUEUE_BYTES + CATCHUP_BATCH_BYTES + OUTPUT_COALESCE_MAX_BYTES;
 
-interface Mux {
+/** A lag=screen viewer that reads at once and says `taken` only when told to. */
+interface Viewed {
   ws: WebSocket;
   /** Where the output received so far ends (a screen moves it to its offset). */
   end: number;
@@ -29,12 +30,20 @@ interface Mux {
   tell(offset: number): void;
 }
 
-/** A `/v1/ws` client subscribed with `lag: "screen"` that reads at once and says `taken` only when told to. */
-function muxViewer(url: string, id: string): Promise<Mux> {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, {
+/**
+ * A viewer on `path` that says `taken` as `takenFrame` writes it. `onFrame` reads each frame
+ * with `output` (output bytes starting at a byte) and `screen` (a screen frame).
+ */
+function viewer(
+  url: string,
+  path: string,
+  takenFrame: (offset: number) => object,
+  onFrame: (frame: Record<string, unknown>, v: Viewed, output: (at: number, bytes: Buffer) => void) => void,
+): Promise<Viewed> {
+  const ws = new WebSocket(`${url.replace("http", "ws")}${path}`, {
     headers: { authorization: `Bearer ${TEST_TOKEN}` },
   });
-  const m: Mux = {
+  const v: Viewed = {
     ws,
     end: 0,
     pastTaken: 0,
@@ -42,79 +51,69 @@ function muxViewer(url: string, id: string): Promise<Mux> {
     screens: [],
     exited: false,
     tell(offset) {
-      m.taken = offset;
-      ws.send(JSON.stringify({ op: "taken", session: id, offset }));
+      v.taken = offset;
+      ws.send(JSON.stringify(takenFrame(offset)));
     },
+  };
+  const output = (at: number, bytes: Buffer) => {
+    // Contiguous: after a screen the first piece may begin before its offset.
+    if (at > v.end || at + bytes.length <= v.end) throw new Error(`output at ${at}+${bytes.length}, expected ${v.end}`);
+    v.end = at + bytes.length;
+    if (v.taken !== undefined) v.pastTaken = Math.max(v.pastTaken, v.end - v.taken);
   };
   ws.on("message", (raw: Buffer) => {
     const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
-    if (frame["op"] === "screen") {
-      m.screens.push(frame as { offset: number; skipped?: number });
-      m.end = frame["offset"] as number;
-    } else if (frame["op"] === "error" || frame["op"] === "reset") throw new Error(JSON.stringify(frame));
-    const events =
-      frame["op"] === "event" ? [frame["event"]] : frame["op"] === "events" ? (frame["events"] as unknown[]) : [];
-    for (const e of events as Array<Record<string, unknown>>) {
-      if (e["type"] === "exit") m.exited = true;
-      if (e["type"] !== "output") continue;
-      const bytes = Buffer.from(e["data"] as string, e["enc"] === "base64" ? "base64" : "utf8");
-      const at = e["offset"] as number;
-      // Contiguous: after a screen the first event may begin before its offset.
-      if (at > m.end || at + bytes.length <= m.end)
-        throw new Error(`output at ${at}+${bytes.length}, expected ${m.end}`);
-      m.end = at + bytes.length;
-      if (m.taken !== undefined) m.pastTaken = Math.max(m.pastTaken, m.end - m.taken);
+    if (frame["op"] === "screen" || frame["type"] === "screen") {
+      v.screens.push(frame as { offset: number; skipped?: number });
+      v.end = frame["offset"] as number;
     }
+    onFrame(frame, v, output);
   });
   return new Promise((resolve, reject) => {
-    ws.on("open", () => {
-      ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0, lag: "screen", ref: 1 }));
-      resolve(m);
-    });
+    ws.on("open", () => resolve(v));
     ws.on("error", reject);
   });
 }
 
-/**
- * A `/ws/session?lag=screen` viewer (text frames) that reads at once and says `taken` only when
- * told to: the same record as {@link muxViewer}'s.
- */
-function terminalViewer(url: string, id: string): Promise<Mux> {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/ws/session/${id}?since=0&lag=screen`, {
-    headers: { authorization: `Bearer ${TEST_TOKEN}` },
-  });
-  const m: Mux = {
-    ws,
-    end: 0,
-    pastTaken: 0,
-    taken: undefined,
-    screens: [],
-    exited: false,
-    tell(offset) {
-      m.taken = offset;
-      ws.send(JSON.stringify({ type: "taken", offset }));
+const dataOf = (frame: Record<string, unknown>) =>
+  Buffer.from(frame["data"] as string, frame["enc"] === "base64" ? "base64" : "utf8");
+
+/** A `/v1/ws` client subscribed with `lag: "screen"`. */
+async function muxViewer(url: string, id: string): Promise<Viewed> {
+  const v = await viewer(
+    url,
+    "/v1/ws",
+    (offset) => ({ op: "taken", session: id, offset }),
+    (frame, v, output) => {
+      if (frame["op"] === "error" || frame["op"] === "reset") throw new Error(JSON.stringify(frame));
+      const events =
+        frame["op"] === "event" ? [frame["event"]] : frame["op"] === "events" ? (frame["events"] as unknown[]) : [];
+      for (const e of events as Array<Record<string, unknown>>) {
+        if (e["type"] === "exit") v.exited = true;
+        if (e["type"] === "output") output(e["offset"] as number, dataOf(e));
+      }
     },
-  };
-  ws.on("message", (raw: Buffer) => {
-    const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
-    const type = frame["type"];
-    if (type === "screen") {
-      m.screens.push(frame as { offset: number; skipped?: number });
-      m.end = frame["offset"] as number;
-    } else if (type === "exit") m.exited = true;
-    else if (type === "error") throw new Error(JSON.stringify(frame));
-    if (type !== "stdout" && type !== "replay") return;
-    const bytes = Buffer.from(frame["data"] as string, frame["enc"] === "base64" ? "base64" : "utf8");
-    // A replay frame's offset is where it ends; a live one's where it starts.
-    const at = type === "replay" ? (frame["offset"] as number) - bytes.length : (frame["offset"] as number);
-    if (at > m.end || at + bytes.length <= m.end) throw new Error(`output at ${at}+${bytes.length}, expected ${m.end}`);
-    m.end = at + bytes.length;
-    if (m.taken !== undefined) m.pastTaken = Math.max(m.pastTaken, m.end - m.taken);
-  });
-  return new Promise((resolve, reject) => {
-    ws.on("open", () => resolve(m));
-    ws.on("error", reject);
-  });
+  );
+  v.ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0, lag: "screen", ref: 1 }));
+  return v;
+}
+
+/** A `/ws/session?lag=screen` viewer (text frames). */
+function terminalViewer(url: string, id: string): Promise<Viewed> {
+  return viewer(
+    url,
+    `/ws/session/${id}?since=0&lag=screen`,
+    (offset) => ({ type: "taken", offset }),
+    (frame, v, output) => {
+      const type = frame["type"];
+      if (type === "exit") v.exited = true;
+      else if (type === "error") throw new Error(JSON.stringify(frame));
+      if (type !== "stdout" && type !== "replay") return;
+      const bytes = dataOf(frame);
+      // A replay frame's offset is where it ends; a live one's where it starts.
+      output(type === "replay" ? (frame["offset"] as number) - bytes.length : (frame["offset"] as number), bytes);
+    },
+  );
 }
 
 /**
@@ -123,7 +122,7 @@ function terminalViewer(url: string, id: string): Promise<Mux> {
  */
 async function boundedThenJumps(
   gw: Awaited<ReturnType<typeof testGateway>>,
-  m: Mux,
+  m: Viewed,
   session: { log: { outputBytes: number } },
 ) {
   await waitFor(() => m.end > 0, 10_000, "the first output");
