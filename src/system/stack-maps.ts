@@ -1,6 +1,6 @@
-// Error stacks of the bundled CLI and gateway (dist/cli/main.js turns source maps on): formatted
-// as V8 does when an error's stack is first read, mapped to src/ lines only where a person reads
-// them (a logged `err`, an uncaught exception).
+// Error stacks of the CLI and gateway under source maps (dist/cli/main.js turns them on, as tsx
+// does): formatted as V8 does when an error's stack is first read, mapped to src/ lines only
+// where a person reads them (a logged `err`, an uncaught exception).
 import { findSourceMap } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -13,7 +13,7 @@ const FRAME = /^(\s*at (?:.*\()?)((?:file:\/\/|\/)[^\s()]*?):(\d+):(\d+)(\)?)$/;
  * stacks nobody reads: each failed socket write reads its error's `stack` (Writable's `onwrite`),
  * so the first client to drop mid-write stalled every keystroke (docs/benchmarks.md, "Stacks
  * mapped when read"). Here stacks are formatted plain, and {@link mappedStack} maps one when it
- * is read. Nothing to do when source maps are off (tsx, the tests' compiled sources).
+ * is read. Nothing to do when source maps are off.
  */
 export function plainStacks(): void {
   if (!process.sourceMapsEnabled) return;
