@@ -211,7 +211,9 @@ describe("a gateway at its file descriptor limit", () => {
     expect(metrics).toMatch(/^switchboard_fd_exhaustion_total\{operation="session"\} 2$/m);
     expect(metrics).toMatch(new RegExp(`^process_max_fds ${FD_LIMIT}$`, "m"));
     const open = Number(/^process_open_fds (\d+)$/m.exec(metrics)?.[1]);
-    expect(open).toBeGreaterThanOrEqual(FD_LIMIT - 1);
+    // Near the limit, as the warning line's count below: a refused spawn's descriptors and a
+    // dropped probe's close asynchronously (128 here; 124 of 128 in a clean-clone run).
+    expect(open).toBeGreaterThanOrEqual(FD_LIMIT - SPAWN_FDS);
 
     const nearLimit = (l: LogLine) => l.level === 40 && /file descriptor limit/.test(l.msg);
     await waitFor(() => log.some(nearLimit), 5_000, "the warning line");
